@@ -1,0 +1,48 @@
+# PGXS build of the sf_bulk extension: `make && make install`, then `make installcheck` against a running
+# server (scripts/test starts a throwaway one). The core (src/core) is compiled without the server
+# include path, exactly as CMake builds it for the unit tests.
+
+PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
+
+EXTENSION   = sf_bulk
+MODULE_big  = sf_bulk
+DATA        = $(sort $(wildcard extension/sf_bulk--*.sql))
+
+CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
+GLUE_SRCS   = $(sort $(wildcard src/pg/*.cpp))
+OBJS        = $(GLUE_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o)
+
+# pg_regress tests, listed explicitly; `make check-regress-list` fails when a sql/*.sql is not listed.
+REGRESS     = guard fdw_validator
+REGRESS_OPTS = --dbname=contrib_regression
+
+
+WERROR     ?= 0
+SFB_WARN    = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+
+PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CXXFLAGS = -std=c++17 $(SFB_WARN) -Wno-register
+SHLIB_LINK  = -lcurl -lssl -lcrypto -lstdc++
+
+# JIT-inlining our functions buys nothing, and PGXS's bitcode step would not see our C++17 flags.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC $(SFB_WARN) -Isrc
+
+# A more specific pattern than PGXS's %.o rule: core objects never see the server headers.
+src/core/%.o: src/core/%.cpp
+	$(CXX) $(CORE_CXXFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(CORE_SRCS:.cpp=.d) $(GLUE_SRCS:.cpp=.d)
+src/pg/%.o: override CPPFLAGS += -MMD -MP
+
+EXTRA_CLEAN = src/core/*.d src/pg/*.d
+
+.PHONY: check-regress-list
+check-regress-list:
+	@missing=$$(for f in sql/*.sql; do t=$$(basename $$f .sql); \
+	  case " $(REGRESS) " in *" $$t "*) ;; *) echo $$t;; esac; done); \
+	if [ -n "$$missing" ]; then echo "sql tests not listed in REGRESS: $$missing"; exit 1; fi

@@ -1,5 +1,6 @@
 #include "core/fdw_options.h"
 
+#include "core/bulk_api.h"
 #include "core/error.h"
 #include "core/oauth.h"
 
@@ -46,15 +47,10 @@ std::string joined(const std::vector<std::string_view> &names) {
     throw Error(ErrorKind::InvalidOptionName, message);
 }
 
-// "62.0": a major version from 47 (Bulk API 2.0 query jobs; ingest starts at 41) with ".0".
+// sf_bulk runs ingest and query jobs, so the server's version must support both (47.0 and later).
 void check_api_version(const std::string &value) {
-    bool shaped = value.size() == 4 && std::isdigit(static_cast<unsigned char>(value[0])) &&
-                  std::isdigit(static_cast<unsigned char>(value[1])) && value.compare(2, 2, ".0") == 0;
-    if (!shaped || std::stoi(value.substr(0, 2)) < 47)
-        throw Error(ErrorKind::InvalidParameter,
-                    "invalid value for option \"api_version\": \"" + value.substr(0, 32) +
-                        "\"; expected a Salesforce API version such as 62.0 "
-                        "(47.0 or later: sf_bulk uses Bulk API 2.0 ingest and query)");
+    if (auto problem = api_version_error(value, ApiKind::Query))
+        throw Error(ErrorKind::InvalidParameter, "invalid value for option \"api_version\": " + *problem);
 }
 
 ServerSettings check_server_options(const OptionList &options) {

@@ -16,7 +16,8 @@ namespace sfb {
 
 namespace {
 
-constexpr std::string_view kInvalidPem = "private_key is not a valid PEM RSA private key";
+constexpr std::string_view kInvalidPem =
+    "option \"private_key\" is not a valid PEM RSA private key (PKCS#8 or PKCS#1, unencrypted)";
 constexpr std::string_view kJwtGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 constexpr std::string_view kFlowList = "password, client_credentials, jwt, refresh_token, access_token";
 // Bound on text we copy from a server answer into an error message.

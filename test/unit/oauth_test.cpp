@@ -156,7 +156,7 @@ TEST(OAuthOptions, InvalidPemReportedWithoutEchoingKey) {
         {{"auth", "jwt"}, {"client_id", "a"}, {"username", "u"}, {"private_key", bogus}});
     ASSERT_EQ(issues.size(), 1u);
     EXPECT_EQ(issues[0].kind, CredentialIssue::Kind::InvalidValue);
-    EXPECT_EQ(issues[0].message, "private_key is not a valid PEM RSA private key");
+    EXPECT_EQ(issues[0].message, "option \"private_key\" is not a valid PEM RSA private key (PKCS#8 or PKCS#1, unencrypted)");
     try {
         credentials_from_options(
             {{"auth", "jwt"}, {"client_id", "a"}, {"username", "u"}, {"private_key", bogus}},
@@ -413,7 +413,7 @@ TEST(OAuthJwt, BadKeysRejectedWithoutEcho) {
             FAIL() << "accepted a bad key";
         } catch (const Error &e) {
             const std::string msg = e.what();
-            EXPECT_EQ(msg.rfind("private_key is not a valid PEM RSA private key", 0), 0u) << msg;
+            EXPECT_EQ(msg.rfind("option \"private_key\" is not a valid PEM RSA private key", 0), 0u) << msg;
             EXPECT_EQ(msg.find("SECRETSECRET"), std::string::npos) << msg;
             EXPECT_EQ(msg.find(fragment), std::string::npos) << msg;
             EXPECT_EQ(e.kind(), ErrorKind::InvalidParameter);

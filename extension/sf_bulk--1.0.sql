@@ -1,0 +1,263 @@
+-- sf_bulk 1.0: the foundation. The schema sf_bulk holds internal state; the foreign data wrapper
+-- `salesforce` holds connection settings (servers) and credentials (user mappings).
+\echo Use "CREATE EXTENSION sf_bulk" to load this file. \quit
+
+-- Plain CREATE SCHEMA: the extension owns it, so nobody can pre-create it with hostile objects.
+CREATE SCHEMA sf_bulk;
+COMMENT ON SCHEMA sf_bulk IS 'internal state of the sf_bulk extension';
+REVOKE ALL ON SCHEMA sf_bulk FROM PUBLIC;
+
+CREATE FUNCTION sf_bulk.fdw_validator(options text[], catalog oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sf_bulk_fdw_validator'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER salesforce VALIDATOR sf_bulk.fdw_validator;
+COMMENT ON FOREIGN DATA WRAPPER salesforce IS
+  'Salesforce orgs: servers carry login_url, instance_url and api_version; user mappings carry credentials';
+
+-- The schema is readable by everyone (row-level security limits each role to its own jobs); only the
+-- extension's C functions, switching to the extension owner for the write, and the worker change rows.
+GRANT USAGE ON SCHEMA sf_bulk TO PUBLIC;
+
+-- One row per call of sf_bulk_insert/update/upsert/delete/hard_delete.
+CREATE SEQUENCE sf_bulk.jobs_id_seq;
+CREATE TABLE sf_bulk.jobs (
+    id                 bigint PRIMARY KEY DEFAULT nextval('sf_bulk.jobs_id_seq'),
+    owner              regrole NOT NULL,
+    server_name        name NOT NULL,
+    operation          text NOT NULL CHECK (operation IN ('insert', 'update', 'upsert', 'delete', 'hardDelete')),
+    object             text NOT NULL,
+    external_id        text,
+    assignment_rule_id text,
+    nulls              text NOT NULL CHECK (nulls IN ('keep', 'clear')),
+    line_ending        text NOT NULL CHECK (line_ending IN ('LF', 'CRLF')),
+    column_delimiter   text NOT NULL,
+    max_upload_bytes   bigint NOT NULL,
+    columns            text[] NOT NULL,
+    state              text NOT NULL DEFAULT 'queued'
+                       CHECK (state IN ('queued', 'running', 'completed', 'failed', 'aborted')),
+    phase              text,
+    rows_spooled       bigint NOT NULL DEFAULT 0,
+    bytes_spooled      bigint NOT NULL DEFAULT 0,
+    uploads            integer NOT NULL DEFAULT 0,
+    api_calls          bigint NOT NULL DEFAULT 0,
+    abort_requested    boolean NOT NULL DEFAULT false,
+    error              text,
+    created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    started_at         timestamptz,
+    finished_at        timestamptz
+);
+ALTER SEQUENCE sf_bulk.jobs_id_seq OWNED BY sf_bulk.jobs.id;
+CREATE INDEX jobs_unfinished ON sf_bulk.jobs (id) WHERE state IN ('queued', 'running');
+
+-- One row per upload: a spool file of at most max_upload_bytes, sent as one Salesforce ingest job.
+-- `step` is written before each remote side effect and after its outcome, so a restarted worker knows
+-- what was done (see src/core/ingest_machine.h).
+CREATE TABLE sf_bulk.chunks (
+    job_id            bigint NOT NULL REFERENCES sf_bulk.jobs (id) ON DELETE CASCADE,
+    chunk_no          integer NOT NULL,
+    spool_file        text NOT NULL,
+    rows              bigint NOT NULL,
+    bytes             bigint NOT NULL,
+    step              text NOT NULL DEFAULT 'spooled',
+    sf_job_id         text,
+    sf_state          text,
+    records_processed bigint NOT NULL DEFAULT 0,
+    records_failed    bigint NOT NULL DEFAULT 0,
+    attempts          integer NOT NULL DEFAULT 0,
+    not_before        timestamptz,
+    error             text,
+    replaced_sf_job_ids text[] NOT NULL DEFAULT '{}',
+    updated_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (job_id, chunk_no)
+);
+
+-- Salesforce's per-row results, stored in bulk when a chunk's Salesforce job has ended.
+CREATE TABLE sf_bulk.results (
+    job_id     bigint NOT NULL REFERENCES sf_bulk.jobs (id) ON DELETE CASCADE,
+    chunk_no   integer NOT NULL,
+    kind       "char" NOT NULL CHECK (kind IN ('s', 'f', 'u')),  -- successful, failed, unprocessed
+    sf_id      text,
+    sf_created boolean,
+    sf_error   text,
+    fields     jsonb NOT NULL
+);
+CREATE INDEX results_by_job ON sf_bulk.results (job_id, kind);
+
+-- pg_dump keeps the rows of these tables (jobs survive a dump and restore). No credentials live here.
+SELECT pg_catalog.pg_extension_config_dump('sf_bulk.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('sf_bulk.jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sf_bulk.chunks', '');
+SELECT pg_catalog.pg_extension_config_dump('sf_bulk.results', '');
+
+-- Each role sees only its own jobs and their rows; superusers (and the worker) see all.
+ALTER TABLE sf_bulk.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sf_bulk.chunks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sf_bulk.results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_jobs ON sf_bulk.jobs FOR SELECT
+    USING (owner OPERATOR(pg_catalog.=) pg_catalog.current_user()::pg_catalog.regrole);
+CREATE POLICY own_chunks ON sf_bulk.chunks FOR SELECT
+    USING (EXISTS (SELECT 1 FROM sf_bulk.jobs j WHERE j.id OPERATOR(pg_catalog.=) chunks.job_id));
+CREATE POLICY own_results ON sf_bulk.results FOR SELECT
+    USING (EXISTS (SELECT 1 FROM sf_bulk.jobs j WHERE j.id OPERATOR(pg_catalog.=) results.job_id));
+REVOKE ALL ON sf_bulk.jobs, sf_bulk.chunks, sf_bulk.results, sf_bulk.jobs_id_seq FROM PUBLIC;
+GRANT SELECT ON sf_bulk.jobs, sf_bulk.chunks, sf_bulk.results TO PUBLIC;
+
+-- What users look at: one row per job of theirs (superusers: all), progress summed over its uploads.
+CREATE VIEW sf_bulk_jobs WITH (security_invoker = true) AS
+SELECT j.id,
+       j.owner,
+       j.server_name AS server,
+       j.operation,
+       j.object,
+       j.external_id,
+       j.state,
+       j.phase,
+       j.rows_spooled,
+       j.bytes_spooled,
+       j.uploads,
+       c.sf_job_ids,
+       coalesce(c.records_processed, 0) AS records_processed,
+       coalesce(c.records_failed, 0) AS records_failed,
+       j.api_calls,
+       j.error,
+       j.created_at,
+       j.started_at,
+       j.finished_at
+  FROM sf_bulk.jobs j
+  LEFT JOIN LATERAL (
+        SELECT pg_catalog.array_agg(ch.sf_job_id ORDER BY ch.chunk_no)
+                   FILTER (WHERE ch.sf_job_id IS NOT NULL) AS sf_job_ids,
+               pg_catalog.sum(ch.records_processed)::bigint AS records_processed,
+               pg_catalog.sum(ch.records_failed)::bigint AS records_failed
+          FROM sf_bulk.chunks ch
+         WHERE ch.job_id OPERATOR(pg_catalog.=) j.id) c ON true;
+GRANT SELECT ON sf_bulk_jobs TO PUBLIC;
+
+-- Enqueue functions: run `query` now, in the caller's snapshot and privileges, spool its rows as
+-- Salesforce CSV, and queue the job for the background worker, which starts once the caller commits.
+CREATE FUNCTION sf_bulk_insert(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
+                               max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
+                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA')
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_insert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_update(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
+                               max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
+                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA')
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_update' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_upsert(object text, query text, external_id text, server name DEFAULT NULL,
+                               nulls text DEFAULT 'keep', max_upload_mb integer DEFAULT 100,
+                               assignment_rule_id text DEFAULT NULL, line_ending text DEFAULT 'LF',
+                               column_delimiter text DEFAULT 'COMMA')
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_upsert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_delete(object text, query text, server name DEFAULT NULL,
+                               max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
+                               column_delimiter text DEFAULT 'COMMA')
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_hard_delete(object text, query text, server name DEFAULT NULL,
+                                    max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
+                                    column_delimiter text DEFAULT 'COMMA')
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_hard_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- True when `transaction` is the current transaction or one of its subtransactions.
+CREATE FUNCTION sf_bulk.is_current_transaction(transaction xid)
+RETURNS boolean AS 'MODULE_PATHNAME', 'sf_bulk_is_current_transaction' LANGUAGE C STABLE STRICT;
+
+-- Marks the job for abort (if it is the caller's and not finished) and wakes the worker at commit.
+CREATE FUNCTION sf_bulk.request_abort(job bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'sf_bulk_request_abort' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- Asks the worker to abort the job's Salesforce jobs that are still open or in progress; returns the
+-- job's row (its state becomes 'aborted' once the worker has done so: see sf_bulk_wait).
+CREATE FUNCTION sf_bulk_abort(job bigint)
+RETURNS sf_bulk_jobs
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sf_bulk.request_abort(job);
+    SELECT * FROM @extschema@.sf_bulk_jobs WHERE id = job;
+$$;
+
+-- Blocks until the job is completed, failed or aborted, and returns its row. Interruptible (Ctrl-C,
+-- statement_timeout). Each round reads the job with a fresh snapshot, which is why it refuses to run
+-- where it could never see the worker's progress.
+CREATE FUNCTION sf_bulk_wait(job bigint, timeout interval DEFAULT NULL)
+RETURNS sf_bulk_jobs
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result @extschema@.sf_bulk_jobs;
+    deadline timestamptz := CASE WHEN timeout IS NULL THEN NULL ELSE clock_timestamp() + timeout END;
+    nap double precision := 0.01;
+BEGIN
+    IF job IS NULL THEN
+        RAISE EXCEPTION 'sf_bulk_wait: job must not be NULL';
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'sf_bulk_wait cannot wait inside a % transaction', current_setting('transaction_isolation')
+              USING HINT = 'Its snapshot would never show the job finishing; call it in READ COMMITTED.';
+    END IF;
+    LOOP
+        SELECT * INTO result FROM @extschema@.sf_bulk_jobs WHERE id = job;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'sf_bulk job % does not exist or is not yours', job USING ERRCODE = 'no_data_found';
+        END IF;
+        IF result.state IN ('completed', 'failed', 'aborted') THEN
+            RETURN result;
+        END IF;
+        IF (SELECT sf_bulk.is_current_transaction(j.xmin) FROM sf_bulk.jobs j WHERE j.id = job) THEN
+            RAISE EXCEPTION 'sf_bulk_wait cannot wait for job % created in the same transaction', job
+                  USING HINT = 'The worker starts the job when this transaction commits; COMMIT first, then wait.';
+        END IF;
+        IF deadline IS NOT NULL AND clock_timestamp() >= deadline THEN
+            RAISE EXCEPTION 'sf_bulk job % is still % after waiting %', job,
+                  coalesce(result.state || ' (' || result.phase || ')', result.state), timeout
+                  USING ERRCODE = 'query_canceled',
+                        HINT = 'The job keeps running; wait again or watch it in sf_bulk_jobs.';
+        END IF;
+        PERFORM pg_sleep(CASE WHEN deadline IS NULL THEN nap
+                              ELSE least(nap, greatest(0, extract(epoch FROM deadline - clock_timestamp()))) END);
+        nap := least(nap * 2, 0.2);
+    END LOOP;
+END
+$$;
+
+-- Result readers. Each row carries the Salesforce columns and the fields exactly as sent, as jsonb
+-- keyed by the Salesforce field names (join back with fields->>'External_Id__c' and the like).
+CREATE FUNCTION sf_bulk_successful(job bigint)
+RETURNS TABLE (job_id bigint, sf_job_id text, sf_id text, sf_created boolean, fields jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.job_id, c.sf_job_id, r.sf_id, r.sf_created, r.fields
+      FROM sf_bulk.results r
+      JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
+     WHERE r.job_id = job AND r.kind = 's'
+$$;
+
+CREATE FUNCTION sf_bulk_failed(job bigint)
+RETURNS TABLE (job_id bigint, sf_job_id text, sf_id text, sf_error text, fields jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.job_id, c.sf_job_id, r.sf_id, r.sf_error, r.fields
+      FROM sf_bulk.results r
+      JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
+     WHERE r.job_id = job AND r.kind = 'f'
+$$;
+
+CREATE FUNCTION sf_bulk_unprocessed(job bigint)
+RETURNS TABLE (job_id bigint, sf_job_id text, fields jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.job_id, c.sf_job_id, r.fields
+      FROM sf_bulk.results r
+      JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
+     WHERE r.job_id = job AND r.kind = 'u'
+$$;

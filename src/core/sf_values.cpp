@@ -1,0 +1,108 @@
+#include "core/sf_values.h"
+
+#include "core/error.h"
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+namespace sfb {
+
+namespace {
+
+void append_padded(std::string &out, int value, int width) {
+    char digits[16];
+    int len = std::snprintf(digits, sizeof digits, "%0*d", width, value);
+    out.append(digits, static_cast<std::size_t>(len));
+}
+
+void check_year(const CivilDateTime &value) {
+    if (value.year < 1 || value.year > 9999)
+        throw Error(ErrorKind::DataException, "the year " + std::to_string(value.year) +
+                                                  " cannot be sent to Salesforce (it takes years 1 to 9999)");
+}
+
+}  // namespace
+
+void append_date(std::string &out, const CivilDateTime &value) {
+    check_year(value);
+    append_padded(out, value.year, 4);
+    out += '-';
+    append_padded(out, value.month, 2);
+    out += '-';
+    append_padded(out, value.day, 2);
+}
+
+void append_utc_datetime(std::string &out, const CivilDateTime &value) {
+    append_date(out, value);
+    out += 'T';
+    append_utc_time(out, value);
+}
+
+void append_utc_time(std::string &out, const CivilDateTime &value) {
+    append_padded(out, value.hour, 2);
+    out += ':';
+    append_padded(out, value.minute, 2);
+    out += ':';
+    append_padded(out, value.second, 2);
+    out += '.';
+    append_padded(out, value.millisecond, 3);
+    out += 'Z';
+}
+
+std::string plain_decimal(std::string_view text, std::string_view what) {
+    size_t exp_pos = text.find_first_of("eE");
+    bool has_digit = false;
+    for (char c : text.substr(0, exp_pos))
+        has_digit = has_digit || std::isdigit(static_cast<unsigned char>(c));
+    if (!has_digit)  // NaN, Infinity, -Infinity
+        throw Error(ErrorKind::DataException, std::string(what) + " is " + std::string(text.substr(0, 16)) +
+                                                  ", which Salesforce cannot store");
+    if (exp_pos == std::string_view::npos)
+        return std::string(text);
+
+    std::string_view mantissa = text.substr(0, exp_pos);
+    long exponent = std::strtol(std::string(text.substr(exp_pos + 1)).c_str(), nullptr, 10);
+    bool negative = !mantissa.empty() && mantissa.front() == '-';
+    if (negative || (!mantissa.empty() && mantissa.front() == '+'))
+        mantissa.remove_prefix(1);
+
+    // digits without the point, and where the point was
+    std::string digits;
+    long point = -1;
+    for (char c : mantissa) {
+        if (c == '.')
+            point = static_cast<long>(digits.size());
+        else
+            digits += c;
+    }
+    if (point < 0)
+        point = static_cast<long>(digits.size());
+    point += exponent;
+
+    std::string out;
+    if (point <= 0) {
+        out = "0." + std::string(static_cast<size_t>(-point), '0') + digits;
+    } else if (point >= static_cast<long>(digits.size())) {
+        out = digits + std::string(static_cast<size_t>(point) - digits.size(), '0');
+    } else {
+        out = digits.substr(0, static_cast<size_t>(point)) + "." + digits.substr(static_cast<size_t>(point));
+    }
+    // Trim a fractional part's trailing zeros and leading zeros of the integer part.
+    if (out.find('.') != std::string::npos) {
+        while (out.back() == '0')
+            out.pop_back();
+        if (out.back() == '.')
+            out.pop_back();
+    }
+    size_t first = out.find_first_not_of('0');
+    if (first == std::string::npos)
+        out = "0";
+    else if (out[first] == '.')
+        out.erase(0, first - 1);
+    else
+        out.erase(0, first);
+    return negative && out != "0" ? "-" + out : out;
+}
+
+}  // namespace sfb

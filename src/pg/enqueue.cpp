@@ -1,0 +1,444 @@
+// sf_bulk_insert / update / upsert / delete / hard_delete: validate, run the caller's query in the
+// caller's snapshot and privileges, stream its rows into spool files of Salesforce CSV, and record the
+// job for the worker, which the commit wakes. Nothing here talks to Salesforce.
+#include "core/csv.h"
+#include "core/error.h"
+#include "core/ingest_spec.h"
+#include "core/sf_values.h"
+
+#include "pg_headers.h"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/plancache.h"
+#include "utils/syscache.h"
+}
+
+#include "guard.h"
+#include "module.h"
+#include "owner.h"
+#include "spool.h"
+#include "value_format.h"
+
+#include <fcntl.h>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sfb::pg {
+
+namespace {
+
+// The call's arguments as plain C strings (palloc'd); NULL where the caller passed NULL.
+struct CallArgs {
+    Operation operation;
+    const char *function;
+    const char *object;
+    const char *query;
+    const char *server;
+    const char *external_id;
+    const char *nulls;
+    int32 max_upload_mb;
+    const char *assignment_rule_id;
+    const char *line_ending;
+    const char *column_delimiter;
+};
+
+const char *text_arg(FunctionCallInfo fcinfo, int n) {
+    return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+const char *name_arg(FunctionCallInfo fcinfo, int n) {
+    return PG_ARGISNULL(n) ? nullptr : pstrdup(NameStr(*PG_GETARG_NAME(n)));
+}
+
+void require_arg(const CallArgs &args, const char *value, const char *name) {
+    if (value == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("%s: %s must not be NULL", args.function, name)));
+}
+
+// Argument positions follow the SQL signatures in extension/sf_bulk--1.0.sql.
+CallArgs read_args(FunctionCallInfo fcinfo, Operation operation, const char *function) {
+    CallArgs args{};
+    args.operation = operation;
+    args.function = function;
+    args.object = text_arg(fcinfo, 0);
+    args.query = text_arg(fcinfo, 1);
+    int next = 2;
+    if (operation == Operation::Upsert)
+        args.external_id = text_arg(fcinfo, next++);
+    args.server = name_arg(fcinfo, next++);
+    bool deletes = operation == Operation::Delete || operation == Operation::HardDelete;
+    args.nulls = deletes ? "keep" : text_arg(fcinfo, next++);
+    if (PG_ARGISNULL(next))
+        require_arg(args, nullptr, "max_upload_mb");
+    args.max_upload_mb = PG_GETARG_INT32(next++);
+    args.assignment_rule_id = deletes ? nullptr : text_arg(fcinfo, next++);
+    args.line_ending = text_arg(fcinfo, next++);
+    args.column_delimiter = text_arg(fcinfo, next++);
+
+    require_arg(args, args.object, "object");
+    require_arg(args, args.query, "query");
+    if (operation == Operation::Upsert)
+        require_arg(args, args.external_id, "external_id");
+    require_arg(args, args.nulls, "nulls");
+    require_arg(args, args.line_ending, "line_ending");
+    require_arg(args, args.column_delimiter, "column_delimiter");
+    return args;
+}
+
+// The server the job goes to: the one named, or the only salesforce server there is.
+ForeignServer *resolve_server(const CallArgs &args) {
+    ForeignDataWrapper *wrapper = GetForeignDataWrapperByName("salesforce", false);
+    ForeignServer *server = nullptr;
+    if (args.server != nullptr) {
+        server = GetForeignServerByName(args.server, true);
+        if (server == nullptr)
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("server \"%s\" does not exist", args.server)));
+        if (server->fdwid != wrapper->fdwid)
+            ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                            errmsg("server \"%s\" is not a salesforce server", args.server)));
+    } else {
+        const char *sql =
+            "SELECT s.srvname::text FROM pg_catalog.pg_foreign_server s "
+            "WHERE s.srvfdw OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 3";
+        Oid types[1] = {OIDOID};
+        Datum values[1] = {ObjectIdGetDatum(wrapper->fdwid)};
+        if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+            elog(ERROR, "could not list salesforce servers");
+        if (SPI_processed == 0)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                            errmsg("%s: no salesforce server exists", args.function),
+                            errhint("Create one with CREATE SERVER … FOREIGN DATA WRAPPER salesforce, "
+                                    "and a user mapping for your role.")));
+        if (SPI_processed > 1)
+            ereport(ERROR, (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+                            errmsg("%s: more than one salesforce server exists", args.function),
+                            errhint("Say which with server => 'name'.")));
+        char *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        server = GetForeignServerByName(name, false);
+    }
+
+    if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                 errmsg("permission denied for foreign server %s", server->servername),
+                 errhint("A superuser or the server's owner can GRANT USAGE ON FOREIGN SERVER %s TO %s.",
+                         server->servername, GetUserNameFromId(GetUserId(), false))));
+    bool has_mapping = SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(GetUserId()),
+                                             ObjectIdGetDatum(server->serverid)) ||
+                       SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+                                             ObjectIdGetDatum(server->serverid));
+    if (!has_mapping)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("no user mapping for role %s on server %s",
+                               GetUserNameFromId(GetUserId(), false), server->servername),
+                        errhint("CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (auth '…', …) holds "
+                                "your Salesforce credentials.",
+                                server->servername)));
+    return server;
+}
+
+// Prepares the caller's query and checks that it is one read-only statement that returns rows.
+SPIPlanPtr prepare_query(const CallArgs &args) {
+    SPIPlanPtr plan = SPI_prepare(args.query, 0, nullptr);
+    if (plan == nullptr)
+        ereport(ERROR,
+                (errcode(ERRCODE_SYNTAX_ERROR), errmsg("%s: could not prepare the query: %s", args.function,
+                                                       SPI_result_code_string(SPI_result))));
+    List *sources = SPI_plan_get_plan_sources(plan);
+    bool read_only_select = list_length(sources) == 1;
+    if (read_only_select) {
+        CachedPlanSource *source = static_cast<CachedPlanSource *>(linitial(sources));
+        ListCell *cell;
+        foreach (cell, source->query_list) {
+            Query *query = lfirst_node(Query, cell);
+            if (query->commandType != CMD_SELECT || query->hasModifyingCTE || query->rowMarks != NIL ||
+                query->utilityStmt != nullptr)
+                read_only_select = false;
+        }
+    }
+    if (!read_only_select || !SPI_is_cursor_plan(plan))
+        ereport(ERROR,
+                (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                 errmsg("%s: the query must be a single read-only SELECT that returns rows", args.function),
+                 errdetail("Data-modifying statements, FOR UPDATE/SHARE and several statements are not "
+                           "allowed: the rows are read, never changed.")));
+    return plan;
+}
+
+// Column names of the query's result, palloc'd.
+char **column_names(TupleDesc desc) {
+    auto **names = static_cast<char **>(palloc0(sizeof(char *) * Max(desc->natts, 1)));
+    for (int i = 0; i < desc->natts; ++i)
+        names[i] = NameStr(TupleDescAttr(desc, i)->attname);
+    return names;
+}
+
+std::unique_ptr<csv::ByteSink> open_spool_file(const std::string &path) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        throw Error(ErrorKind::Internal,
+                    "could not create spool file \"" + path + "\": " + std::strerror(errno));
+    track_spool_file(path);
+    // FdFileSink::close() fsyncs: the job row that names the file commits only after its data is durable.
+    return std::make_unique<csv::FdFileSink>(fd, path);
+}
+
+void add_field(csv::SpoolWriter &writer, const FieldValue &field, const IngestSpec &spec, const char *column,
+               std::string &scratch) {
+    switch (field.kind) {
+        case FieldKind::Null:
+            writer.add_field(spec.nulls_clear ? kSalesforceNull : "");
+            return;
+        case FieldKind::Text:
+            writer.add_field(std::string_view(field.text, field.length));
+            return;
+        case FieldKind::Number:
+            writer.add_field(plain_decimal(std::string_view(field.text, field.length),
+                                           std::string("a value of column \"") + column + "\""));
+            return;
+        case FieldKind::Date:
+            scratch.clear();
+            append_date(scratch, field.civil);
+            break;
+        case FieldKind::DateTime:
+            scratch.clear();
+            append_utc_datetime(scratch, field.civil);
+            break;
+        case FieldKind::Time:
+            scratch.clear();
+            append_utc_time(scratch, field.civil);
+            break;
+    }
+    writer.add_field(scratch);
+}
+
+constexpr long kFetchBatch = 1000;
+
+struct SpoolOutcome {
+    std::vector<std::string> paths;
+    std::vector<csv::SpoolFileInfo> files;
+    std::uint64_t rows = 0;
+};
+
+// Streams the cursor's rows into spool files. Memory: one batch of rows plus the writer's buffer.
+SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id) {
+    TupleDesc desc = portal->tupDesc;
+    int ncols = desc->natts;
+    ColumnFormat *formats = pg_call([desc] { return plan_column_formats(desc); });
+    char **names = pg_call([desc] { return column_names(desc); });
+    MemoryContext batch_context = pg_call([] {
+        return AllocSetContextCreate(CurrentMemoryContext, "sf_bulk spool batch", ALLOCSET_DEFAULT_SIZES);
+    });
+
+    SpoolOutcome outcome;
+    std::string prefix =
+        spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) + "_";
+    csv::SpoolWriter writer(spec.format, spec.columns, spec.max_upload_bytes, [&](std::size_t index) {
+        std::string path = prefix + std::to_string(index + 1) + ".csv";
+        outcome.paths.push_back(path);
+        return open_spool_file(path);
+    });
+
+    std::string scratch;
+    for (;;) {
+        uint64 fetched = pg_call([portal] {
+            CHECK_FOR_INTERRUPTS();
+            SPI_cursor_fetch(portal, true, kFetchBatch);
+            return SPI_processed;
+        });
+        if (fetched == 0)
+            break;
+        SPITupleTable *table = SPI_tuptable;
+        FieldValue *fields = pg_call([&] {
+            MemoryContext caller = MemoryContextSwitchTo(batch_context);
+            auto *out = static_cast<FieldValue *>(palloc(sizeof(FieldValue) * ncols * fetched));
+            for (uint64 r = 0; r < fetched; ++r)
+                format_row(formats, desc, table->vals[r], out + r * ncols);
+            MemoryContextSwitchTo(caller);
+            return out;
+        });
+        for (uint64 r = 0; r < fetched; ++r) {
+            const FieldValue *row = fields + r * ncols;
+            for (int c = 0; c < ncols; ++c)
+                add_field(writer, row[c], spec, names[c], scratch);
+            writer.finish_row();
+        }
+        pg_call([&] {
+            SPI_freetuptable(table);
+            MemoryContextReset(batch_context);
+        });
+    }
+    writer.finish();
+    outcome.files = writer.files();
+    outcome.rows = writer.total_rows();
+    return outcome;
+}
+
+Datum text_datum(const char *value) {
+    return value ? PointerGetDatum(cstring_to_text(value)) : (Datum)0;
+}
+
+// Inserts the job row as the extension's owner (callers have no write privilege on our tables).
+int64 insert_job(const CallArgs &args, ForeignServer *server, ArrayType *columns, int64 max_upload_bytes) {
+    const char *sql =
+        "INSERT INTO sf_bulk.jobs (owner, server_name, operation, object, external_id, assignment_rule_id, "
+        "nulls, "
+        "line_ending, column_delimiter, max_upload_bytes, columns, phase) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'spooling') RETURNING id";
+    Oid types[11] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID,     TEXTOID,
+                     TEXTOID,    TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
+    std::string_view operation = to_string(args.operation);
+    Datum values[11] = {ObjectIdGetDatum(GetUserId()),
+                        DirectFunctionCall1(namein, CStringGetDatum(server->servername)),
+                        PointerGetDatum(cstring_to_text_with_len(operation.data(), operation.size())),
+                        text_datum(args.object),
+                        text_datum(args.external_id),
+                        text_datum(args.assignment_rule_id),
+                        text_datum(args.nulls),
+                        text_datum(args.line_ending),
+                        text_datum(args.column_delimiter),
+                        Int64GetDatum(max_upload_bytes),
+                        PointerGetDatum(columns)};
+    char nulls[11] = {
+        ' ', ' ', ' ', ' ', args.external_id ? ' ' : 'n', args.assignment_rule_id ? ' ' : 'n', ' ',
+        ' ', ' ', ' ', ' '};
+    int64 id = 0;
+    as_extension_owner([&] {
+        if (SPI_execute_with_args(sql, 11, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+            elog(ERROR, "could not record the sf_bulk job");
+        bool is_null;
+        id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
+    });
+    return id;
+}
+
+ArrayType *text_array(char **items, int count) {
+    Datum *datums = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+    for (int i = 0; i < count; ++i)
+        datums[i] = CStringGetTextDatum(items[i]);
+    return construct_array(datums, count, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+// Records the chunks and the job's totals; a job without rows is complete at once.
+void finish_job(int64 job_id, const SpoolOutcome &outcome) {
+    int count = static_cast<int>(outcome.files.size());
+    auto *numbers = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+    auto *paths = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+    auto *rows = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+    auto *bytes = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+    int64 total_bytes = 0;
+    for (int i = 0; i < count; ++i) {
+        numbers[i] = Int32GetDatum(i + 1);
+        paths[i] = CStringGetTextDatum(outcome.paths[i].c_str());
+        rows[i] = Int64GetDatum(static_cast<int64>(outcome.files[i].rows));
+        bytes[i] = Int64GetDatum(static_cast<int64>(outcome.files[i].bytes));
+        total_bytes += static_cast<int64>(outcome.files[i].bytes);
+    }
+    const char *chunks_sql =
+        "INSERT INTO sf_bulk.chunks (job_id, chunk_no, spool_file, rows, bytes) "
+        "SELECT $1, n, f, r, b FROM ROWS FROM (pg_catalog.unnest($2::int4[]), pg_catalog.unnest($3::text[]), "
+        "pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::int8[])) AS u(n, f, r, b)";
+    Oid chunk_types[5] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+    Datum chunk_values[5] = {
+        Int64GetDatum(job_id),
+        PointerGetDatum(construct_array(numbers, count, INT4OID, 4, true, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(paths, count, TEXTOID, -1, false, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(rows, count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+        PointerGetDatum(construct_array(bytes, count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
+    const char *job_sql =
+        "UPDATE sf_bulk.jobs SET rows_spooled = $2, bytes_spooled = $3, uploads = $4, phase = NULL, "
+        "state = CASE WHEN $2 OPERATOR(pg_catalog.=) 0 THEN 'completed' ELSE 'queued' END, "
+        "finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.now() END "
+        "WHERE id OPERATOR(pg_catalog.=) $1";
+    Oid job_types[4] = {INT8OID, INT8OID, INT8OID, INT4OID};
+    Datum job_values[4] = {Int64GetDatum(job_id), Int64GetDatum(static_cast<int64>(outcome.rows)),
+                           Int64GetDatum(total_bytes), Int32GetDatum(count)};
+    as_extension_owner([&] {
+        if (count > 0 && SPI_execute_with_args(chunks_sql, 5, chunk_types, chunk_values, nullptr, false, 0) !=
+                             SPI_OK_INSERT)
+            elog(ERROR, "could not record the sf_bulk job's uploads");
+        if (SPI_execute_with_args(job_sql, 4, job_types, job_values, nullptr, false, 0) != SPI_OK_UPDATE)
+            elog(ERROR, "could not update the sf_bulk job");
+    });
+}
+
+Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function) {
+    // PostgreSQL-only work first, while no C++ object exists in this frame.
+    require_preloaded(function);
+    CallArgs args = read_args(fcinfo, operation, function);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    ForeignServer *server = resolve_server(args);
+    SPIPlanPtr plan = prepare_query(args);
+    // read_only: the caller's snapshot, and no data-modifying function can sneak in.
+    Portal portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
+    TupleDesc desc = portal->tupDesc;
+    char **names = column_names(desc);
+    ArrayType *columns_array = text_array(names, desc->natts);
+
+    IngestOptions options;
+    options.operation = operation;
+    options.object = args.object;
+    if (args.external_id)
+        options.external_id = std::string(args.external_id);
+    options.nulls = args.nulls;
+    options.max_upload_mb = args.max_upload_mb;
+    if (args.assignment_rule_id)
+        options.assignment_rule_id = std::string(args.assignment_rule_id);
+    options.line_ending = args.line_ending;
+    options.column_delimiter = args.column_delimiter;
+    std::vector<std::string> columns(names, names + desc->natts);
+    IngestSpec spec = make_ingest_spec(options, columns);
+
+    int64 job_id = pg_call(
+        [&] { return insert_job(args, server, columns_array, static_cast<int64>(spec.max_upload_bytes)); });
+    SpoolOutcome outcome = spool_rows(portal, spec, job_id);
+    if (outcome.rows == 0) {
+        for (const std::string &path : outcome.paths)
+            unlink(path.c_str());
+        outcome.paths.clear();
+        outcome.files.clear();
+    }
+    if (!outcome.paths.empty())
+        sync_spool_directory();
+    pg_call([&] {
+        SPI_cursor_close(portal);
+        finish_job(job_id, outcome);
+        SPI_finish();
+    });
+    if (outcome.rows > 0)
+        wake_worker_at_commit();
+    return Int64GetDatum(job_id);
+}
+
+}  // namespace
+
+}  // namespace sfb::pg
+
+SFB_PG_FUNCTION(sf_bulk_insert) {
+    return sfb::pg::enqueue(fcinfo, sfb::Operation::Insert, "sf_bulk_insert");
+}
+SFB_PG_FUNCTION(sf_bulk_update) {
+    return sfb::pg::enqueue(fcinfo, sfb::Operation::Update, "sf_bulk_update");
+}
+SFB_PG_FUNCTION(sf_bulk_upsert) {
+    return sfb::pg::enqueue(fcinfo, sfb::Operation::Upsert, "sf_bulk_upsert");
+}
+SFB_PG_FUNCTION(sf_bulk_delete) {
+    return sfb::pg::enqueue(fcinfo, sfb::Operation::Delete, "sf_bulk_delete");
+}
+SFB_PG_FUNCTION(sf_bulk_hard_delete) {
+    return sfb::pg::enqueue(fcinfo, sfb::Operation::HardDelete, "sf_bulk_hard_delete");
+}

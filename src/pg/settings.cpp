@@ -1,0 +1,49 @@
+#include "pg_headers.h"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+#include "settings.h"
+#include "shmem.h"
+
+namespace sfb::pg {
+
+Settings settings = {4, 1000, 30000, 60, 8, 120000, false, nullptr};
+
+void define_settings() {
+    DefineCustomIntVariable("sf_bulk.max_databases",
+                            "Databases that can have an sf_bulk worker at the same time.",
+                            "Each needs a background worker slot (max_worker_processes).",
+                            &max_database_workers, 8, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.max_parallel_jobs", "Salesforce jobs a worker drives at once.", nullptr,
+                            &settings.max_parallel_jobs, 4, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.poll_first_interval",
+                            "First wait before asking Salesforce for a job's state.", nullptr,
+                            &settings.poll_first_interval_ms, 1000, 10, 600000, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.poll_max_interval", "Longest wait between two polls of a job's state.",
+                            nullptr, &settings.poll_max_interval_ms, 30000, 10, 3600000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.worker_idle_timeout", "An idle database worker exits after this long.",
+                            nullptr, &settings.worker_idle_timeout_s, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.max_retries", "Attempts of one request before its job fails.",
+                            "Connection errors, 5xx and 429 answers are retried with exponential backoff.",
+                            &settings.max_retries, 8, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.request_timeout", "Total timeout of one API call.",
+                            "Uploads and result downloads use a low-speed limit instead.",
+                            &settings.request_timeout_ms, 120000, 1000, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("sf_bulk.allow_http_loopback",
+                             "Allow plain http to 127.0.0.1, localhost and [::1] (the Bulk API emulator).",
+                             "Everything else always needs https with a verified certificate.",
+                             &settings.allow_http_loopback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+                             nullptr, nullptr);
+    DefineCustomStringVariable("sf_bulk.ca_file", "Additional CA certificates (PEM) to trust for Salesforce.",
+                               "For a test emulator's CA. Verification itself cannot be turned off.",
+                               &settings.ca_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr,
+                               nullptr);
+}
+
+}  // namespace sfb::pg

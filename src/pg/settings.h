@@ -1,0 +1,21 @@
+// sf_bulk's settings (GUCs). Defined in _PG_init; read by the worker and the SQL functions.
+#pragma once
+
+namespace sfb::pg {
+
+struct Settings {
+    int max_parallel_jobs;       // Salesforce jobs one worker drives at once
+    int poll_first_interval_ms;  // first wait before polling a job's state
+    int poll_max_interval_ms;    // polling backs off up to this
+    int worker_idle_timeout_s;   // an idle database worker exits after this
+    int max_retries;             // attempts per request before a job fails
+    int request_timeout_ms;      // total timeout of an API call (not of uploads/downloads)
+    bool allow_http_loopback;    // plain http to 127.0.0.1/localhost/[::1] (the emulator)
+    char *ca_file;               // extra CA bundle (the emulator's test CA)
+};
+
+extern Settings settings;
+
+void define_settings();
+
+}  // namespace sfb::pg

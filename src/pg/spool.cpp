@@ -1,0 +1,155 @@
+#include "core/error.h"
+
+#include "pg_headers.h"
+
+extern "C" {
+#include "access/xact.h"
+}
+
+#include "guard.h"
+#include "shmem.h"
+#include "spool.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace sfb::pg {
+
+namespace {
+
+struct TrackedFile {
+    std::string path;
+    SubTransactionId owner;
+};
+
+// Backend-lifetime state. Heap objects reached through plain pointers and never destroyed: a static
+// C++ object would be destroyed from exit() after PostgreSQL has torn its subsystems down.
+std::vector<TrackedFile> *tracked = nullptr;
+bool callbacks_registered = false;
+bool wake_requested = false;
+
+void unlink_quietly(const std::string &path) noexcept {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+        // Nothing to do but leave it: the worker's sweep removes spool files no job refers to.
+    }
+}
+
+void at_transaction_end(XactEvent event, void *) {
+    switch (event) {
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PARALLEL_ABORT:
+            if (tracked != nullptr) {
+                for (const TrackedFile &file : *tracked)
+                    unlink_quietly(file.path);
+                tracked->clear();
+            }
+            wake_requested = false;
+            break;
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_PARALLEL_COMMIT:
+        case XACT_EVENT_PREPARE:
+            if (tracked != nullptr)
+                tracked->clear();
+            if (wake_requested && event != XACT_EVENT_PREPARE)
+                wake_database_worker(MyDatabaseId);
+            wake_requested = false;
+            break;
+        default:
+            break;
+    }
+}
+
+void at_subtransaction_end(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *) {
+    if (tracked == nullptr)
+        return;
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        std::vector<TrackedFile> kept;
+        for (TrackedFile &file : *tracked) {
+            if (file.owner == sub)
+                unlink_quietly(file.path);
+            else
+                kept.push_back(std::move(file));
+        }
+        tracked->swap(kept);
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        for (TrackedFile &file : *tracked)
+            if (file.owner == sub)
+                file.owner = parent;
+    }
+}
+
+// Transaction callbacks are entry points called by PostgreSQL: guarded like every other one.
+struct XactArgs {
+    XactEvent event;
+};
+void xact_body(void *arg) {
+    at_transaction_end(static_cast<XactArgs *>(arg)->event, nullptr);
+}
+void xact_callback(XactEvent event, void *) {
+    XactArgs args{event};
+    guarded_void_call(xact_body, &args);
+}
+struct SubXactArgs {
+    SubXactEvent event;
+    SubTransactionId sub, parent;
+};
+void subxact_body(void *arg) {
+    auto *a = static_cast<SubXactArgs *>(arg);
+    at_subtransaction_end(a->event, a->sub, a->parent, nullptr);
+}
+void subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *) {
+    SubXactArgs args{event, sub, parent};
+    guarded_void_call(subxact_body, &args);
+}
+
+// Registered once per backend, lazily: registering per transaction would pile callbacks up.
+void ensure_callbacks() {
+    if (callbacks_registered)
+        return;
+    if (tracked == nullptr)
+        tracked = new std::vector<TrackedFile>();
+    pg_call([] {
+        RegisterXactCallback(xact_callback, nullptr);
+        RegisterSubXactCallback(subxact_callback, nullptr);
+    });
+    callbacks_registered = true;
+}
+
+}  // namespace
+
+std::string spool_directory() {
+    std::string dir = std::string(DataDir) + "/sf_bulk_spool";
+    if (mkdir(dir.c_str(), S_IRWXU) != 0 && errno != EEXIST)
+        throw Error(ErrorKind::Internal,
+                    "could not create the spool directory \"" + dir + "\": " + std::strerror(errno));
+    return dir;
+}
+
+void track_spool_file(const std::string &path) {
+    ensure_callbacks();
+    tracked->push_back(TrackedFile{path, GetCurrentSubTransactionId()});
+}
+
+void sync_spool_directory() {
+    std::string dir = spool_directory();
+    int fd = open(dir.c_str(), O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        throw Error(ErrorKind::Internal,
+                    "could not fsync the spool directory \"" + dir + "\": " + std::strerror(saved));
+    }
+    close(fd);
+}
+
+void wake_worker_at_commit() {
+    ensure_callbacks();
+    wake_requested = true;
+}
+
+}  // namespace sfb::pg

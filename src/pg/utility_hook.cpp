@@ -1,0 +1,58 @@
+// Statements that need a database without connections (DROP DATABASE, ALTER DATABASE … RENAME, CREATE
+// DATABASE … TEMPLATE) would fail while our worker is connected to it. Before they run, the worker of
+// that database is asked to leave; the launcher's periodic sweep brings it back if the statement fails.
+#include "pg_headers.h"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+}
+
+#include "shmem.h"
+#include "utility_hook.h"
+
+namespace sfb::pg {
+
+namespace {
+
+ProcessUtility_hook_type previous_hook = nullptr;
+
+void stop_worker_of(const char *database_name) {
+    Oid database = get_database_oid(database_name, true);
+    if (OidIsValid(database))
+        stop_database_worker(database, 5000);
+}
+
+// No C++ object lives in this frame: the statement below may raise an ERROR straight through it.
+void utility_hook(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
+                  ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
+                  DestReceiver *dest, QueryCompletion *qc) {
+    Node *statement = pstmt->utilityStmt;
+    if (IsA(statement, DropdbStmt)) {
+        stop_worker_of(castNode(DropdbStmt, statement)->dbname);
+    } else if (IsA(statement, RenameStmt) && castNode(RenameStmt, statement)->renameType == OBJECT_DATABASE) {
+        stop_worker_of(castNode(RenameStmt, statement)->subname);
+    } else if (IsA(statement, CreatedbStmt)) {
+        ListCell *cell;
+        foreach (cell, castNode(CreatedbStmt, statement)->options) {
+            DefElem *option = lfirst_node(DefElem, cell);
+            if (strcmp(option->defname, "template") == 0 && option->arg != nullptr)
+                stop_worker_of(defGetString(option));
+        }
+    }
+    if (previous_hook != nullptr)
+        previous_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+}
+
+}  // namespace
+
+void install_utility_hook() {
+    previous_hook = ProcessUtility_hook;
+    ProcessUtility_hook = utility_hook;
+}
+
+}  // namespace sfb::pg

@@ -1,0 +1,43 @@
+// PostgreSQL values as Salesforce wants them (bulk-api-2.md §7, the README's type table). The PostgreSQL
+// half (detoasting, output functions, breaking timestamps down) runs here in C-style code that may raise
+// ERRORs and owns no C++ objects; the spelling of dates and numbers is core's (sf_values.h).
+#pragma once
+
+#include "core/sf_values.h"
+
+#include "pg_headers.h"
+
+extern "C" {
+#include "access/tupdesc.h"
+#include "executor/tuptable.h"
+}
+
+namespace sfb::pg {
+
+enum class FieldKind : uint8 {
+    Null,      // SQL NULL: empty cell or #N/A, per the job's `nulls`
+    Text,      // send `text` as is
+    Number,    // a float's output, to be rewritten as a plain decimal
+    Date,      // `civil` holds the date
+    DateTime,  // `civil` holds the UTC date-time
+    Time,      // `civil` holds the time of day
+};
+
+struct FieldValue {
+    FieldKind kind;
+    const char *text;  // Text / Number: palloc'd or pointing into the tuple; not NUL-terminated
+    int length;
+    CivilDateTime civil;
+};
+
+// How each column of a result is turned into FieldValues; decided once per query.
+struct ColumnFormat;
+
+// Builds the formats for every column of `desc` (palloc'd in the current memory context).
+ColumnFormat *plan_column_formats(TupleDesc desc);
+
+// Fills `out[column]` for one row. May raise an ERROR (a value Salesforce cannot take, out of memory);
+// call it only through the inner guard or from frames without C++ objects.
+void format_row(const ColumnFormat *formats, TupleDesc desc, HeapTuple tuple, FieldValue *out);
+
+}  // namespace sfb::pg

@@ -314,69 +314,19 @@ bool is_terminal(JobState s) {
     return s == JobState::JobComplete || s == JobState::Failed || s == JobState::Aborted;
 }
 
-std::string_view to_string(ColumnDelimiter d) {
-    switch (d) {
-        case ColumnDelimiter::Comma:
-            return "COMMA";
-        case ColumnDelimiter::Backquote:
-            return "BACKQUOTE";
-        case ColumnDelimiter::Caret:
-            return "CARET";
-        case ColumnDelimiter::Pipe:
-            return "PIPE";
-        case ColumnDelimiter::Semicolon:
-            return "SEMICOLON";
-        case ColumnDelimiter::Tab:
-            return "TAB";
+namespace {
+
+// Job info echoes the names we sent; anything else is reported as unknown rather than guessed.
+template <typename T, typename Parse>
+std::optional<T> parse_or_nothing(const std::string &name, Parse parse) {
+    try {
+        return parse(name);
+    } catch (const Error &) {
+        return std::nullopt;
     }
-    return "COMMA";
 }
 
-std::optional<ColumnDelimiter> parse_column_delimiter(std::string_view name) {
-    for (ColumnDelimiter d : {ColumnDelimiter::Comma, ColumnDelimiter::Backquote, ColumnDelimiter::Caret,
-                              ColumnDelimiter::Pipe, ColumnDelimiter::Semicolon, ColumnDelimiter::Tab}) {
-        if (to_string(d) == name) {
-            return d;
-        }
-    }
-    return std::nullopt;
-}
-
-char delimiter_char(ColumnDelimiter d) {
-    switch (d) {
-        case ColumnDelimiter::Comma:
-            return ',';
-        case ColumnDelimiter::Backquote:
-            return '`';
-        case ColumnDelimiter::Caret:
-            return '^';
-        case ColumnDelimiter::Pipe:
-            return '|';
-        case ColumnDelimiter::Semicolon:
-            return ';';
-        case ColumnDelimiter::Tab:
-            return '\t';
-    }
-    return ',';
-}
-
-std::string_view to_string(LineEnding e) {
-    return e == LineEnding::CRLF ? "CRLF" : "LF";
-}
-
-std::optional<LineEnding> parse_line_ending(std::string_view name) {
-    if (name == "LF") {
-        return LineEnding::LF;
-    }
-    if (name == "CRLF") {
-        return LineEnding::CRLF;
-    }
-    return std::nullopt;
-}
-
-std::string_view line_ending_bytes(LineEnding e) {
-    return e == LineEnding::CRLF ? "\r\n" : "\n";
-}
+}  // namespace
 
 // ---- API versions ----
 
@@ -464,8 +414,8 @@ std::string to_json(const IngestJobRequest &r) {
         j["externalIdFieldName"] = r.external_id_field_name;
     }
     j["contentType"] = "CSV";
-    j["columnDelimiter"] = to_string(r.column_delimiter);
-    j["lineEnding"] = to_string(r.line_ending);
+    j["columnDelimiter"] = csv::salesforce_name(r.column_delimiter);
+    j["lineEnding"] = csv::salesforce_name(r.line_ending);
     if (!r.assignment_rule_id.empty()) {
         j["assignmentRuleId"] = r.assignment_rule_id;
     }
@@ -488,8 +438,8 @@ std::string to_json(const QueryJobRequest &r) {
     j["operation"] = to_string(r.operation);
     j["query"] = r.query;
     j["contentType"] = "CSV";
-    j["columnDelimiter"] = to_string(r.column_delimiter);
-    j["lineEnding"] = to_string(r.line_ending);
+    j["columnDelimiter"] = csv::salesforce_name(r.column_delimiter);
+    j["lineEnding"] = csv::salesforce_name(r.line_ending);
     return dump_checked(j, "the SOQL query");
 }
 
@@ -546,10 +496,10 @@ JobInfo parse_job_info(std::string_view body) {
     info.job_type = get_string(j, "jobType").value_or("");
     info.content_url = get_string(j, "contentUrl").value_or("");
     if (auto d = get_string(j, "columnDelimiter")) {
-        info.column_delimiter = parse_column_delimiter(*d);
+        info.column_delimiter = parse_or_nothing<csv::Delimiter>(*d, csv::parse_delimiter);
     }
     if (auto e = get_string(j, "lineEnding")) {
-        info.line_ending = parse_line_ending(*e);
+        info.line_ending = parse_or_nothing<csv::LineEnding>(*e, csv::parse_line_ending);
     }
     info.number_records_processed = get_int(j, "numberRecordsProcessed");
     info.number_records_failed = get_int(j, "numberRecordsFailed");

@@ -4,6 +4,8 @@
 #pragma once
 #include "core/core_only.h"
 
+#include "core/csv.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,15 +29,8 @@ JobState parse_job_state(std::string_view name);  // Unknown for anything unreco
 // JobComplete, Failed, Aborted.
 bool is_terminal(JobState s);
 
-enum class ColumnDelimiter { Comma, Backquote, Caret, Pipe, Semicolon, Tab };
-std::string_view to_string(ColumnDelimiter d);  // "COMMA" ...
-std::optional<ColumnDelimiter> parse_column_delimiter(std::string_view name);
-char delimiter_char(ColumnDelimiter d);  // ',', '`', '^', '|', ';', '\t'
-
-enum class LineEnding { LF, CRLF };
-std::string_view to_string(LineEnding e);  // "LF", "CRLF"
-std::optional<LineEnding> parse_line_ending(std::string_view name);
-std::string_view line_ending_bytes(LineEnding e);  // "\n", "\r\n"
+// Column delimiters and line endings are the CSV layer's (csv::Delimiter, csv::LineEnding): one concept,
+// one place. Their Salesforce names come from csv::salesforce_name and csv::parse_delimiter/_line_ending.
 
 // ---- API versions ----
 
@@ -61,8 +56,8 @@ struct IngestJobRequest {
     std::string object;
     Operation operation = Operation::Insert;
     std::string external_id_field_name;  // required for upsert, refused otherwise
-    ColumnDelimiter column_delimiter = ColumnDelimiter::Comma;
-    LineEnding line_ending = LineEnding::LF;
+    csv::Delimiter column_delimiter = csv::Delimiter::Comma;
+    csv::LineEnding line_ending = csv::LineEnding::LF;
     std::string assignment_rule_id;  // optional; insert/update/upsert only
 };
 // {"object":..,"operation":..,["externalIdFieldName":..],"contentType":"CSV","columnDelimiter":..,
@@ -73,8 +68,8 @@ std::string to_json(const IngestJobRequest &r);
 struct QueryJobRequest {
     Operation operation = Operation::Query;  // Query or QueryAll
     std::string query;                       // SOQL, sent as is (JSON-escaped)
-    ColumnDelimiter column_delimiter = ColumnDelimiter::Comma;
-    LineEnding line_ending = LineEnding::LF;
+    csv::Delimiter column_delimiter = csv::Delimiter::Comma;
+    csv::LineEnding line_ending = csv::LineEnding::LF;
 };
 std::string to_json(const QueryJobRequest &r);
 
@@ -100,8 +95,8 @@ struct JobInfo {
     std::optional<ApiVersion> api_version;
     std::string job_type;     // "V2Ingest", "V2Query", ... (GET only)
     std::string content_url;  // relative, no leading slash; only while Open
-    std::optional<ColumnDelimiter> column_delimiter;
-    std::optional<LineEnding> line_ending;
+    std::optional<csv::Delimiter> column_delimiter;
+    std::optional<csv::LineEnding> line_ending;
     std::optional<std::int64_t> number_records_processed;
     std::optional<std::int64_t> number_records_failed;
     std::optional<std::int64_t> retries;

@@ -129,8 +129,8 @@ IngestJobRequest job_request_for(const IngestSpec &spec) {
     request.object = spec.object;
     request.operation = spec.operation;
     request.external_id_field_name = spec.external_id;
-    request.column_delimiter = *parse_column_delimiter(csv::salesforce_name(spec.format.delimiter));
-    request.line_ending = *parse_line_ending(csv::salesforce_name(spec.format.line_ending));
+    request.column_delimiter = spec.format.delimiter;
+    request.line_ending = spec.format.line_ending;
     request.assignment_rule_id = spec.assignment_rule_id;
     return request;
 }

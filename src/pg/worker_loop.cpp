@@ -447,8 +447,8 @@ void Worker::start_machine(const LoadedChunk &row, const ServerSettings &server)
     spec.job.object = row.object;
     spec.job.operation = parse_operation(row.operation).value_or(Operation::Insert);
     spec.job.external_id_field_name = row.external_id;
-    spec.job.column_delimiter = parse_column_delimiter(row.column_delimiter).value_or(ColumnDelimiter::Comma);
-    spec.job.line_ending = parse_line_ending(row.line_ending).value_or(LineEnding::LF);
+    spec.job.column_delimiter = csv::parse_delimiter(row.column_delimiter);
+    spec.job.line_ending = csv::parse_line_ending(row.line_ending);
     spec.job.assignment_rule_id = row.assignment_rule_id;
     spec.spool_path = row.spool_file;
     std::string stem = row.spool_file.substr(0, row.spool_file.size() - 4);  // without ".csv"

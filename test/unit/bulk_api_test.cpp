@@ -40,17 +40,6 @@ TEST(BulkEnums, StatesAndTerminal) {
     EXPECT_FALSE(is_terminal(JobState::Unknown));
 }
 
-TEST(BulkEnums, DelimitersAndLineEndings) {
-    EXPECT_EQ(delimiter_char(ColumnDelimiter::Tab), '\t');
-    EXPECT_EQ(delimiter_char(ColumnDelimiter::Backquote), '`');
-    EXPECT_EQ(delimiter_char(ColumnDelimiter::Caret), '^');
-    EXPECT_EQ(parse_column_delimiter("SEMICOLON"), ColumnDelimiter::Semicolon);
-    EXPECT_FALSE(parse_column_delimiter("comma"));
-    EXPECT_EQ(parse_line_ending("CRLF"), LineEnding::CRLF);
-    EXPECT_EQ(line_ending_bytes(LineEnding::CRLF), "\r\n");
-    EXPECT_FALSE(parse_line_ending("CR"));
-}
-
 // ---- versions ----
 
 TEST(BulkVersion, Validator) {
@@ -89,8 +78,8 @@ TEST(BulkBodies, IngestCreateOptions) {
     IngestJobRequest r;
     r.object = "Lead";
     r.operation = Operation::Insert;
-    r.column_delimiter = ColumnDelimiter::Pipe;
-    r.line_ending = LineEnding::CRLF;
+    r.column_delimiter = csv::Delimiter::Pipe;
+    r.line_ending = csv::LineEnding::CRLF;
     r.assignment_rule_id = "01QHs000000AbCd";
     EXPECT_EQ(
         to_json(r),
@@ -166,8 +155,8 @@ TEST(BulkJobInfo, CreateResponseFromDoc) {
     ASSERT_TRUE(j.api_version);
     EXPECT_EQ(j.api_version->str(), "62.0");
     EXPECT_EQ(j.content_url, "services/data/v62.0/jobs/ingest/750Hs00000Zq8RtIAJ/batches");
-    EXPECT_EQ(j.column_delimiter, ColumnDelimiter::Comma);
-    EXPECT_EQ(j.line_ending, LineEnding::LF);
+    EXPECT_EQ(j.column_delimiter, csv::Delimiter::Comma);
+    EXPECT_EQ(j.line_ending, csv::LineEnding::LF);
     EXPECT_FALSE(j.number_records_processed);
     EXPECT_FALSE(j.error_message);
     EXPECT_TRUE(j.job_type.empty());

@@ -49,8 +49,8 @@ TEST(IngestSpec, CarriesOptionsIntoTheJobRequest) {
     EXPECT_EQ(spec.max_upload_bytes, 7u * 1000 * 1000);
     auto request = sfb::job_request_for(spec);
     EXPECT_EQ(request.external_id_field_name, "External_Id__c");
-    EXPECT_EQ(request.column_delimiter, sfb::ColumnDelimiter::Pipe);
-    EXPECT_EQ(request.line_ending, sfb::LineEnding::CRLF);
+    EXPECT_EQ(request.column_delimiter, sfb::csv::Delimiter::Pipe);
+    EXPECT_EQ(request.line_ending, sfb::csv::LineEnding::CRLF);
     EXPECT_EQ(request.operation, Operation::Upsert);
 }
 

@@ -12,10 +12,13 @@ namespace sfb::pg {
 Settings settings = {4, 1000, 30000, 60, 8, 120000, false, nullptr};
 
 void define_settings() {
-    DefineCustomIntVariable("sf_bulk.max_databases",
-                            "Databases that can have an sf_bulk worker at the same time.",
-                            "Each needs a background worker slot (max_worker_processes).",
-                            &max_database_workers, 8, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    // A PGC_POSTMASTER setting can only be defined while the postmaster loads us; a backend loading the
+    // library on demand (not preloaded) has no worker slots to size anyway.
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomIntVariable(
+            "sf_bulk.max_databases", "Databases that can have an sf_bulk worker at the same time.",
+            "Each needs a background worker slot (max_worker_processes).", &max_database_workers, 8, 1, 64,
+            PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("sf_bulk.max_parallel_jobs", "Salesforce jobs a worker drives at once.", nullptr,
                             &settings.max_parallel_jobs, 4, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("sf_bulk.poll_first_interval",

@@ -156,7 +156,8 @@ TEST(OAuthOptions, InvalidPemReportedWithoutEchoingKey) {
         {{"auth", "jwt"}, {"client_id", "a"}, {"username", "u"}, {"private_key", bogus}});
     ASSERT_EQ(issues.size(), 1u);
     EXPECT_EQ(issues[0].kind, CredentialIssue::Kind::InvalidValue);
-    EXPECT_EQ(issues[0].message, "option \"private_key\" is not a valid PEM RSA private key (PKCS#8 or PKCS#1, unencrypted)");
+    EXPECT_EQ(issues[0].message,
+              "option \"private_key\" is not a valid PEM RSA private key (PKCS#8 or PKCS#1, unencrypted)");
     try {
         credentials_from_options(
             {{"auth", "jwt"}, {"client_id", "a"}, {"username", "u"}, {"private_key", bogus}},

@@ -1,0 +1,113 @@
+"""Item 6: describe, limits, Sforce-Limit-Info, REQUEST_LIMIT_EXCEEDED, daily quotas, CLI login calls."""
+
+import threading
+import time
+import unittest
+
+from emu import ORG, EmuTestCase
+
+
+class Describe(EmuTestCase):
+    def test_sobjects_list(self):
+        r = self.api("GET", "/sobjects")
+        names = {o["name"]: o for o in r.json()["sobjects"]}
+        for n, prefix in (("Account", "001"), ("Contact", "003"), ("Lead", "00Q"), ("User", "005")):
+            self.assertEqual(names[n]["keyPrefix"], prefix)
+        self.assertEqual(names["Contact"]["urls"]["describe"], "/services/data/v62.0/sobjects/Contact/describe")
+
+    def test_describe_fields(self):
+        d = self.api("GET", "/sobjects/Contact/describe").json()
+        f = {x["name"]: x for x in d["fields"]}
+        self.assertEqual(f["LastName"]["nillable"], False)
+        self.assertEqual(f["LastName"]["length"], 80)
+        self.assertTrue(f["External_Id__c"]["externalId"])
+        self.assertTrue(f["External_Id__c"]["unique"])
+        self.assertEqual((f["AccountId"]["type"], f["AccountId"]["referenceTo"], f["AccountId"]["relationshipName"]),
+                         ("reference", ["Account"], "Account"))
+        self.assertEqual(f["Email"]["type"], "email")
+        self.assertEqual(f["Id"]["type"], "id")
+        lead = {x["name"]: x for x in self.api("GET", "/sobjects/lead/describe").json()["fields"]}
+        self.assertTrue(lead["Region__c"]["restrictedPicklist"])
+        self.assertEqual([p["value"] for p in lead["Region__c"]["picklistValues"]], ["AMER", "EMEA", "APAC"])
+        self.assertFalse(lead["Company"]["nillable"])
+        self.assertApiError(self.api("GET", "/sobjects/Nope/describe"), 404, "NOT_FOUND")
+
+    def test_record_by_id_for_cli(self):
+        r = self.api("GET", "/sobjects/User/" + ORG["user_id"])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["Username"], ORG["user"]["username"])
+        self.assertEqual(self.api("GET", "/sobjects/User/005Em00000000zzAAA").status, 404)
+
+    def test_cli_login_sequence(self):
+        # what `sf org login access-token` calls (platform.md)
+        self.assertEqual(self.request("GET", "/services/oauth2/userinfo").status, 200)
+        self.assertEqual(self.request("GET", "/services/data").status, 200)
+        self.assertEqual(self.api("GET", "/sobjects/User/" + ORG["user_id"]).status, 200)
+        org = self.api("GET", "/query?q=SELECT+Name,+InstanceName,+IsSandbox,+TrialExpirationDate,"
+                              "+NamespacePrefix+FROM+Organization").json()
+        self.assertEqual(org["records"][0]["Name"], ORG["org_name"])
+        self.assertEqual(self.api("GET", "/query?q=SELECT+Id+FROM+ScratchOrgInfo+LIMIT+1").status, 400)
+
+
+class Limits(EmuTestCase):
+    def test_limits_resource(self):
+        body = self.api("GET", "/limits").json()
+        for k in ("DailyApiRequests", "DailyBulkApiBatches", "DailyBulkV2QueryJobs", "DailyBulkV2QueryFileStorageMB"):
+            self.assertEqual(set(body[k]), {"Max", "Remaining"})
+        self.assertEqual(body["DailyApiRequests"]["Max"], 15000)
+        self.assertEqual(body["DailyApiRequests"]["Remaining"], 14999)
+        self.run_job("Account", "insert", "Name\nA\n")
+        body = self.api("GET", "/limits").json()
+        self.assertEqual(body["DailyBulkApiBatches"]["Remaining"], 14999)
+
+    def test_limit_info_header_counts_every_call(self):
+        seen = []
+        for _ in range(3):
+            seen.append(self.api("GET", "/jobs/ingest").headers["Sforce-Limit-Info"])
+        self.assertEqual(seen, ["api-usage=1/15000", "api-usage=2/15000", "api-usage=3/15000"])
+        r = self.api("GET", "/jobs/ingest/750Em00000000zzAAA")
+        self.assertEqual(r.headers["Sforce-Limit-Info"], "api-usage=4/15000")
+
+    def test_request_limit_exceeded(self):
+        self.config(daily_api_limit=3)
+        for _ in range(3):
+            self.assertEqual(self.api("GET", "/limits").status, 200)
+        r = self.api("GET", "/jobs/ingest")
+        self.assertApiError(r, 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        self.assertEqual(r.text, '[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]')
+        self.assertIsNone(r.headers.get("Retry-After"))
+        self.assertEqual(r.headers["Sforce-Limit-Info"], "api-usage=3/3")
+        self.admin("POST", "/usage", {"api": 0})
+        self.assertEqual(self.api("GET", "/limits").status, 200)
+
+    def test_concurrent_request_limit(self):
+        self.config(max_concurrent_requests=2)
+        self.fault(method="GET", path="/sobjects$", action="stall", ms=800, count=2)
+        results = []
+        ts = [threading.Thread(target=lambda: results.append(self.api("GET", "/sobjects").status)) for _ in range(2)]
+        for t in ts:
+            t.start()
+        time.sleep(0.3)
+        r = self.api("GET", "/limits")
+        for t in ts:
+            t.join()
+        self.assertApiError(r, 403, "REQUEST_LIMIT_EXCEEDED",
+                            "ConcurrentRequests (Concurrent API Requests) Limit exceeded.")
+        self.assertEqual(results, [200, 200])
+
+    def test_daily_batches_and_records_fail_job(self):
+        self.config(batch_size=2, daily_batches_limit=2, shuffle_results=False)
+        info = self.run_job("Account", "insert", "Name\nA\nB\nC\nD\nE\n")
+        self.assertEqual(info["state"], "Failed")
+        self.assertTrue(info["errorMessage"].startswith("ExceededQuota : "))
+        self.assertEqual(info["numberRecordsProcessed"], 4)
+        self.assertEqual(self.api("GET", "/jobs/ingest/%s/unprocessedrecords" % info["id"]).text, '"Name"\n"E"')
+        self.admin("POST", "/reset")
+        self.config(daily_records_limit=3, batch_size=2)
+        info = self.run_job("Account", "insert", "Name\nA\nB\nC\nD\nE\nF\n")
+        self.assertEqual(info["state"], "Failed")
+        self.assertEqual(info["numberRecordsProcessed"], 4)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -90,24 +90,54 @@ SELECT sf_bulk_delete('Lead', $$SELECT sf_id AS "Id" FROM created ORDER BY ext L
 SELECT state, records_failed FROM sf_bulk_wait(:again_job, '60 s');
 SELECT split_part(sf_error, ':', 1) AS code FROM sf_bulk_failed(:again_job);
 
+-- Every auth flow gets a token from the user mapping (the password flow did above).
+CREATE SERVER emu_cc FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
+CREATE SERVER emu_jwt FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
+CREATE SERVER emu_refresh FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
+CREATE SERVER emu_token FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
+\set jwt_key `cat test/emulator/keys/jwt_private.pem`
+\set refresh_token `/usr/bin/python3 -c "import json; print(json.load(open('test/emulator/default_org.json'))['refresh_token'])"`
+\set access_token `/usr/bin/python3 -c "import json; print(json.load(open('test/emulator/default_org.json'))['access_token'])"`
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_cc
+  OPTIONS (auth 'client_credentials', client_id :'key', client_secret :'secret');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_jwt
+  OPTIONS (auth 'jwt', client_id :'key', username 'etl@sfbulk.emulator', private_key :'jwt_key');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_refresh
+  OPTIONS (auth 'refresh_token', client_id :'key', client_secret :'secret', refresh_token :'refresh_token');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_token OPTIONS (auth 'access_token', access_token :'access_token');
+CREATE TABLE flow_jobs (flow text, job bigint);
+INSERT INTO flow_jobs
+SELECT flow, sf_bulk_insert('Lead', format($q$SELECT 'Flow %s' AS "LastName", 'Acme' AS "Company"$q$, flow),
+                            server => ('emu_' || flow)::name)
+  FROM unnest(ARRAY['cc', 'jwt', 'refresh', 'token']) AS flow;
+SELECT f.flow, w.state, w.records_processed, w.records_failed, w.error
+  FROM flow_jobs f, LATERAL sf_bulk_wait(f.job, '60 s') w ORDER BY 1;
+-- Wrong credentials fail the job with the OAuth error, never with the secret.
+CREATE SERVER emu_wrong FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_wrong
+  OPTIONS (auth 'password', client_id :'key', client_secret :'secret', username 'etl@sfbulk.emulator',
+           password 'Secret-wrong-password');
+SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$, server => 'emu_wrong') AS wrong_job \gset
+SELECT state, error, error LIKE '%Secret-%' AS leaks_secret FROM sf_bulk_wait(:wrong_job, '60 s');
+
 -- A query without rows: the job is complete at once, and nothing is sent.
-SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName" FROM leads WHERE false$$) AS empty_job \gset
+SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName" FROM leads WHERE false$$, server => 'emulator') AS empty_job \gset
 SELECT state, rows_spooled, uploads, sf_job_ids, finished_at IS NOT NULL AS finished FROM sf_bulk_jobs WHERE id = :empty_job;
 
 -- A header Salesforce does not know fails the whole Salesforce job, with its message.
 SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName", company AS "Company", 1 AS "Shoe_Size__c"
-                                FROM leads WHERE id = 1$$) AS bad_header_job \gset
+                                FROM leads WHERE id = 1$$, server => 'emulator') AS bad_header_job \gset
 SELECT state, error FROM sf_bulk_wait(:bad_header_job, '60 s');
 
 -- ROLLBACK leaves no job behind.
 BEGIN;
-SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName", company AS "Company" FROM leads$$) AS rolled_back \gset
+SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName", company AS "Company" FROM leads$$, server => 'emulator') AS rolled_back \gset
 ROLLBACK;
 SELECT count(*) AS rolled_back_jobs FROM sf_bulk_jobs WHERE id = :rolled_back;
 
 -- Waiting inside the creating transaction could never end: refused.
 BEGIN;
-SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$) AS same_tx \gset
+SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$, server => 'emulator') AS same_tx \gset
 SELECT * FROM sf_bulk_wait(:same_tx, '1 s');
 ROLLBACK;
 -- So is waiting in REPEATABLE READ, and waiting for a job that does not exist.

@@ -711,8 +711,7 @@ void Worker::fail_parked(Org &org) {
         ChunkResponse outcome;
         outcome.status = 401;
         nlohmann::json body =
-            nlohmann::json::array({{{"errorCode", org.failure_code},
-                                    {"message", "authentication failed: " + org.failure_message}}});
+            nlohmann::json::array({{{"errorCode", org.failure_code}, {"message", org.failure_message}}});
         outcome.body = body.dump();
         chunk.machine->http_done(outcome, now_ms());
     }
@@ -965,9 +964,10 @@ void Worker::finish_jobs() {
                 "OPERATOR(pg_catalog.=) j.id AND c.step OPERATOR(pg_catalog.=) 'aborted') THEN 'aborted' "
                 "WHEN EXISTS (SELECT 1 FROM sf_bulk.chunks c WHERE c.job_id OPERATOR(pg_catalog.=) j.id "
                 "AND c.step IN ('failed', 'aborted')) THEN 'failed' ELSE 'completed' END, "
-                "error = (SELECT pg_catalog.string_agg(pg_catalog.format('upload %s: %s', c.chunk_no, "
-                "c.error), "
-                "'; ' ORDER BY c.chunk_no) FROM sf_bulk.chunks c WHERE c.job_id OPERATOR(pg_catalog.=) j.id "
+                // Name the upload only when there are several.
+                "error = (SELECT pg_catalog.string_agg(pg_catalog.format(CASE WHEN j.uploads > 1 "
+                "THEN 'upload %s: %s' ELSE '%2$s' END, c.chunk_no, c.error), '; ' ORDER BY c.chunk_no) FROM "
+                "sf_bulk.chunks c WHERE c.job_id OPERATOR(pg_catalog.=) j.id "
                 "AND c.step IN ('failed', 'aborted') AND c.error IS NOT NULL), "
                 "phase = NULL, finished_at = pg_catalog.now() "
                 "WHERE j.id OPERATOR(pg_catalog.=) $1 AND j.state OPERATOR(pg_catalog.=) 'running' "

@@ -817,6 +817,11 @@ class ResultBatch {
   private:
     // PostgreSQL work only; reads the vectors, creates no C++ object.
     void insert() {
+        // The arrays live in a context of their own, deleted after the statement: the transaction that
+        // stores a million results must not keep every batch until its commit.
+        MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "sf_bulk results batch",
+                                                    ALLOCSET_DEFAULT_SIZES);
+        MemoryContext caller = MemoryContextSwitchTo(batch);
         int n = static_cast<int>(ids_.size());
         Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
         bool *id_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
@@ -859,6 +864,8 @@ class ResultBatch {
                 "pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[])) AS u(i, c, e, f)",
                 7, all_types, values, nullptr, false, 0) != SPI_OK_INSERT)
             elog(ERROR, "could not store Salesforce results");
+        MemoryContextSwitchTo(caller);
+        MemoryContextDelete(batch);
     }
 
     int64 job_id_;

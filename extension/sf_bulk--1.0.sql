@@ -121,7 +121,7 @@ SELECT j.id,
        coalesce(c.records_processed, 0) AS records_processed,
        coalesce(c.records_failed, 0) AS records_failed,
        j.api_calls,
-       j.error,
+       coalesce(j.error, c.live_problem) AS error,
        j.created_at,
        j.started_at,
        j.finished_at
@@ -130,7 +130,11 @@ SELECT j.id,
         SELECT pg_catalog.array_agg(ch.sf_job_id ORDER BY ch.chunk_no)
                    FILTER (WHERE ch.sf_job_id IS NOT NULL) AS sf_job_ids,
                pg_catalog.sum(ch.records_processed)::bigint AS records_processed,
-               pg_catalog.sum(ch.records_failed)::bigint AS records_failed
+               pg_catalog.sum(ch.records_failed)::bigint AS records_failed,
+               -- While a job runs: why an upload waits (a retry after a 503, the daily API limit, …).
+               pg_catalog.string_agg(ch.error, '; ' ORDER BY ch.chunk_no)
+                   FILTER (WHERE ch.error IS NOT NULL AND ch.step NOT IN ('done', 'failed', 'aborted'))
+                   AS live_problem
           FROM sf_bulk.chunks ch
          WHERE ch.job_id OPERATOR(pg_catalog.=) j.id) c ON true;
 GRANT SELECT ON sf_bulk_jobs TO PUBLIC;

@@ -1,6 +1,7 @@
 #include "core/bulk_api.h"
 
 #include "core/error.h"
+#include "core/text_util.h"
 #include "core/oauth.h"
 #include "core/sf_names.h"
 
@@ -25,28 +26,6 @@ constexpr std::string_view kJobIdPrefix = "750";
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
-}
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int &out) {
@@ -232,7 +211,7 @@ std::optional<std::vector<std::string>> as_field_list(std::string_view text) {
         if (comma == std::string_view::npos) {
             comma = text.size();
         }
-        const std::string_view f = trim(text.substr(start, comma - start));
+        const std::string_view f = trim_ascii_space(text.substr(start, comma - start));
         if (!is_valid_column_name(f)) {
             return std::nullopt;
         }
@@ -366,7 +345,7 @@ ApiVersion parse_api_version(std::string_view text, ApiKind kind) {
 }
 
 std::optional<ApiVersion> api_version_from_job_value(std::string_view text) {
-    text = trim(text);
+    text = trim_ascii_space(text);
     const std::size_t dot = text.find('.');
     const std::string_view whole = text.substr(0, dot);
     if (whole.empty() || whole.size() > 3 || !std::all_of(whole.begin(), whole.end(), is_digit)) {
@@ -427,7 +406,7 @@ std::string to_json(const QueryJobRequest &r) {
         throw Error(ErrorKind::InvalidParameter,
                     "operation " + std::string(to_string(r.operation)) + " is not a query operation");
     }
-    if (trim(r.query).empty()) {
+    if (trim_ascii_space(r.query).empty()) {
         throw Error(ErrorKind::InvalidParameter, "the SOQL query is empty");
     }
     if (r.query.size() > kMaxSoqlLength) {
@@ -666,7 +645,7 @@ std::string ApiError::summary() const {
 ApiError parse_api_error(int http_status, std::string_view body) {
     ApiError e;
     e.http_status = http_status;
-    const std::string_view trimmed = trim(body);
+    const std::string_view trimmed = trim_ascii_space(body);
     if (trimmed.empty()) {
         return e;
     }
@@ -755,7 +734,7 @@ std::optional<std::string> next_locator(std::optional<std::string_view> header_v
     if (!header_value) {
         return std::nullopt;
     }
-    const std::string_view v = trim(*header_value);
+    const std::string_view v = trim_ascii_space(*header_value);
     if (v.empty() || v == "null") {
         return std::nullopt;
     }
@@ -769,7 +748,7 @@ std::optional<ApiUsage> parse_limit_info(std::string_view header_value) {
     std::size_t pos = 0;
     while ((pos = header_value.find(key, pos)) != std::string_view::npos) {
         // Must be its own entry, not the tail of "per-app-api-usage=".
-        if (pos == 0 || header_value[pos - 1] == ',' || is_space(header_value[pos - 1])) {
+        if (pos == 0 || header_value[pos - 1] == ',' || is_ascii_space(header_value[pos - 1])) {
             break;
         }
         pos += key.size();
@@ -802,7 +781,7 @@ std::optional<ApiUsage> parse_limit_info(std::string_view header_value) {
 // ---- per-row errors ----
 
 std::vector<RowError> split_row_errors(std::string_view sf_error) {
-    const std::string_view s = trim(sf_error);
+    const std::string_view s = trim_ascii_space(sf_error);
     std::vector<RowError> out;
     if (s.empty()) {
         return out;
@@ -822,7 +801,7 @@ std::vector<RowError> split_row_errors(std::string_view sf_error) {
                 continue;
             }
             std::size_t after = t + 2;
-            while (after < s.size() && is_space(s[after])) {
+            while (after < s.size() && is_ascii_space(s[after])) {
                 ++after;
             }
             if (after == s.size() || code_length_at(s, after) > 0) {

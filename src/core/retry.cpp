@@ -1,6 +1,7 @@
 #include "core/retry.h"
 
 #include "core/error.h"
+#include "core/text_util.h"
 
 #include <algorithm>
 #include <array>
@@ -35,27 +36,6 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
         }
     }
     return false;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil): avoids timegm(), which
-// is not standard C++ and depends on the process time zone setup.
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const auto yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 std::optional<unsigned> month_from_name(std::string_view name) {
@@ -273,7 +253,7 @@ RetryAction classify(const AttemptOutcome &o, bool idempotent) {
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {
-    value = trim(value);
+    value = trim_ascii_space(value);
     if (value.empty()) {
         return std::nullopt;
     }

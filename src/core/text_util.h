@@ -1,0 +1,34 @@
+// Small text and calendar helpers shared by the protocol parsers (bulk_api, retry). Header-only.
+#pragma once
+#include "core/core_only.h"
+
+#include <cstdint>
+#include <string_view>
+
+namespace sfb {
+
+inline bool is_ascii_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+// `s` without leading and trailing ASCII white space.
+inline std::string_view trim_ascii_space(std::string_view s) {
+    while (!s.empty() && is_ascii_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_ascii_space(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil): avoids timegm(), which
+// is not standard C++ and depends on the process time zone setup.
+inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+}  // namespace sfb

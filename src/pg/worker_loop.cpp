@@ -819,8 +819,8 @@ class ResultBatch {
     void insert() {
         // The arrays live in a context of their own, deleted after the statement: the transaction that
         // stores a million results must not keep every batch until its commit.
-        MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "sf_bulk results batch",
-                                                    ALLOCSET_DEFAULT_SIZES);
+        MemoryContext batch =
+            AllocSetContextCreate(CurrentMemoryContext, "sf_bulk results batch", ALLOCSET_DEFAULT_SIZES);
         MemoryContext caller = MemoryContextSwitchTo(batch);
         int n = static_cast<int>(ids_.size());
         Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * n));

@@ -163,6 +163,7 @@ class Worker {
     void persist(ActiveChunk &chunk, const ChunkRecord &record);
     void store_results(ActiveChunk &chunk, const ChunkAction &action);
     void finish_chunk(ActiveChunk &chunk);
+    void set_aside(ActiveChunk &chunk, const std::string &failure);
     void finish_jobs();
     bool has_unfinished_work();
     int wait_timeout_ms() const;
@@ -173,6 +174,7 @@ class Worker {
     std::map<int64, bool> abort_requested_;
     std::set<int64> jobs_to_check_;
     std::map<std::string, std::string> token_transfers_;  // transfer tag -> org key
+    std::map<std::string, int> local_failures_;           // chunk tag -> failures of this worker
     std::int64_t next_refresh_ms_ = 0;
     bool latch_was_set_ = true;
     bool extension_present_ = true;
@@ -218,11 +220,33 @@ void Worker::run() {
                 continue;
             }
             auto chunk = chunks_.find(response.tag);
-            if (chunk != chunks_.end())
+            if (chunk == chunks_.end())
+                continue;
+            std::string failure;
+            try {
                 on_chunk_response(chunk->second, response);
+            } catch (const std::exception &e) {
+                failure = e.what();
+            }
+            if (!failure.empty()) {
+                set_aside(chunk->second, failure);
+                chunks_.erase(chunk);
+            }
         }
         for (auto it = chunks_.begin(); it != chunks_.end();) {
-            drive(it->second);
+            // One upload's failure (a SQL error while recording it, a broken invariant) must not stop the
+            // others: drop it from memory and let it resume from its last recorded step.
+            std::string failure;
+            try {
+                drive(it->second);
+            } catch (const std::exception &e) {
+                failure = e.what();
+            }
+            if (!failure.empty()) {
+                set_aside(it->second, failure);
+                it = chunks_.erase(it);
+                continue;
+            }
             if (it->second.machine->finished()) {
                 finish_chunk(it->second);
                 it = chunks_.erase(it);
@@ -282,7 +306,8 @@ int Worker::wait_timeout_ms() const {
 
 void Worker::refresh() {
     latch_was_set_ = false;
-    next_refresh_ms_ = now_ms() + 1000;
+    // Commits wake us (new jobs, aborts); this periodic look is only the safety net for missed wakes.
+    next_refresh_ms_ = now_ms() + 5000;
     bool present = false;
     std::vector<std::pair<int64, bool>> aborts;
     auto body = [&] {
@@ -947,6 +972,35 @@ void Worker::store_results(ActiveChunk &chunk, const ChunkAction &action) {
     chunk.api_calls = 0;
     for (const ChunkResultFile &file : action.result_files)
         unlink(file.path.c_str());
+}
+
+// After a local failure the upload is reloaded from its recorded step on the next look for work; the third
+// failure in a row marks it failed, so a deterministic error cannot loop forever.
+void Worker::set_aside(ActiveChunk &chunk, const std::string &failure) {
+    std::string tag = chunk_tag(chunk.job_id, chunk.chunk_no);
+    if (chunk.transfer != 0)
+        client_->cancel(chunk.transfer);
+    std::string message = "sf_bulk could not record upload " + std::to_string(chunk.chunk_no) + " of job " +
+                          std::to_string(chunk.job_id) + ": " + failure;
+    pg_call([&] { ereport(LOG, (errmsg("%s", message.c_str()))); });
+    if (++local_failures_[tag] < 3) {
+        next_refresh_ms_ = now_ms() + 2000;
+        return;
+    }
+    local_failures_.erase(tag);
+    int64 job_id = chunk.job_id;
+    int chunk_no = chunk.chunk_no;
+    auto body = [&] {
+        Oid types[3] = {INT8OID, INT4OID, TEXTOID};
+        Datum values[3] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no),
+                           CStringGetTextDatum(message.c_str())};
+        SPI_execute_with_args(
+            "UPDATE sf_bulk.chunks SET step = 'failed', error = $3, updated_at = pg_catalog.now() "
+            "WHERE job_id OPERATOR(pg_catalog.=) $1 AND chunk_no OPERATOR(pg_catalog.=) $2",
+            3, types, values, nullptr, false, 0);
+    };
+    in_transaction("sf_bulk: failing an upload", body);
+    jobs_to_check_.insert(job_id);
 }
 
 void Worker::finish_chunk(ActiveChunk &chunk) {

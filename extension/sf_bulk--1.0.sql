@@ -35,6 +35,10 @@ CREATE TABLE sf_bulk.jobs (
     column_delimiter   text NOT NULL,
     max_upload_bytes   bigint NOT NULL,
     columns            text[] NOT NULL,
+    key_columns        text[] NOT NULL DEFAULT '{}',  -- kept in Postgres, never sent
+    name               text,                          -- names a recurring push (pg_cron)
+    after_job          bigint,                        -- runs only once this job has ended (if_running => 'queue')
+    retry_of           bigint,                        -- sf_bulk_retry: the job whose failures this re-sends
     state              text NOT NULL DEFAULT 'queued'
                        CHECK (state IN ('queued', 'running', 'completed', 'failed', 'aborted')),
     phase              text,
@@ -42,6 +46,7 @@ CREATE TABLE sf_bulk.jobs (
     bytes_spooled      bigint NOT NULL DEFAULT 0,
     uploads            integer NOT NULL DEFAULT 0,
     api_calls          bigint NOT NULL DEFAULT 0,
+    org_api_usage      text,                          -- the org's last Sforce-Limit-Info: api-usage=USED/MAX
     abort_requested    boolean NOT NULL DEFAULT false,
     error              text,
     created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -69,19 +74,36 @@ CREATE TABLE sf_bulk.chunks (
     not_before        timestamptz,
     error             text,
     replaced_sf_job_ids text[] NOT NULL DEFAULT '{}',
+    unmatched_results integer NOT NULL DEFAULT 0,    -- results whose row could not be told (key recovery)
     updated_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (job_id, chunk_no)
 );
 
--- Salesforce's per-row results, stored in bulk when a chunk's Salesforce job has ended.
-CREATE TABLE sf_bulk.results (
+-- The source key of every row sent by a job with key columns, and the fingerprint of the values sent for it.
+-- Salesforce echoes the values in its results (in no order), so results find their row by fingerprint.
+CREATE TABLE sf_bulk.sent (
     job_id     bigint NOT NULL REFERENCES sf_bulk.jobs (id) ON DELETE CASCADE,
     chunk_no   integer NOT NULL,
-    kind       "char" NOT NULL CHECK (kind IN ('s', 'f', 'u')),  -- successful, failed, unprocessed
-    sf_id      text,
-    sf_created boolean,
-    sf_error   text,
-    fields     jsonb NOT NULL
+    row_no     bigint NOT NULL,
+    row_hash   bigint NOT NULL,
+    key        text
+);
+CREATE INDEX sent_by_chunk ON sf_bulk.sent (job_id, chunk_no);
+
+-- Salesforce's per-row results, stored in bulk when a chunk's Salesforce job has ended.
+CREATE TABLE sf_bulk.results (
+    job_id        bigint NOT NULL REFERENCES sf_bulk.jobs (id) ON DELETE CASCADE,
+    chunk_no      integer NOT NULL,
+    kind          "char" NOT NULL CHECK (kind IN ('s', 'f', 'u')),  -- successful, failed, unprocessed
+    key           text,            -- the source row's key (jobs with key columns)
+    sf_id         text,
+    sf_created    boolean,
+    sf_error      text,
+    error_code    text,            -- the first error of sf_error, split: REQUIRED_FIELD_MISSING
+    error_message text,            -- Required fields are missing: [LastName]
+    error_fields  text[],          -- {LastName}
+    row_hash      bigint NOT NULL,
+    fields        jsonb NOT NULL
 );
 CREATE INDEX results_by_job ON sf_bulk.results (job_id, kind);
 
@@ -90,19 +112,23 @@ SELECT pg_catalog.pg_extension_config_dump('sf_bulk.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('sf_bulk.jobs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sf_bulk.chunks', '');
 SELECT pg_catalog.pg_extension_config_dump('sf_bulk.results', '');
+SELECT pg_catalog.pg_extension_config_dump('sf_bulk.sent', '');
 
 -- Each role sees only its own jobs and their rows; superusers (and the worker) see all.
 ALTER TABLE sf_bulk.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sf_bulk.chunks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sf_bulk.results ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sf_bulk.sent ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_jobs ON sf_bulk.jobs FOR SELECT
     USING (owner OPERATOR(pg_catalog.=) pg_catalog.current_user()::pg_catalog.regrole);
 CREATE POLICY own_chunks ON sf_bulk.chunks FOR SELECT
     USING (EXISTS (SELECT 1 FROM sf_bulk.jobs j WHERE j.id OPERATOR(pg_catalog.=) chunks.job_id));
 CREATE POLICY own_results ON sf_bulk.results FOR SELECT
     USING (EXISTS (SELECT 1 FROM sf_bulk.jobs j WHERE j.id OPERATOR(pg_catalog.=) results.job_id));
-REVOKE ALL ON sf_bulk.jobs, sf_bulk.chunks, sf_bulk.results, sf_bulk.jobs_id_seq FROM PUBLIC;
-GRANT SELECT ON sf_bulk.jobs, sf_bulk.chunks, sf_bulk.results TO PUBLIC;
+CREATE POLICY own_sent ON sf_bulk.sent FOR SELECT
+    USING (EXISTS (SELECT 1 FROM sf_bulk.jobs j WHERE j.id OPERATOR(pg_catalog.=) sent.job_id));
+REVOKE ALL ON sf_bulk.jobs, sf_bulk.chunks, sf_bulk.results, sf_bulk.sent, sf_bulk.jobs_id_seq FROM PUBLIC;
+GRANT SELECT ON sf_bulk.jobs, sf_bulk.chunks, sf_bulk.results, sf_bulk.sent TO PUBLIC;
 
 -- What users look at: one row per job of theirs (superusers: all), progress summed over its uploads.
 CREATE VIEW sf_bulk_jobs WITH (security_invoker = true) AS
@@ -121,6 +147,11 @@ SELECT j.id,
        coalesce(c.records_processed, 0) AS records_processed,
        coalesce(c.records_failed, 0) AS records_failed,
        j.api_calls,
+       j.org_api_usage,
+       j.key_columns,
+       coalesce(c.unmatched_results, 0) AS unmatched_results,
+       j.name,
+       j.retry_of,
        coalesce(j.error, c.live_problem) AS error,
        j.created_at,
        j.started_at,
@@ -131,6 +162,7 @@ SELECT j.id,
                    FILTER (WHERE ch.sf_job_id IS NOT NULL) AS sf_job_ids,
                pg_catalog.sum(ch.records_processed)::bigint AS records_processed,
                pg_catalog.sum(ch.records_failed)::bigint AS records_failed,
+               pg_catalog.sum(ch.unmatched_results)::bigint AS unmatched_results,
                -- While a job runs: why an upload waits (a retry after a 503, the daily API limit, …).
                pg_catalog.string_agg(ch.error, '; ' ORDER BY ch.chunk_no)
                    FILTER (WHERE ch.error IS NOT NULL AND ch.step NOT IN ('done', 'failed', 'aborted'))
@@ -143,28 +175,33 @@ GRANT SELECT ON sf_bulk_jobs TO PUBLIC;
 -- Salesforce CSV, and queue the job for the background worker, which starts once the caller commits.
 CREATE FUNCTION sf_bulk_insert(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
                                max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
-                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA')
+                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA',
+                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue')
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_insert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_update(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
                                max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
-                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA')
+                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA',
+                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue')
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_update' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_upsert(object text, query text, external_id text, server name DEFAULT NULL,
                                nulls text DEFAULT 'keep', max_upload_mb integer DEFAULT 100,
                                assignment_rule_id text DEFAULT NULL, line_ending text DEFAULT 'LF',
-                               column_delimiter text DEFAULT 'COMMA')
+                               column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL, name text DEFAULT NULL,
+                               if_running text DEFAULT 'queue')
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_upsert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_delete(object text, query text, server name DEFAULT NULL,
                                max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
-                               column_delimiter text DEFAULT 'COMMA')
+                               column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL, name text DEFAULT NULL,
+                               if_running text DEFAULT 'queue')
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_hard_delete(object text, query text, server name DEFAULT NULL,
                                     max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
-                                    column_delimiter text DEFAULT 'COMMA')
+                                    column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL,
+                                    name text DEFAULT NULL, if_running text DEFAULT 'queue')
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_hard_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- True when `transaction` is the current transaction or one of its subtransactions.
@@ -234,33 +271,35 @@ $$;
 -- Result readers. Each row carries the Salesforce columns and the fields exactly as sent, as jsonb
 -- keyed by the Salesforce field names (join back with fields->>'External_Id__c' and the like).
 CREATE FUNCTION sf_bulk_successful(job bigint)
-RETURNS TABLE (job_id bigint, sf_job_id text, sf_id text, sf_created boolean, fields jsonb)
+RETURNS TABLE (job_id bigint, key text, sf_job_id text, sf_id text, sf_created boolean, fields jsonb)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT r.job_id, c.sf_job_id, r.sf_id, r.sf_created, r.fields
+    SELECT r.job_id, r.key, c.sf_job_id, r.sf_id, r.sf_created, r.fields
       FROM sf_bulk.results r
       JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
      WHERE r.job_id = job AND r.kind = 's'
 $$;
 
 CREATE FUNCTION sf_bulk_failed(job bigint)
-RETURNS TABLE (job_id bigint, sf_job_id text, sf_id text, sf_error text, fields jsonb)
+RETURNS TABLE (job_id bigint, key text, sf_job_id text, sf_id text, sf_error text, error_code text,
+               error_message text, error_fields text[], fields jsonb)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT r.job_id, c.sf_job_id, r.sf_id, r.sf_error, r.fields
+    SELECT r.job_id, r.key, c.sf_job_id, r.sf_id, r.sf_error, r.error_code, r.error_message, r.error_fields,
+           r.fields
       FROM sf_bulk.results r
       JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
      WHERE r.job_id = job AND r.kind = 'f'
 $$;
 
 CREATE FUNCTION sf_bulk_unprocessed(job bigint)
-RETURNS TABLE (job_id bigint, sf_job_id text, fields jsonb)
+RETURNS TABLE (job_id bigint, key text, sf_job_id text, fields jsonb)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT r.job_id, c.sf_job_id, r.fields
+    SELECT r.job_id, r.key, c.sf_job_id, r.fields
       FROM sf_bulk.results r
       JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
      WHERE r.job_id = job AND r.kind = 'u'

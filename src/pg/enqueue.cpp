@@ -4,6 +4,7 @@
 #include "core/csv.h"
 #include "core/error.h"
 #include "core/ingest_spec.h"
+#include "core/row_fingerprint.h"
 #include "core/sf_values.h"
 
 #include "pg_headers.h"
@@ -16,6 +17,7 @@ extern "C" {
 #include "foreign/foreign.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
+#include "utils/varlena.h"
 #include "utils/plancache.h"
 #include "utils/syscache.h"
 }
@@ -30,6 +32,7 @@ extern "C" {
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +53,9 @@ struct CallArgs {
     const char *assignment_rule_id;
     const char *line_ending;
     const char *column_delimiter;
+    const char *key;         // comma-separated query columns kept in Postgres, or NULL
+    const char *job_name;    // names a recurring push, or NULL
+    const char *if_running;  // what to do while a job of that name is unfinished
 };
 
 const char *text_arg(FunctionCallInfo fcinfo, int n) {
@@ -85,6 +91,9 @@ CallArgs read_args(FunctionCallInfo fcinfo, Operation operation, const char *fun
     args.assignment_rule_id = deletes ? nullptr : text_arg(fcinfo, next++);
     args.line_ending = text_arg(fcinfo, next++);
     args.column_delimiter = text_arg(fcinfo, next++);
+    args.key = text_arg(fcinfo, next++);
+    args.job_name = text_arg(fcinfo, next++);
+    args.if_running = text_arg(fcinfo, next++);
 
     require_arg(args, args.object, "object");
     require_arg(args, args.query, "query");
@@ -93,6 +102,7 @@ CallArgs read_args(FunctionCallInfo fcinfo, Operation operation, const char *fun
     require_arg(args, args.nulls, "nulls");
     require_arg(args, args.line_ending, "line_ending");
     require_arg(args, args.column_delimiter, "column_delimiter");
+    require_arg(args, args.if_running, "if_running");
     return args;
 }
 
@@ -195,34 +205,133 @@ std::unique_ptr<csv::ByteSink> open_spool_file(const std::string &path) {
     return std::make_unique<csv::FdFileSink>(fd, path);
 }
 
-void add_field(csv::SpoolWriter &writer, const FieldValue &field, const IngestSpec &spec, const char *column,
-               std::string &scratch) {
+// The text Salesforce gets for one value. The view points into `field`, `number` or `scratch`.
+std::string_view render(const FieldValue &field, const IngestSpec &spec, const char *column,
+                        std::string &number, std::string &scratch) {
     switch (field.kind) {
         case FieldKind::Null:
-            writer.add_field(spec.nulls_clear ? kSalesforceNull : "");
-            return;
+            return spec.nulls_clear ? kSalesforceNull : "";
         case FieldKind::Text:
-            writer.add_field(std::string_view(field.text, field.length));
-            return;
+            return std::string_view(field.text, field.length);
         case FieldKind::Number:
-            writer.add_field(plain_decimal(std::string_view(field.text, field.length),
-                                           std::string("a value of column \"") + column + "\""));
-            return;
+            number = plain_decimal(std::string_view(field.text, field.length),
+                                   std::string("a value of column \"") + column + "\"");
+            return number;
         case FieldKind::Date:
             scratch.clear();
             append_date(scratch, field.civil);
-            break;
+            return scratch;
         case FieldKind::DateTime:
             scratch.clear();
             append_utc_datetime(scratch, field.civil);
-            break;
+            return scratch;
         case FieldKind::Time:
             scratch.clear();
             append_utc_time(scratch, field.civil);
-            break;
+            return scratch;
     }
-    writer.add_field(scratch);
+    return "";
 }
+
+// A composite key's text as PostgreSQL's record output writes it, so `(t.a, t.b)::text = key` joins.
+void append_record_field(std::string &out, const FieldValue &field) {
+    if (field.kind == FieldKind::Null)
+        return;
+    std::string_view value(field.text, field.length);
+    bool quote = value.empty() || value.find_first_of("(),\"\\ \t\n\r\v\f") != std::string_view::npos;
+    if (!quote) {
+        out.append(value);
+        return;
+    }
+    out += '"';
+    for (char c : value) {
+        if (c == '"' || c == '\\')
+            out += c;
+        out += c;
+    }
+    out += '"';
+}
+
+// Source keys and fingerprints of the rows sent, written to sf_bulk.sent in batches as the rows spool.
+class SentRows {
+  public:
+    static constexpr size_t kBatch = 5000;
+    explicit SentRows(int64 job_id) : job_id_(job_id) {}
+
+    void add(int chunk_no, int64 row_no, int64 hash, std::optional<std::string> key) {
+        chunk_.push_back(chunk_no);
+        row_.push_back(row_no);
+        hash_.push_back(hash);
+        key_null_.push_back(!key.has_value());
+        key_.push_back(key ? std::move(*key) : std::string());
+        if (chunk_.size() >= kBatch)
+            flush();
+    }
+
+    void flush() {
+        if (chunk_.empty())
+            return;
+        pg_call([this] { insert(); });
+        chunk_.clear();
+        row_.clear();
+        hash_.clear();
+        key_.clear();
+        key_null_.clear();
+    }
+
+  private:
+    // PostgreSQL work only: reads the vectors, creates no C++ object.
+    void insert() {
+        MemoryContext batch =
+            AllocSetContextCreate(CurrentMemoryContext, "sf_bulk sent rows", ALLOCSET_SMALL_SIZES);
+        MemoryContext caller = MemoryContextSwitchTo(batch);
+        int n = static_cast<int>(chunk_.size());
+        Datum *chunks = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *rows = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *hashes = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        bool *key_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+        for (int i = 0; i < n; ++i) {
+            chunks[i] = Int32GetDatum(chunk_[i]);
+            rows[i] = Int64GetDatum(row_[i]);
+            hashes[i] = Int64GetDatum(hash_[i]);
+            key_nulls[i] = key_null_[i];
+            keys[i] = key_nulls[i]
+                          ? (Datum)0
+                          : PointerGetDatum(cstring_to_text_with_len(key_[i].data(), key_[i].size()));
+        }
+        int dims[1] = {n};
+        int lbs[1] = {1};
+        Oid types[5] = {INT8OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+        Datum values[5] = {Int64GetDatum(job_id_),
+                           PointerGetDatum(construct_md_array(chunks, nullptr, 1, dims, lbs, INT4OID, 4, true,
+                                                              TYPALIGN_INT)),
+                           PointerGetDatum(construct_md_array(rows, nullptr, 1, dims, lbs, INT8OID, 8,
+                                                              FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+                           PointerGetDatum(construct_md_array(hashes, nullptr, 1, dims, lbs, INT8OID, 8,
+                                                              FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+                           PointerGetDatum(construct_md_array(keys, key_nulls, 1, dims, lbs, TEXTOID, -1,
+                                                              false, TYPALIGN_INT))};
+        as_extension_owner([&] {
+            if (SPI_execute_with_args(
+                    "INSERT INTO sf_bulk.sent (job_id, chunk_no, row_no, row_hash, key) "
+                    "SELECT $1, c, r, h, k FROM ROWS FROM (pg_catalog.unnest($2::int4[]), "
+                    "pg_catalog.unnest($3::int8[]), "
+                    "pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::text[])) AS u(c, r, h, k)",
+                    5, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+                elog(ERROR, "could not record the keys of the rows sent");
+        });
+        MemoryContextSwitchTo(caller);
+        MemoryContextDelete(batch);
+    }
+
+    int64 job_id_;
+    std::vector<int> chunk_;
+    std::vector<int64> row_;
+    std::vector<int64> hash_;
+    std::vector<std::string> key_;
+    std::vector<bool> key_null_;
+};
 
 constexpr long kFetchBatch = 1000;
 
@@ -232,11 +341,13 @@ struct SpoolOutcome {
     std::uint64_t rows = 0;
 };
 
-// Streams the cursor's rows into spool files. Memory: one batch of rows plus the writer's buffer.
-SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id) {
+// Streams the cursor's rows into spool files. Key columns (is_key) are not sent: their values and the
+// fingerprint of what was sent go to sf_bulk.sent. Memory: one batch of rows plus the writer's buffers.
+SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id, const bool *is_key,
+                        bool has_keys) {
     TupleDesc desc = portal->tupDesc;
     int ncols = desc->natts;
-    ColumnFormat *formats = pg_call([desc] { return plan_column_formats(desc); });
+    ColumnFormat *formats = pg_call([desc, is_key] { return plan_column_formats(desc, is_key); });
     char **names = pg_call([desc] { return column_names(desc); });
     MemoryContext batch_context = pg_call([] {
         return AllocSetContextCreate(CurrentMemoryContext, "sf_bulk spool batch", ALLOCSET_DEFAULT_SIZES);
@@ -250,8 +361,14 @@ SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id) {
         outcome.paths.push_back(path);
         return open_spool_file(path);
     });
+    SentRows sent(job_id);
+    RowFingerprint fingerprint;
+    int key_count = 0;
+    for (int c = 0; c < ncols; ++c)
+        key_count += is_key[c] ? 1 : 0;
 
-    std::string scratch;
+    std::string number, scratch, key;
+    int64 row_no = 0;
     for (;;) {
         uint64 fetched = pg_call([portal] {
             CHECK_FOR_INTERRUPTS();
@@ -271,9 +388,33 @@ SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id) {
         });
         for (uint64 r = 0; r < fetched; ++r) {
             const FieldValue *row = fields + r * ncols;
-            for (int c = 0; c < ncols; ++c)
-                add_field(writer, row[c], spec, names[c], scratch);
+            fingerprint.reset();
+            key.clear();
+            bool key_null = true;
+            for (int c = 0; c < ncols; ++c) {
+                if (is_key[c]) {
+                    if (key_count > 1) {
+                        key += key.empty() ? "(" : ",";
+                        append_record_field(key, row[c]);
+                        key_null = false;
+                    } else if (row[c].kind != FieldKind::Null) {
+                        key.assign(row[c].text, row[c].length);
+                        key_null = false;
+                    }
+                    continue;
+                }
+                std::string_view value = render(row[c], spec, names[c], number, scratch);
+                writer.add_field(value);
+                fingerprint.add(value);
+            }
             writer.finish_row();
+            ++row_no;
+            if (has_keys) {
+                if (key_count > 1)
+                    key += ")";
+                sent.add(static_cast<int>(writer.files().size()), row_no, fingerprint.value(),
+                         key_null ? std::nullopt : std::optional<std::string>(key));
+            }
         }
         pg_call([&] {
             SPI_freetuptable(table);
@@ -281,6 +422,7 @@ SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id) {
         });
     }
     writer.finish();
+    sent.flush();
     outcome.files = writer.files();
     outcome.rows = writer.total_rows();
     return outcome;
@@ -291,16 +433,17 @@ Datum text_datum(const char *value) {
 }
 
 // Inserts the job row as the extension's owner (callers have no write privilege on our tables).
-int64 insert_job(const CallArgs &args, ForeignServer *server, ArrayType *columns, int64 max_upload_bytes) {
+int64 insert_job(const CallArgs &args, ForeignServer *server, ArrayType *columns, ArrayType *key_columns,
+                 int64 max_upload_bytes, int64 after_job) {
     const char *sql =
         "INSERT INTO sf_bulk.jobs (owner, server_name, operation, object, external_id, assignment_rule_id, "
         "nulls, "
-        "line_ending, column_delimiter, max_upload_bytes, columns, phase) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'spooling') RETURNING id";
-    Oid types[11] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID,     TEXTOID,
-                     TEXTOID,    TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
+        "line_ending, column_delimiter, max_upload_bytes, columns, key_columns, name, after_job, phase) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'spooling') RETURNING id";
+    Oid types[14] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID,      TEXTOID,      TEXTOID, TEXTOID,
+                     TEXTOID,    TEXTOID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID};
     std::string_view operation = to_string(args.operation);
-    Datum values[11] = {ObjectIdGetDatum(GetUserId()),
+    Datum values[14] = {ObjectIdGetDatum(GetUserId()),
                         DirectFunctionCall1(namein, CStringGetDatum(server->servername)),
                         PointerGetDatum(cstring_to_text_with_len(operation.data(), operation.size())),
                         text_datum(args.object),
@@ -310,18 +453,52 @@ int64 insert_job(const CallArgs &args, ForeignServer *server, ArrayType *columns
                         text_datum(args.line_ending),
                         text_datum(args.column_delimiter),
                         Int64GetDatum(max_upload_bytes),
-                        PointerGetDatum(columns)};
-    char nulls[11] = {
-        ' ', ' ', ' ', ' ', args.external_id ? ' ' : 'n', args.assignment_rule_id ? ' ' : 'n', ' ',
-        ' ', ' ', ' ', ' '};
+                        PointerGetDatum(columns),
+                        PointerGetDatum(key_columns),
+                        text_datum(args.job_name),
+                        Int64GetDatum(after_job)};
+    char nulls[14] = {' ',
+                      ' ',
+                      ' ',
+                      ' ',
+                      args.external_id ? ' ' : 'n',
+                      args.assignment_rule_id ? ' ' : 'n',
+                      ' ',
+                      ' ',
+                      ' ',
+                      ' ',
+                      ' ',
+                      ' ',
+                      args.job_name ? ' ' : 'n',
+                      after_job > 0 ? ' ' : 'n'};
     int64 id = 0;
     as_extension_owner([&] {
-        if (SPI_execute_with_args(sql, 11, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+        if (SPI_execute_with_args(sql, 14, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
             elog(ERROR, "could not record the sf_bulk job");
         bool is_null;
         id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
     });
     return id;
+}
+
+// For a named push: the caller's unfinished job of that name, 0 if none. Serialised per name with an
+// advisory lock, so two sessions starting the same push at once cannot both miss each other.
+int64 unfinished_job_named(const char *job_name) {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(job_name)};
+    if (SPI_execute_with_args(
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sf_bulk:' || $1))", 1, types,
+            values, nullptr, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not lock the sf_bulk job name");
+    // Read as the caller: row-level security limits this to the caller's own jobs.
+    if (SPI_execute_with_args("SELECT id FROM sf_bulk.jobs WHERE name OPERATOR(pg_catalog.=) $1 "
+                              "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
+                              1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not look up sf_bulk jobs by name");
+    if (SPI_processed == 0)
+        return 0;
+    bool is_null;
+    return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
 }
 
 ArrayType *text_array(char **items, int count) {
@@ -374,19 +551,86 @@ void finish_job(int64 job_id, const SpoolOutcome &outcome) {
     });
 }
 
+// The `key` option: query columns kept in Postgres. Returns a flag per column (palloc'd).
+bool *key_flags(const CallArgs &args, TupleDesc desc, char **names, int *key_count) {
+    bool *flags = static_cast<bool *>(palloc0(sizeof(bool) * Max(desc->natts, 1)));
+    *key_count = 0;
+    if (args.key == nullptr)
+        return flags;
+    char *list = pstrdup(args.key);
+    List *items = NIL;
+    if (!SplitIdentifierString(list, ',', &items) || items == NIL)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("%s: invalid value for key: \"%s\"", args.function, args.key),
+                 errhint("Name one or more columns of the query, separated by commas, e.g. key => 'id'.")));
+    ListCell *cell;
+    foreach (cell, items) {
+        const char *wanted = static_cast<const char *>(lfirst(cell));
+        int found = -1;
+        for (int i = 0; i < desc->natts; ++i)
+            if (strcmp(names[i], wanted) == 0)
+                found = i;
+        if (found < 0)
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_COLUMN),
+                     errmsg("%s: key column \"%s\" is not a column of the query", args.function, wanted)));
+        if (flags[found])
+            ereport(ERROR, (errcode(ERRCODE_DUPLICATE_COLUMN),
+                            errmsg("%s: key column \"%s\" is named twice", args.function, wanted)));
+        flags[found] = true;
+        ++*key_count;
+    }
+    return flags;
+}
+
 Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function) {
     // PostgreSQL-only work first, while no C++ object exists in this frame.
     require_preloaded(function);
     CallArgs args = read_args(fcinfo, operation, function);
+    if (strcmp(args.if_running, "queue") != 0 && strcmp(args.if_running, "skip") != 0 &&
+        strcmp(args.if_running, "error") != 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%s: invalid value for if_running: \"%s\"", function, args.if_running),
+                        errhint("Use 'queue' (start after the running job of the same name), 'skip' (start "
+                                "nothing) or 'error'.")));
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
     ForeignServer *server = resolve_server(args);
+    int64 after_job = 0;
+    if (args.job_name != nullptr) {
+        after_job = unfinished_job_named(args.job_name);
+        if (after_job > 0 && strcmp(args.if_running, "skip") == 0) {
+            ereport(NOTICE,
+                    (errmsg("%s: job " INT64_FORMAT " named \"%s\" is still unfinished; nothing started",
+                            function, after_job, args.job_name)));
+            SPI_finish();
+            PG_RETURN_NULL();
+        }
+        if (after_job > 0 && strcmp(args.if_running, "error") == 0)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                            errmsg("%s: job " INT64_FORMAT " named \"%s\" is still unfinished", function,
+                                   after_job, args.job_name),
+                            errhint("Wait for it (sf_bulk_wait), or use if_running => 'queue' or 'skip'.")));
+    }
     SPIPlanPtr plan = prepare_query(args);
     // read_only: the caller's snapshot, and no data-modifying function can sneak in.
     Portal portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
     TupleDesc desc = portal->tupDesc;
     char **names = column_names(desc);
-    ArrayType *columns_array = text_array(names, desc->natts);
+    int key_count = 0;
+    bool *is_key = key_flags(args, desc, names, &key_count);
+    int sent_count = 0;
+    char **sent_names = static_cast<char **>(palloc0(sizeof(char *) * Max(desc->natts, 1)));
+    char **key_names = static_cast<char **>(palloc0(sizeof(char *) * Max(key_count, 1)));
+    for (int i = 0, k = 0; i < desc->natts; ++i) {
+        if (is_key[i])
+            key_names[k++] = names[i];
+        else
+            sent_names[sent_count++] = names[i];
+    }
+    ArrayType *columns_array = text_array(sent_names, sent_count);
+    ArrayType *key_array = text_array(key_names, key_count);
 
     IngestOptions options;
     options.operation = operation;
@@ -399,12 +643,14 @@ Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function
         options.assignment_rule_id = std::string(args.assignment_rule_id);
     options.line_ending = args.line_ending;
     options.column_delimiter = args.column_delimiter;
-    std::vector<std::string> columns(names, names + desc->natts);
+    std::vector<std::string> columns(sent_names, sent_names + sent_count);
     IngestSpec spec = make_ingest_spec(options, columns);
 
-    int64 job_id = pg_call(
-        [&] { return insert_job(args, server, columns_array, static_cast<int64>(spec.max_upload_bytes)); });
-    SpoolOutcome outcome = spool_rows(portal, spec, job_id);
+    int64 job_id = pg_call([&] {
+        return insert_job(args, server, columns_array, key_array, static_cast<int64>(spec.max_upload_bytes),
+                          after_job);
+    });
+    SpoolOutcome outcome = spool_rows(portal, spec, job_id, is_key, key_count > 0);
     if (outcome.rows == 0) {
         for (const std::string &path : outcome.paths)
             unlink(path.c_str());

@@ -145,7 +145,7 @@ void format_text_array(const ColumnFormat &format, Datum value, FieldValue *out)
 
 }  // namespace
 
-ColumnFormat *plan_column_formats(TupleDesc desc) {
+ColumnFormat *plan_column_formats(TupleDesc desc, const bool *as_postgres_text) {
     auto *formats = static_cast<ColumnFormat *>(palloc0(sizeof(ColumnFormat) * Max(desc->natts, 1)));
     for (int i = 0; i < desc->natts; ++i) {
         Form_pg_attribute attribute = TupleDescAttr(desc, i);
@@ -153,6 +153,8 @@ ColumnFormat *plan_column_formats(TupleDesc desc) {
         format.name = NameStr(attribute->attname);
         Oid base = getBaseType(attribute->atttypid);
         format.handling = handling_for(base, &format.element_type);
+        if (as_postgres_text != nullptr && as_postgres_text[i])
+            format.handling = Handling::Output;
         bool is_varlena;
         getTypeOutputInfo(attribute->atttypid, &format.output_function, &is_varlena);
         if (format.handling == Handling::TextArray)

@@ -33,8 +33,10 @@ struct FieldValue {
 // How each column of a result is turned into FieldValues; decided once per query.
 struct ColumnFormat;
 
-// Builds the formats for every column of `desc` (palloc'd in the current memory context).
-ColumnFormat *plan_column_formats(TupleDesc desc);
+// Builds the formats for every column of `desc` (palloc'd in the current memory context). Columns flagged in
+// `as_postgres_text` (may be null) keep PostgreSQL's own text form: source keys, which must join back to
+// their table, not Salesforce spellings.
+ColumnFormat *plan_column_formats(TupleDesc desc, const bool *as_postgres_text);
 
 // Fills `out[column]` for one row. May raise an ERROR (a value Salesforce cannot take, out of memory);
 // call it only through the inner guard or from frames without C++ objects.

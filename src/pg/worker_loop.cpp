@@ -11,6 +11,7 @@
 #include "core/http.h"
 #include "core/ingest_machine.h"
 #include "core/oauth.h"
+#include "core/row_fingerprint.h"
 
 #include <nlohmann/json.hpp>
 
@@ -315,9 +316,12 @@ void Worker::refresh() {
         if (!present)
             return;
         SPI_execute(
+            // A job queued behind another of the same name (if_running => 'queue') waits for it to end.
             "UPDATE sf_bulk.jobs SET state = 'running', started_at = pg_catalog.now() "
-            "WHERE id IN (SELECT id FROM sf_bulk.jobs WHERE state OPERATOR(pg_catalog.=) 'queued' "
-            "ORDER BY id FOR UPDATE SKIP LOCKED)",
+            "WHERE id IN (SELECT j.id FROM sf_bulk.jobs j WHERE j.state OPERATOR(pg_catalog.=) 'queued' "
+            "AND (j.after_job IS NULL OR NOT EXISTS (SELECT 1 FROM sf_bulk.jobs p WHERE p.id "
+            "OPERATOR(pg_catalog.=) j.after_job AND p.state IN ('queued', 'running'))) "
+            "ORDER BY j.id FOR UPDATE SKIP LOCKED)",
             false, 0);
         SPI_execute(
             "SELECT id, abort_requested FROM sf_bulk.jobs WHERE state OPERATOR(pg_catalog.=) 'running'", true,
@@ -812,82 +816,103 @@ void Worker::persist(ActiveChunk &chunk, const ChunkRecord &record) {
     chunk.api_calls = 0;
 }
 
+// One stored result row, as plain values.
+struct ResultRow {
+    std::string sf_id;
+    std::optional<bool> created;
+    std::string error, error_code, error_message, error_fields;  // error_fields comma-separated
+    std::int64_t row_hash = 0;
+    std::string fields_json;
+};
+
 // Rows of one result file, sent to SQL in batches: memory is bounded by the batch, not the file.
 class ResultBatch {
   public:
     static constexpr size_t kRows = 5000;
     ResultBatch(int64 job_id, int chunk_no, char kind) : job_id_(job_id), chunk_no_(chunk_no), kind_(kind) {}
 
-    void add(std::string sf_id, std::optional<bool> created, std::string error, std::string fields) {
-        ids_.push_back(std::move(sf_id));
-        created_.push_back(created.value_or(false));
-        created_null_.push_back(!created.has_value());
-        errors_.push_back(std::move(error));
-        fields_.push_back(std::move(fields));
-        if (ids_.size() >= kRows)
+    void add(ResultRow row) {
+        rows_.push_back(std::move(row));
+        if (rows_.size() >= kRows)
             flush();
     }
 
     void flush() {
-        if (ids_.empty())
+        if (rows_.empty())
             return;
         pg_call([this] { insert(); });
-        ids_.clear();
-        created_.clear();
-        created_null_.clear();
-        errors_.clear();
-        fields_.clear();
+        rows_.clear();
     }
 
   private:
-    // PostgreSQL work only; reads the vectors, creates no C++ object.
+    static Datum text_or_null(const std::string &value, bool *is_null) {
+        *is_null = value.empty();
+        return *is_null ? (Datum)0 : PointerGetDatum(cstring_to_text_with_len(value.data(), value.size()));
+    }
+
+    // PostgreSQL work only; reads the rows, creates no C++ object.
     void insert() {
         // The arrays live in a context of their own, deleted after the statement: the transaction that
         // stores a million results must not keep every batch until its commit.
         MemoryContext batch =
             AllocSetContextCreate(CurrentMemoryContext, "sf_bulk results batch", ALLOCSET_DEFAULT_SIZES);
         MemoryContext caller = MemoryContextSwitchTo(batch);
-        int n = static_cast<int>(ids_.size());
-        Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        bool *id_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+        int n = static_cast<int>(rows_.size());
+        constexpr int kText = 6;  // sf_id, sf_error, error_code, error_message, error_fields, fields
+        Datum *text[kText];
+        bool *text_nulls[kText];
+        for (int c = 0; c < kText; ++c) {
+            text[c] = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+            text_nulls[c] = static_cast<bool *>(palloc(sizeof(bool) * n));
+        }
         Datum *created = static_cast<Datum *>(palloc(sizeof(Datum) * n));
         bool *created_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
-        Datum *errors = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        bool *error_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
-        Datum *fields = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *hashes = static_cast<Datum *>(palloc(sizeof(Datum) * n));
         for (int i = 0; i < n; ++i) {
-            id_nulls[i] = ids_[i].empty();
-            ids[i] = id_nulls[i] ? (Datum)0
-                                 : PointerGetDatum(cstring_to_text_with_len(ids_[i].data(), ids_[i].size()));
-            created_nulls[i] = created_null_[i];
-            created[i] = BoolGetDatum(created_[i]);
-            error_nulls[i] = kind_ != 'f';
-            errors[i] = error_nulls[i]
-                            ? (Datum)0
-                            : PointerGetDatum(cstring_to_text_with_len(errors_[i].data(), errors_[i].size()));
-            fields[i] = PointerGetDatum(cstring_to_text_with_len(fields_[i].data(), fields_[i].size()));
+            const ResultRow &row = rows_[i];
+            text[0][i] = text_or_null(row.sf_id, &text_nulls[0][i]);
+            text[1][i] = text_or_null(row.error, &text_nulls[1][i]);
+            text[2][i] = text_or_null(row.error_code, &text_nulls[2][i]);
+            text[3][i] = text_or_null(row.error_message, &text_nulls[3][i]);
+            text[4][i] = text_or_null(row.error_fields, &text_nulls[4][i]);
+            text[5][i] = text_or_null(row.fields_json, &text_nulls[5][i]);
+            created_nulls[i] = !row.created.has_value();
+            created[i] = BoolGetDatum(row.created.value_or(false));
+            hashes[i] = Int64GetDatum(row.row_hash);
         }
         int dims[1] = {n};
         int lbs[1] = {1};
-        Oid types[6] = {INT8OID, INT4OID, CHAROID, TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID};
-        Datum values[7] = {Int64GetDatum(job_id_),
-                           Int32GetDatum(chunk_no_),
-                           CharGetDatum(kind_),
-                           PointerGetDatum(construct_md_array(ids, id_nulls, 1, dims, lbs, TEXTOID, -1, false,
-                                                              TYPALIGN_INT)),
-                           PointerGetDatum(construct_md_array(created, created_nulls, 1, dims, lbs, BOOLOID,
-                                                              1, true, TYPALIGN_CHAR)),
-                           PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs, TEXTOID, -1,
-                                                              false, TYPALIGN_INT)),
-                           PointerGetDatum(construct_md_array(fields, nullptr, 1, dims, lbs, TEXTOID, -1,
-                                                              false, TYPALIGN_INT))};
-        Oid all_types[7] = {types[0], types[1], types[2], types[3], types[4], types[5], TEXTARRAYOID};
+        Oid types[11] = {INT8OID,      INT4OID,      CHAROID,      TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
+                         TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+        auto text_array = [&](int c) {
+            return PointerGetDatum(
+                construct_md_array(text[c], text_nulls[c], 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+        };
+        Datum values[11] = {Int64GetDatum(job_id_),
+                            Int32GetDatum(chunk_no_),
+                            CharGetDatum(kind_),
+                            text_array(0),
+                            PointerGetDatum(construct_md_array(created, created_nulls, 1, dims, lbs, BOOLOID,
+                                                               1, true, TYPALIGN_CHAR)),
+                            text_array(1),
+                            text_array(2),
+                            text_array(3),
+                            text_array(4),
+                            PointerGetDatum(construct_md_array(hashes, nullptr, 1, dims, lbs, INT8OID, 8,
+                                                               FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+                            text_array(5)};
         if (SPI_execute_with_args(
-                "INSERT INTO sf_bulk.results (job_id, chunk_no, kind, sf_id, sf_created, sf_error, fields) "
-                "SELECT $1, $2, $3, i, c, e, f::jsonb FROM ROWS FROM (pg_catalog.unnest($4::text[]), "
-                "pg_catalog.unnest($5::bool[]), "
-                "pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[])) AS u(i, c, e, f)",
-                7, all_types, values, nullptr, false, 0) != SPI_OK_INSERT)
+                "INSERT INTO sf_bulk.results (job_id, chunk_no, kind, sf_id, sf_created, sf_error, "
+                "error_code, "
+                "error_message, error_fields, row_hash, fields) "
+                "SELECT $1, $2, $3, i, c, e, ec, em, pg_catalog.string_to_array(ef, ','), h, f::jsonb "
+                "FROM ROWS FROM (pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::bool[]), "
+                "pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[]), "
+                "pg_catalog.unnest($8::text[]), "
+                "pg_catalog.unnest($9::text[]), pg_catalog.unnest($10::int8[]), "
+                "pg_catalog.unnest($11::text[])) "
+                "AS u(i, c, e, ec, em, ef, h, f)",
+                11, types, values, nullptr, false, 0) != SPI_OK_INSERT)
             elog(ERROR, "could not store Salesforce results");
         MemoryContextSwitchTo(caller);
         MemoryContextDelete(batch);
@@ -896,11 +921,7 @@ class ResultBatch {
     int64 job_id_;
     int chunk_no_;
     char kind_;
-    std::vector<std::string> ids_;
-    std::vector<bool> created_;
-    std::vector<bool> created_null_;
-    std::vector<std::string> errors_;
-    std::vector<std::string> fields_;
+    std::vector<ResultRow> rows_;
 };
 
 // Streams one result file into sf_bulk.results. Returns the number of rows.
@@ -915,6 +936,7 @@ std::int64_t store_result_file(int64 job_id, int chunk_no, const ChunkResultFile
     std::int64_t rows = 0;
     csv::ReaderOptions options;
     options.delimiter = delimiter;
+    RowFingerprint fingerprint;
     csv::Reader reader(options, [&](const std::vector<std::string_view> &fields) {
         if (header.empty()) {
             header.assign(fields.begin(), fields.end());
@@ -922,21 +944,35 @@ std::int64_t store_result_file(int64 job_id, int chunk_no, const ChunkResultFile
         }
         if (fields.empty())
             return;
-        std::string sf_id, error;
-        std::optional<bool> created;
+        ResultRow row;
+        fingerprint.reset();
         nlohmann::json sent = nlohmann::json::object();
         for (size_t i = 0; i < fields.size() && i < header.size(); ++i) {
             const std::string &name = header[i];
-            if (name == "sf__Id")
-                sf_id = fields[i];
-            else if (name == "sf__Created")
-                created = fields[i] == "true";
-            else if (name == "sf__Error")
-                error = fields[i];
-            else
+            if (name == "sf__Id") {
+                row.sf_id = fields[i];
+            } else if (name == "sf__Created") {
+                row.created = fields[i] == "true";
+            } else if (name == "sf__Error") {
+                row.error = fields[i];
+            } else {
+                // Salesforce echoes the uploaded columns in upload order: the same fingerprint as when sent.
+                fingerprint.add(fields[i]);
                 sent[name] = std::string(fields[i]);
+            }
         }
-        batch.add(std::move(sf_id), created, std::move(error), sent.dump());
+        if (!row.error.empty()) {
+            std::vector<RowError> errors = split_row_errors(row.error);
+            if (!errors.empty()) {
+                row.error_code = errors.front().code;
+                row.error_message = errors.front().message;
+                for (const std::string &field : errors.front().fields)
+                    row.error_fields += (row.error_fields.empty() ? "" : ",") + field;
+            }
+        }
+        row.row_hash = fingerprint.value();
+        row.fields_json = sent.dump();
+        batch.add(std::move(row));
         ++rows;
     });
     std::vector<char> buffer(1 << 16);
@@ -950,14 +986,60 @@ std::int64_t store_result_file(int64 job_id, int chunk_no, const ChunkResultFile
     return rows;
 }
 
+// Gives each stored result of a chunk the key of the row it answers: results and sent rows with the same
+// fingerprint are paired one to one (identical rows in order), all in SQL. Returns the results left without
+// a row (only when the job kept keys). `total` is the number of results stored for the chunk.
+int64 match_keys(int64 job_id, int chunk_no, int64 total) {
+    Oid types[2] = {INT8OID, INT4OID};
+    Datum values[2] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no)};
+    if (SPI_execute_with_args("SELECT 1 FROM sf_bulk.sent WHERE job_id OPERATOR(pg_catalog.=) $1 "
+                              "AND chunk_no OPERATOR(pg_catalog.=) $2 LIMIT 1",
+                              2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read the rows sent");
+    if (SPI_processed == 0)
+        return 0;
+    if (SPI_execute_with_args(
+            "UPDATE sf_bulk.results r SET key = m.key "
+            "FROM (SELECT s.key, s.row_hash, pg_catalog.row_number() OVER (PARTITION BY s.row_hash ORDER BY "
+            "s.row_no) "
+            "AS n FROM sf_bulk.sent s WHERE s.job_id OPERATOR(pg_catalog.=) $1 AND s.chunk_no "
+            "OPERATOR(pg_catalog.=) "
+            "$2) m, "
+            "(SELECT x.ctid AS rid, x.row_hash, pg_catalog.row_number() OVER (PARTITION BY x.row_hash "
+            "ORDER BY x.kind, x.sf_id, x.ctid) AS n FROM sf_bulk.results x WHERE x.job_id "
+            "OPERATOR(pg_catalog.=) $1 "
+            "AND x.chunk_no OPERATOR(pg_catalog.=) $2) rr "
+            "WHERE r.ctid OPERATOR(pg_catalog.=) rr.rid AND m.row_hash OPERATOR(pg_catalog.=) rr.row_hash "
+            "AND m.n OPERATOR(pg_catalog.=) rr.n",
+            2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not match results to the rows sent");
+    int64 matched = static_cast<int64>(SPI_processed);
+    // The keys now live with the results; the rows sent are no longer needed.
+    if (SPI_execute_with_args("DELETE FROM sf_bulk.sent WHERE job_id OPERATOR(pg_catalog.=) $1 "
+                              "AND chunk_no OPERATOR(pg_catalog.=) $2",
+                              2, types, values, nullptr, false, 0) != SPI_OK_DELETE)
+        elog(ERROR, "could not clear the rows sent");
+    Oid count_types[3] = {INT8OID, INT4OID, INT4OID};
+    Datum count_values[3] = {values[0], values[1], Int32GetDatum(static_cast<int32>(total - matched))};
+    if (SPI_execute_with_args("UPDATE sf_bulk.chunks SET unmatched_results = $3 WHERE job_id "
+                              "OPERATOR(pg_catalog.=) $1 AND chunk_no OPERATOR(pg_catalog.=) $2",
+                              3, count_types, count_values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record unmatched results");
+    return total - matched;
+}
+
 void Worker::store_results(ActiveChunk &chunk, const ChunkAction &action) {
     // One transaction: all result rows of this upload and its final record, or nothing (and a retry).
     pg_call([] { begin_transaction("sf_bulk: storing results"); });
     bool stored = false;
     std::exception_ptr failure;
     try {
+        int64 total = 0;
         for (const ChunkResultFile &file : action.result_files)
-            store_result_file(chunk.job_id, chunk.chunk_no, file, chunk.delimiter);
+            total += store_result_file(chunk.job_id, chunk.chunk_no, file, chunk.delimiter);
+        int64 job_id = chunk.job_id;
+        int chunk_no = chunk.chunk_no;
+        pg_call([job_id, chunk_no, total] { match_keys(job_id, chunk_no, total); });
         int calls = chunk.api_calls;
         pg_call([&] { write_chunk_record(chunk.job_id, chunk.chunk_no, action.record, calls); });
         pg_call([] { commit_transaction(); });
@@ -1014,6 +1096,7 @@ void Worker::finish_jobs() {
         return;
     std::vector<int64> ids(jobs_to_check_.begin(), jobs_to_check_.end());
     jobs_to_check_.clear();
+    next_refresh_ms_ = 0;  // a finished job may release one queued behind it
     auto body = [&] {
         for (int64 id : ids) {
             Oid types[1] = {INT8OID};

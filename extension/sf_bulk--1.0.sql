@@ -212,6 +212,12 @@ RETURNS boolean AS 'MODULE_PATHNAME', 'sf_bulk_is_current_transaction' LANGUAGE 
 CREATE FUNCTION sf_bulk.request_abort(job bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'sf_bulk_request_abort' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
+-- sf_bulk_retry links the job it creates to the original; sf_bulk_purge deletes ended jobs.
+CREATE FUNCTION sf_bulk.link_retry(job bigint, original bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'sf_bulk_link_retry' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION sf_bulk.delete_jobs(ids bigint[])
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_delete_jobs' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
 -- Asks the worker to abort the job's Salesforce jobs that are still open or in progress; returns the
 -- job's row (its state becomes 'aborted' once the worker has done so: see sf_bulk_wait).
 CREATE FUNCTION sf_bulk_abort(job bigint)
@@ -235,6 +241,7 @@ DECLARE
     result @extschema@.sf_bulk_jobs;
     deadline timestamptz := CASE WHEN timeout IS NULL THEN NULL ELSE clock_timestamp() + timeout END;
     nap double precision := 0.01;
+    next_notice timestamptz := clock_timestamp() + interval '5 seconds';
 BEGIN
     IF job IS NULL THEN
         RAISE EXCEPTION 'sf_bulk_wait: job must not be NULL';
@@ -260,6 +267,13 @@ BEGIN
                   coalesce(result.state || ' (' || result.phase || ')', result.state), timeout
                   USING ERRCODE = 'query_canceled',
                         HINT = 'The job keeps running; wait again or watch it in sf_bulk_jobs.';
+        END IF;
+        -- A progress line every few seconds (psql shows NOTICEs; client_min_messages = warning hides them).
+        IF clock_timestamp() >= next_notice THEN
+            RAISE NOTICE 'sf_bulk job %: % (%), % of % rows processed by Salesforce, % failed', job, result.state,
+                  coalesce(result.phase, 'waiting'), result.records_processed, result.rows_spooled,
+                  result.records_failed;
+            next_notice := clock_timestamp() + interval '5 seconds';
         END IF;
         PERFORM pg_sleep(CASE WHEN deadline IS NULL THEN nap
                               ELSE least(nap, greatest(0, extract(epoch FROM deadline - clock_timestamp()))) END);
@@ -303,4 +317,85 @@ AS $$
       FROM sf_bulk.results r
       JOIN sf_bulk.chunks c ON c.job_id = r.job_id AND c.chunk_no = r.chunk_no
      WHERE r.job_id = job AND r.kind = 'u'
+$$;
+
+-- A new job that re-sends the rows of `job` that Salesforce refused: all of them, or only those whose error
+-- code is in `error_codes` (e.g. '{UNABLE_TO_LOCK_ROW}'). The values are re-sent exactly as they were sent,
+-- with the same source keys; the new job's retry_of names the original. NULL (with a notice) when there is
+-- nothing to re-send.
+CREATE FUNCTION sf_bulk_retry(job bigint, error_codes text[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    original sf_bulk.jobs;
+    select_list text;
+    query text;
+    failures bigint;
+    retry bigint;
+    has_key boolean;
+BEGIN
+    IF job IS NULL THEN
+        RAISE EXCEPTION 'sf_bulk_retry: job must not be NULL';
+    END IF;
+    SELECT * INTO original FROM sf_bulk.jobs j WHERE j.id = job;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'sf_bulk job % does not exist or is not yours', job USING ERRCODE = 'no_data_found';
+    END IF;
+    IF original.state NOT IN ('completed', 'failed', 'aborted') THEN
+        RAISE EXCEPTION 'sf_bulk job % is still %', job, original.state
+              USING HINT = 'Retry its failures once it has ended (sf_bulk_wait).';
+    END IF;
+    SELECT count(*) INTO failures FROM sf_bulk.results r
+     WHERE r.job_id = job AND r.kind = 'f' AND (error_codes IS NULL OR r.error_code = ANY (error_codes));
+    IF failures = 0 THEN
+        RAISE NOTICE 'sf_bulk job % has no failed rows%; nothing to retry', job,
+              CASE WHEN error_codes IS NULL THEN '' ELSE ' with error codes ' || error_codes::text END;
+        RETURN NULL;
+    END IF;
+    has_key := cardinality(original.key_columns) > 0;
+    SELECT string_agg(format('r.fields ->> %L AS %I', c, c), ', ' ORDER BY o) INTO select_list
+      FROM unnest(original.columns) WITH ORDINALITY AS u(c, o);
+    query := format('SELECT %s%s FROM sf_bulk.results r WHERE r.job_id = %s AND r.kind = %L',
+                    select_list, CASE WHEN has_key THEN ', r.key AS sf_bulk_key' ELSE '' END, job, 'f');
+    IF error_codes IS NOT NULL THEN
+        query := query || format(' AND r.error_code = ANY (%L::text[])', error_codes);
+    END IF;
+    -- The stored values are already Salesforce text (NULLs became '' or #N/A when first sent): keep them.
+    retry := CASE original.operation
+        WHEN 'insert' THEN @extschema@.sf_bulk_insert(original.object, query, server => original.server_name,
+            max_upload_mb => (original.max_upload_bytes / 1000000)::int, assignment_rule_id => original.assignment_rule_id,
+            line_ending => original.line_ending, column_delimiter => original.column_delimiter,
+            key => CASE WHEN has_key THEN 'sf_bulk_key' END)
+        WHEN 'update' THEN @extschema@.sf_bulk_update(original.object, query, server => original.server_name,
+            max_upload_mb => (original.max_upload_bytes / 1000000)::int, assignment_rule_id => original.assignment_rule_id,
+            line_ending => original.line_ending, column_delimiter => original.column_delimiter,
+            key => CASE WHEN has_key THEN 'sf_bulk_key' END)
+        WHEN 'upsert' THEN @extschema@.sf_bulk_upsert(original.object, query, original.external_id,
+            server => original.server_name, max_upload_mb => (original.max_upload_bytes / 1000000)::int,
+            assignment_rule_id => original.assignment_rule_id, line_ending => original.line_ending,
+            column_delimiter => original.column_delimiter, key => CASE WHEN has_key THEN 'sf_bulk_key' END)
+        WHEN 'delete' THEN @extschema@.sf_bulk_delete(original.object, query, server => original.server_name,
+            max_upload_mb => (original.max_upload_bytes / 1000000)::int, line_ending => original.line_ending,
+            column_delimiter => original.column_delimiter, key => CASE WHEN has_key THEN 'sf_bulk_key' END)
+        ELSE @extschema@.sf_bulk_hard_delete(original.object, query, server => original.server_name,
+            max_upload_mb => (original.max_upload_bytes / 1000000)::int, line_ending => original.line_ending,
+            column_delimiter => original.column_delimiter, key => CASE WHEN has_key THEN 'sf_bulk_key' END)
+    END;
+    PERFORM sf_bulk.link_retry(retry, job);
+    RETURN retry;
+END
+$$;
+
+-- Deletes the caller's jobs (superusers: all) that ended before now() - older_than, with their results.
+-- The worker does the same on its own after sf_bulk.retention.
+CREATE FUNCTION sf_bulk_purge(older_than interval)
+RETURNS bigint
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sf_bulk.delete_jobs(ARRAY(SELECT j.id FROM sf_bulk.jobs j
+                                      WHERE j.state IN ('completed', 'failed', 'aborted')
+                                        AND j.finished_at < now() - older_than));
 $$;

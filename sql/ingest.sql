@@ -150,3 +150,6 @@ SELECT * FROM sf_bulk_wait(-1);
 SELECT operation, state, count(*) FROM sf_bulk_jobs GROUP BY 1, 2 ORDER BY 1, 2;
 -- Spool files are gone once the jobs are done.
 SELECT count(*) AS spool_files_left FROM pg_ls_dir('sf_bulk_spool') f WHERE f LIKE 'db%';
+
+DROP EXTENSION sf_bulk CASCADE;
+DROP TABLE leads, created, flow_jobs;

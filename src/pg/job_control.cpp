@@ -12,6 +12,8 @@ extern "C" {
 #include "owner.h"
 #include "spool.h"
 
+#include <unistd.h>
+
 SFB_PG_FUNCTION(sf_bulk_is_current_transaction) {
     PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(DatumGetTransactionId(PG_GETARG_DATUM(0))));
 }
@@ -44,4 +46,67 @@ SFB_PG_FUNCTION(sf_bulk_request_abort) {
     }
     SPI_finish();
     PG_RETURN_VOID();
+}
+
+// sf_bulk.link_retry(job, original): records that `job` re-sends failures of `original` (both the caller's).
+SFB_PG_FUNCTION(sf_bulk_link_retry) {
+    int64 job = PG_GETARG_INT64(0);
+    int64 original = PG_GETARG_INT64(1);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    Oid types[2] = {INT8OID, INT8OID};
+    Datum values[2] = {Int64GetDatum(job), Int64GetDatum(original)};
+    // Both must be visible to the caller (row-level security): nobody links another role's jobs.
+    if (SPI_execute_with_args("SELECT count(*) FROM sf_bulk.jobs WHERE id IN ($1, $2)", 2, types, values,
+                              nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read sf_bulk jobs");
+    bool is_null;
+    if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null)) != 2)
+        ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+                        errmsg("sf_bulk jobs to link do not exist or are not yours")));
+    sfb::pg::as_extension_owner([&] {
+        if (SPI_execute_with_args("UPDATE sf_bulk.jobs SET retry_of = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+                                  2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+            elog(ERROR, "could not link the retry");
+    });
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+// sf_bulk.delete_jobs(ids): deletes those of the given jobs that the caller can see and that have ended,
+// with their uploads, results and any spool file left. Returns how many jobs went.
+SFB_PG_FUNCTION(sf_bulk_delete_jobs) {
+    Datum ids = PG_GETARG_DATUM(0);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    Oid types[1] = {INT8ARRAYOID};
+    Datum values[1] = {ids};
+    // Chosen as the caller (row-level security), deleted as the owner.
+    if (SPI_execute_with_args("SELECT pg_catalog.array_agg(id) FROM sf_bulk.jobs WHERE id = ANY ($1) "
+                              "AND state IN ('completed', 'failed', 'aborted')",
+                              1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read sf_bulk jobs");
+    bool is_null;
+    Datum mine = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+    int64 deleted = 0;
+    if (!is_null) {
+        Datum own_values[1] = {mine};
+        if (SPI_execute_with_args("SELECT spool_file FROM sf_bulk.chunks WHERE job_id = ANY ($1)", 1, types,
+                                  own_values, nullptr, true, 0) != SPI_OK_SELECT)
+            elog(ERROR, "could not read sf_bulk uploads");
+        // Files of ended jobs are never needed again, whether or not this transaction commits.
+        for (uint64 i = 0; i < SPI_processed; ++i) {
+            char *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+            if (path != nullptr)
+                unlink(path);
+        }
+        sfb::pg::as_extension_owner([&] {
+            if (SPI_execute_with_args("DELETE FROM sf_bulk.jobs WHERE id = ANY ($1)", 1, types, own_values,
+                                      nullptr, false, 0) != SPI_OK_DELETE)
+                elog(ERROR, "could not delete sf_bulk jobs");
+            deleted = static_cast<int64>(SPI_processed);
+        });
+    }
+    SPI_finish();
+    PG_RETURN_INT64(deleted);
 }

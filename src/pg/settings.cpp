@@ -9,7 +9,7 @@ extern "C" {
 
 namespace sfb::pg {
 
-Settings settings = {4, 1000, 30000, 60, 8, 120000, false, nullptr};
+Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr};
 
 void define_settings() {
     // A PGC_POSTMASTER setting can only be defined while the postmaster loads us; a backend loading the
@@ -38,6 +38,10 @@ void define_settings() {
                             "Uploads and result downloads use a low-speed limit instead.",
                             &settings.request_timeout_ms, 120000, 1000, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("sf_bulk.retention", "Ended jobs and their results are deleted after this long.",
+                            "Salesforce keeps job results for 7 days too. 0 keeps them forever.",
+                            &settings.retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
     DefineCustomBoolVariable("sf_bulk.allow_http_loopback",
                              "Allow plain http to 127.0.0.1, localhost and [::1] (the Bulk API emulator).",
                              "Everything else always needs https with a verified certificate.",

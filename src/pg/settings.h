@@ -10,6 +10,7 @@ struct Settings {
     int worker_idle_timeout_s;   // an idle database worker exits after this
     int max_retries;             // attempts per request before a job fails
     int request_timeout_ms;      // total timeout of an API call (not of uploads/downloads)
+    int retention_s;             // ended jobs and their results are purged after this (0: never)
     bool allow_http_loopback;    // plain http to 127.0.0.1/localhost/[::1] (the emulator)
     char *ca_file;               // extra CA bundle (the emulator's test CA)
 };

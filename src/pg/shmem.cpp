@@ -168,21 +168,33 @@ bool worker_attach(Oid database) {
     return attached;
 }
 
+void worker_request_restart() {
+    SpinLockAcquire(&shared->mutex);
+    for (int i = 0; i < max_database_workers; ++i)
+        if (shared->slots[i].pgprocno == MyProc->pgprocno && shared->slots[i].pid == MyProcPid)
+            shared->slots[i].start_requested = true;
+    SpinLockRelease(&shared->mutex);
+}
+
 void worker_detach() {
     if (shared == nullptr)
         return;
+    int launcher = -1;
     SpinLockAcquire(&shared->mutex);
     for (int i = 0; i < max_database_workers; ++i) {
         DatabaseSlot &slot = shared->slots[i];
         if (slot.pgprocno == MyProc->pgprocno && slot.pid == MyProcPid) {
             // A start request that arrived while we were leaving keeps the slot claimed for the launcher.
-            if (slot.start_requested)
-                slot.pgprocno = -1, slot.pid = 0;
-            else
+            if (slot.start_requested) {
+                slot.pgprocno = -1;
+                slot.pid = 0;
+                launcher = shared->launcher_pgprocno;
+            } else
                 slot = DatabaseSlot{InvalidOid, -1, 0, false, false};
         }
     }
     SpinLockRelease(&shared->mutex);
+    set_latch_of(launcher);
 }
 
 bool worker_stop_requested() {

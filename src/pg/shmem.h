@@ -20,6 +20,8 @@ int launcher_take_start_requests(Oid *databases, int max);  // returns how many;
 void launcher_request_start(Oid database);                  // from the launcher itself (startup sweep)
 bool worker_attach(Oid database);  // false if another worker already serves this database
 void worker_detach();
+// The worker is being terminated with work left: the launcher starts a new one once this one is gone.
+void worker_request_restart();
 
 // Asks the worker of `database` to exit and waits up to `timeout_ms` for it to go. True when none runs.
 // For statements that need the database free of connections (DROP DATABASE and friends).

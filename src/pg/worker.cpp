@@ -213,5 +213,8 @@ void sf_bulk_worker_main(Datum main_arg) {
     if (!sfb::pg::worker_attach(database))
         proc_exit(0);  // another worker already serves this database
     sfb::pg::guarded_void_call([](void *) { sfb::pg::run_database_worker(); }, nullptr);
-    proc_exit(sfb::pg::shutdown_requested() ? 1 : 0);
+    // Terminated (pg_terminate_backend, or a shutdown): a successor resumes the unfinished uploads.
+    if (sfb::pg::shutdown_requested())
+        sfb::pg::worker_request_restart();
+    proc_exit(0);
 }

@@ -122,6 +122,7 @@ struct Org {
     int attempts = 0;
     std::int64_t not_before_ms = 0;
     std::vector<std::string> secrets;  // scrubbed from transport error messages
+    std::size_t options_digest = 0;    // of the options the cached token was obtained with
 };
 
 struct ActiveChunk {
@@ -137,7 +138,8 @@ struct ActiveChunk {
     std::int64_t wake_at_ms = 0;
     std::vector<std::string> columns;  // for result parsing
     csv::Delimiter delimiter = csv::Delimiter::Comma;
-    int api_calls = 0;  // not yet added to sf_bulk.jobs.api_calls
+    int api_calls = 0;          // not yet added to sf_bulk.jobs.api_calls
+    std::string org_api_usage;  // the last Sforce-Limit-Info seen, e.g. "api-usage=27/15000"
 };
 
 std::string org_key(const std::string &server, Oid owner) {
@@ -160,12 +162,14 @@ class Worker {
     void on_chunk_response(ActiveChunk &chunk, HttpResponse &response);
     void fail_parked(Org &org);
     void ensure_token(Org &org);
+    void recheck_credentials(Org &org);
     void on_token_response(Org &org, HttpResponse &response);
     void persist(ActiveChunk &chunk, const ChunkRecord &record);
     void store_results(ActiveChunk &chunk, const ChunkAction &action);
     void finish_chunk(ActiveChunk &chunk);
     void set_aside(ActiveChunk &chunk, const std::string &failure);
     void finish_jobs();
+    void purge_old_jobs();
     bool has_unfinished_work();
     int wait_timeout_ms() const;
 
@@ -173,10 +177,12 @@ class Worker {
     std::map<std::string, Org> orgs_;
     std::map<std::string, ActiveChunk> chunks_;  // by chunk_tag
     std::map<int64, bool> abort_requested_;
+    std::set<int64> known_jobs_;  // jobs whose uploads this worker has started
     std::set<int64> jobs_to_check_;
     std::map<std::string, std::string> token_transfers_;  // transfer tag -> org key
     std::map<std::string, int> local_failures_;           // chunk tag -> failures of this worker
     std::int64_t next_refresh_ms_ = 0;
+    std::int64_t next_purge_ms_ = 0;
     bool latch_was_set_ = true;
     bool extension_present_ = true;
 };
@@ -238,8 +244,13 @@ void Worker::run() {
             // One upload's failure (a SQL error while recording it, a broken invariant) must not stop the
             // others: drop it from memory and let it resume from its last recorded step.
             std::string failure;
+            bool finished = false;
             try {
                 drive(it->second);
+                if (it->second.machine->finished()) {
+                    finish_chunk(it->second);
+                    finished = true;
+                }
             } catch (const std::exception &e) {
                 failure = e.what();
             }
@@ -248,8 +259,7 @@ void Worker::run() {
                 it = chunks_.erase(it);
                 continue;
             }
-            if (it->second.machine->finished()) {
-                finish_chunk(it->second);
+            if (finished) {
                 it = chunks_.erase(it);
                 next_refresh_ms_ = 0;  // a slot is free: look for more work now
             } else {
@@ -324,8 +334,9 @@ void Worker::refresh() {
             "ORDER BY j.id FOR UPDATE SKIP LOCKED)",
             false, 0);
         SPI_execute(
-            "SELECT id, abort_requested FROM sf_bulk.jobs WHERE state OPERATOR(pg_catalog.=) 'running'", true,
-            0);
+            "SELECT id, abort_requested FROM sf_bulk.jobs WHERE state OPERATOR(pg_catalog.=) 'running'",
+            // read-write: a read-only query would not see the jobs the UPDATE above just claimed
+            false, 0);
         for (uint64 i = 0; i < SPI_processed; ++i) {
             bool is_null;
             int64 id =
@@ -337,6 +348,10 @@ void Worker::refresh() {
     };
     in_transaction("sf_bulk: looking for work", body);
     extension_present_ = present;
+    if (present && settings.retention_s > 0 && now_ms() >= next_purge_ms_) {
+        next_purge_ms_ = now_ms() + 10 * 60 * 1000;
+        purge_old_jobs();
+    }
     if (!present)
         return;
     abort_requested_.clear();
@@ -432,8 +447,13 @@ void Worker::load_chunks(int free_slots) {
     };
     in_transaction("sf_bulk: loading uploads", body);
 
+    std::set<std::string> rechecked;
     for (const LoadedChunk &row : rows) {
         std::string tag = chunk_tag(row.job_id, row.chunk_no);
+        std::string key = org_key(row.server_name, row.owner);
+        if (!chunks_.count(tag) && known_jobs_.insert(row.job_id).second && orgs_.count(key) &&
+            rechecked.insert(key).second)
+            recheck_credentials(orgs_[key]);
         if (chunks_.count(tag) || static_cast<int>(chunks_.size()) >= settings.max_parallel_jobs)
             continue;
         ServerSettings server{parse_endpoint_url("login_url", kDefaultLoginUrl), "", kDefaultApiVersion};
@@ -531,10 +551,13 @@ void Worker::drive(ActiveChunk &chunk) {
             return;
         }
         std::int64_t now = now_ms();
-        if (chunk.wake_at_ms > now)
+        auto abort_flag = abort_requested_.find(chunk.job_id);
+        bool abort = abort_flag != abort_requested_.end() && abort_flag->second;
+        // An abort cuts through any wait (poll interval, backoff, the daily-limit window): the machine
+        // decides what it means at this step.
+        if (chunk.wake_at_ms > now && !abort)
             return;
-        auto abort = abort_requested_.find(chunk.job_id);
-        ChunkAction action = chunk.machine->next(now, abort != abort_requested_.end() && abort->second);
+        ChunkAction action = chunk.machine->next(now, abort);
         switch (action.kind) {
             case ChunkActionKind::Persist:
                 persist(chunk, action.record);
@@ -589,6 +612,8 @@ void Worker::send(ActiveChunk &chunk, const ChunkRequest &request) {
 
 void Worker::on_chunk_response(ActiveChunk &chunk, HttpResponse &response) {
     chunk.transfer = 0;
+    if (auto usage = response.header(kHeaderSforceLimitInfo))
+        chunk.org_api_usage = *usage;
     if (response.ok() && response.status == 401) {
         ApiError error = parse_api_error(response.status, response.body);
         bool refreshable =
@@ -621,15 +646,9 @@ void Worker::on_chunk_response(ActiveChunk &chunk, HttpResponse &response) {
 // ---- tokens
 // -------------------------------------------------------------------------------------------------
 
-void Worker::ensure_token(Org &org) {
-    if (org.token == Org::Token::Ready || org.token == Org::Token::Fetching ||
-        org.token == Org::Token::Failed)
-        return;
-    if (org.not_before_ms > now_ms())
-        return;
-    // Credentials are read at use time from the user mapping (PostgreSQL keeps them), never cached on disk.
-    OptionMap options;
-    OptionList server_options;
+// The server's and the user mapping's options of an org, read in a short transaction. Throws (PgError for
+// a missing mapping, sfb::Error for a dropped server) with a message that names no secret.
+void read_org_options(const Org &org, OptionMap &options, OptionList &server_options) {
     bool server_missing = false;
     auto body = [&] {
         ForeignServer *server = GetForeignServerByName(org.server_name.c_str(), true);
@@ -648,10 +667,54 @@ void Worker::ensure_token(Org &org) {
             options.emplace(def->defname, defGetString(def));
         }
     };
+    in_transaction("sf_bulk: reading credentials", body);
+    if (server_missing)
+        throw Error(ErrorKind::InvalidParameter, "server \"" + org.server_name + "\" no longer exists");
+}
+
+std::size_t options_digest(const OptionMap &options, const OptionList &server_options) {
+    std::string all;
+    for (const auto &[name, value] : options)
+        all += name + '\0' + value + '\0';
+    for (const auto &[name, value] : server_options)
+        all += name + '\0' + value + '\0';
+    return std::hash<std::string>{}(all);
+}
+
+// When a job starts: a changed or dropped user mapping (or server) takes effect now, and an earlier login
+// failure is tried again; an unchanged one keeps its cached token.
+void Worker::recheck_credentials(Org &org) {
+    if (org.token == Org::Token::Fetching)
+        return;
+    OptionMap options;
+    OptionList server_options;
     try {
-        in_transaction("sf_bulk: reading credentials", body);
-        if (server_missing)
-            throw Error(ErrorKind::InvalidParameter, "server \"" + org.server_name + "\" no longer exists");
+        read_org_options(org, options, server_options);
+    } catch (const std::exception &e) {
+        org.token = Org::Token::Failed;
+        org.failure_code = "AUTHENTICATION";
+        org.failure_message = e.what();
+        return;
+    }
+    if (org.token == Org::Token::Failed || options_digest(options, server_options) != org.options_digest) {
+        org.token = Org::Token::None;
+        org.attempts = 0;
+        org.not_before_ms = 0;
+    }
+}
+
+void Worker::ensure_token(Org &org) {
+    if (org.token == Org::Token::Ready || org.token == Org::Token::Fetching ||
+        org.token == Org::Token::Failed)
+        return;
+    if (org.not_before_ms > now_ms())
+        return;
+    // Credentials are read at use time from the user mapping (PostgreSQL keeps them), never cached on disk.
+    OptionMap options;
+    OptionList server_options;
+    try {
+        read_org_options(org, options, server_options);
+        org.options_digest = options_digest(options, server_options);
         ServerSettings server = server_settings(server_options);
         Credentials credentials =
             credentials_from_options(options, server.login_url.origin() + server.login_url.path);
@@ -747,6 +810,27 @@ void Worker::fail_parked(Org &org) {
 }
 
 // ---- recording
+
+// A transaction around C++ work that interleaves parsing with SQL (pg_call for every PostgreSQL call inside
+// `work`). On any failure the transaction is aborted, then the exception continues to the caller.
+template <typename Fn>
+void cxx_transaction(const char *what, Fn work) {
+    pg_call([what] { begin_transaction(what); });
+    bool committed = false;
+    std::exception_ptr failure;
+    try {
+        work();
+        pg_call([] { commit_transaction(); });
+        committed = true;
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (!committed) {
+        pg_call([] { abort_transaction(); });
+        std::rethrow_exception(failure);
+    }
+}
+
 // ----------------------------------------------------------------------------------------------
 
 const char *phase_of(ChunkStep step) {
@@ -770,48 +854,69 @@ const char *phase_of(ChunkStep step) {
 }
 
 // Shared by persist() and store_results(): writes one chunk record and the job's phase and call count.
-void write_chunk_record(int64 job_id, int chunk_no, const ChunkRecord &record, int api_calls) {
-    std::string step(to_string(record.step));
-    std::string replaced = "{" + join_commas(record.replaced_sf_job_ids) + "}";
-    auto body = [&] {
-        Oid types[12] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-                         INT8OID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT4OID};
-        Datum values[12] = {Int64GetDatum(job_id),
-                            Int32GetDatum(chunk_no),
-                            CStringGetTextDatum(step.c_str()),
-                            CStringGetTextDatum(record.sf_job_id.c_str()),
-                            CStringGetTextDatum(record.sf_state.c_str()),
-                            Int64GetDatum(record.records_processed),
-                            Int64GetDatum(record.records_failed),
-                            Int32GetDatum(record.attempts),
-                            Int64GetDatum(record.not_before_ms.value_or(0)),
-                            CStringGetTextDatum(record.error.c_str()),
-                            CStringGetTextDatum(replaced.c_str()),
-                            Int32GetDatum(api_calls)};
-        char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', record.not_before_ms ? ' ' : 'n',
-                          ' ', ' ', ' '};
-        if (SPI_execute_with_args(
-                "UPDATE sf_bulk.chunks SET step = $3, sf_job_id = nullif($4, ''), sf_state = nullif($5, ''), "
-                "records_processed = $6, records_failed = $7, attempts = $8, "
-                "not_before = pg_catalog.to_timestamp($9 / 1000.0), error = nullif($10, ''), "
-                "replaced_sf_job_ids = $11::text[], updated_at = pg_catalog.now() "
-                "WHERE job_id OPERATOR(pg_catalog.=) $1 AND chunk_no OPERATOR(pg_catalog.=) $2",
-                12, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-            elog(ERROR, "could not record the upload's step");
-        Oid job_types[3] = {INT8OID, TEXTOID, INT4OID};
-        Datum job_values[3] = {Int64GetDatum(job_id), CStringGetTextDatum(phase_of(record.step)),
-                               Int32GetDatum(api_calls)};
-        if (SPI_execute_with_args("UPDATE sf_bulk.jobs SET phase = $2, api_calls = api_calls + $3 "
-                                  "WHERE id OPERATOR(pg_catalog.=) $1",
-                                  3, job_types, job_values, nullptr, false, 0) != SPI_OK_UPDATE)
-            elog(ERROR, "could not record the job's phase");
-    };
-    body();
+// A chunk record's values as the SQL below needs them. Built before any transaction starts, so that no
+// std::string is created in a frame an ERROR could jump over.
+struct ChunkRow {
+    int64 job_id;
+    int chunk_no;
+    const ChunkRecord &record;
+    std::string step;
+    std::string replaced;  // text[] literal
+    int api_calls;
+    std::string org_api_usage;
+};
+
+ChunkRow chunk_row(int64 job_id, int chunk_no, const ChunkRecord &record, int api_calls, std::string usage) {
+    return ChunkRow{job_id,
+                    chunk_no,
+                    record,
+                    std::string(to_string(record.step)),
+                    "{" + join_commas(record.replaced_sf_job_ids) + "}",
+                    api_calls,
+                    std::move(usage)};
+}
+
+// Shared by persist() and store_results(): one chunk record, the job's phase, calls and API usage.
+// PostgreSQL calls only.
+void write_chunk_record(const ChunkRow &row) {
+    const ChunkRecord &record = row.record;
+    Oid types[12] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+                     INT8OID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT4OID};
+    Datum values[12] = {Int64GetDatum(row.job_id),
+                        Int32GetDatum(row.chunk_no),
+                        CStringGetTextDatum(row.step.c_str()),
+                        CStringGetTextDatum(record.sf_job_id.c_str()),
+                        CStringGetTextDatum(record.sf_state.c_str()),
+                        Int64GetDatum(record.records_processed),
+                        Int64GetDatum(record.records_failed),
+                        Int32GetDatum(record.attempts),
+                        Int64GetDatum(record.not_before_ms.value_or(0)),
+                        CStringGetTextDatum(record.error.c_str()),
+                        CStringGetTextDatum(row.replaced.c_str()),
+                        Int32GetDatum(row.api_calls)};
+    char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', record.not_before_ms ? ' ' : 'n',
+                      ' ', ' ', ' '};
+    if (SPI_execute_with_args(
+            "UPDATE sf_bulk.chunks SET step = $3, sf_job_id = nullif($4, ''), sf_state = nullif($5, ''), "
+            "records_processed = $6, records_failed = $7, attempts = $8, "
+            "not_before = pg_catalog.to_timestamp($9 / 1000.0), error = nullif($10, ''), "
+            "replaced_sf_job_ids = $11::text[], updated_at = pg_catalog.now() "
+            "WHERE job_id OPERATOR(pg_catalog.=) $1 AND chunk_no OPERATOR(pg_catalog.=) $2",
+            12, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record the upload's step");
+    Oid job_types[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
+    Datum job_values[4] = {Int64GetDatum(row.job_id), CStringGetTextDatum(phase_of(record.step)),
+                           Int32GetDatum(row.api_calls), CStringGetTextDatum(row.org_api_usage.c_str())};
+    if (SPI_execute_with_args("UPDATE sf_bulk.jobs SET phase = $2, api_calls = api_calls + $3, "
+                              "org_api_usage = coalesce(nullif($4, ''), org_api_usage) "
+                              "WHERE id OPERATOR(pg_catalog.=) $1",
+                              4, job_types, job_values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record the job's phase");
 }
 
 void Worker::persist(ActiveChunk &chunk, const ChunkRecord &record) {
-    int calls = chunk.api_calls;
-    auto body = [&] { write_chunk_record(chunk.job_id, chunk.chunk_no, record, calls); };
+    ChunkRow row = chunk_row(chunk.job_id, chunk.chunk_no, record, chunk.api_calls, chunk.org_api_usage);
+    auto body = [&row] { write_chunk_record(row); };
     in_transaction("sf_bulk: recording a step", body);
     chunk.api_calls = 0;
 }
@@ -988,8 +1093,8 @@ std::int64_t store_result_file(int64 job_id, int chunk_no, const ChunkResultFile
 
 // Gives each stored result of a chunk the key of the row it answers: results and sent rows with the same
 // fingerprint are paired one to one (identical rows in order), all in SQL. Returns the results left without
-// a row (only when the job kept keys). `total` is the number of results stored for the chunk.
-int64 match_keys(int64 job_id, int chunk_no, int64 total) {
+// a row (only when the job kept keys).
+int64 match_keys(int64 job_id, int chunk_no) {
     Oid types[2] = {INT8OID, INT4OID};
     Datum values[2] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no)};
     if (SPI_execute_with_args("SELECT 1 FROM sf_bulk.sent WHERE job_id OPERATOR(pg_catalog.=) $1 "
@@ -1014,6 +1119,13 @@ int64 match_keys(int64 job_id, int chunk_no, int64 total) {
             2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
         elog(ERROR, "could not match results to the rows sent");
     int64 matched = static_cast<int64>(SPI_processed);
+    // read-write, so that it sees the rows this transaction stored
+    if (SPI_execute_with_args("SELECT count(*) FROM sf_bulk.results WHERE job_id OPERATOR(pg_catalog.=) $1 "
+                              "AND chunk_no OPERATOR(pg_catalog.=) $2",
+                              2, types, values, nullptr, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not count results");
+    bool is_null;
+    int64 total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
     // The keys now live with the results; the rows sent are no longer needed.
     if (SPI_execute_with_args("DELETE FROM sf_bulk.sent WHERE job_id OPERATOR(pg_catalog.=) $1 "
                               "AND chunk_no OPERATOR(pg_catalog.=) $2",
@@ -1030,27 +1142,29 @@ int64 match_keys(int64 job_id, int chunk_no, int64 total) {
 
 void Worker::store_results(ActiveChunk &chunk, const ChunkAction &action) {
     // One transaction: all result rows of this upload and its final record, or nothing (and a retry).
-    pg_call([] { begin_transaction("sf_bulk: storing results"); });
-    bool stored = false;
-    std::exception_ptr failure;
-    try {
-        int64 total = 0;
-        for (const ChunkResultFile &file : action.result_files)
-            total += store_result_file(chunk.job_id, chunk.chunk_no, file, chunk.delimiter);
+    cxx_transaction("sf_bulk: storing results", [&] {
+        int64 total = 0, failed = 0;
+        for (const ChunkResultFile &file : action.result_files) {
+            int64 rows = store_result_file(chunk.job_id, chunk.chunk_no, file, chunk.delimiter);
+            total += rows;
+            if (file.kind == IngestResult::Failed)
+                failed += rows;
+            else if (file.kind == IngestResult::Unprocessed)
+                total -= rows;  // never attempted: not "processed"
+        }
         int64 job_id = chunk.job_id;
         int chunk_no = chunk.chunk_no;
-        pg_call([job_id, chunk_no, total] { match_keys(job_id, chunk_no, total); });
-        int calls = chunk.api_calls;
-        pg_call([&] { write_chunk_record(chunk.job_id, chunk.chunk_no, action.record, calls); });
-        pg_call([] { commit_transaction(); });
-        stored = true;
-    } catch (...) {
-        failure = std::current_exception();
-    }
-    if (!stored) {
-        pg_call([] { abort_transaction(); });
-        std::rethrow_exception(failure);
-    }
+        pg_call([job_id, chunk_no] { match_keys(job_id, chunk_no); });
+        ChunkRecord record = action.record;
+        // With all three result sets in hand, the counts are the rows stored (after an abort the last poll
+        // may be behind); otherwise Salesforce's own counters stand.
+        if (action.result_files.size() == 3) {
+            record.records_processed = total;
+            record.records_failed = failed;
+        }
+        ChunkRow row = chunk_row(chunk.job_id, chunk.chunk_no, record, chunk.api_calls, chunk.org_api_usage);
+        pg_call([&row] { write_chunk_record(row); });
+    });
     chunk.api_calls = 0;
     for (const ChunkResultFile &file : action.result_files)
         unlink(file.path.c_str());
@@ -1086,8 +1200,46 @@ void Worker::set_aside(ActiveChunk &chunk, const std::string &failure) {
 }
 
 void Worker::finish_chunk(ActiveChunk &chunk) {
+    // An upload that ended before any Salesforce job existed (aborted, or refused credentials) never sent its
+    // rows: they are the job's unprocessed rows, stored from the spool file itself.
+    const ChunkRecord &record = chunk.machine->record();
+    if (record.sf_job_id.empty() && record.step != ChunkStep::Done) {
+        cxx_transaction("sf_bulk: storing rows never sent", [&] {
+            store_result_file(chunk.job_id, chunk.chunk_no,
+                              ChunkResultFile{IngestResult::Unprocessed, chunk.spool_file}, chunk.delimiter);
+            int64 job_id = chunk.job_id;
+            int chunk_no = chunk.chunk_no;
+            pg_call([job_id, chunk_no] { match_keys(job_id, chunk_no); });
+        });
+    }
     unlink(chunk.spool_file.c_str());
     jobs_to_check_.insert(chunk.job_id);
+}
+
+// sf_bulk.retention: ended jobs older than that go, with their results (and any spool file left).
+void Worker::purge_old_jobs() {
+    int retention = settings.retention_s;
+    auto body = [&] {
+        Oid types[1] = {INT4OID};
+        Datum values[1] = {Int32GetDatum(retention)};
+        if (SPI_execute_with_args(
+                "SELECT c.spool_file FROM sf_bulk.chunks c JOIN sf_bulk.jobs j ON j.id "
+                "OPERATOR(pg_catalog.=) c.job_id WHERE j.state IN ('completed', 'failed', 'aborted') "
+                "AND j.finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
+                1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+            elog(ERROR, "could not list old uploads");
+        for (uint64 i = 0; i < SPI_processed; ++i) {
+            char *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+            if (path != nullptr)
+                unlink(path);
+        }
+        if (SPI_execute_with_args(
+                "DELETE FROM sf_bulk.jobs WHERE state IN ('completed', 'failed', 'aborted') "
+                "AND finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
+                1, types, values, nullptr, false, 0) != SPI_OK_DELETE)
+            elog(ERROR, "could not purge old jobs");
+    };
+    in_transaction("sf_bulk: purging old jobs", body);
 }
 
 // Jobs whose uploads have all ended get their final state, in one statement per job.

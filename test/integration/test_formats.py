@@ -1,0 +1,53 @@
+"""Done means 1, continued: every column delimiter and line ending Salesforce offers, with values that contain all
+of them (quotes, CR, LF, CRLF, every delimiter, spaces at both ends), reach the store unchanged, and the result
+rows echo them unchanged."""
+
+from harness import IntegrationTest, sql_literal
+
+# (column_delimiter, line_ending)
+COMBOS = [("COMMA", "CRLF"), ("PIPE", "LF"), ("SEMICOLON", "CRLF"), ("TAB", "LF"), ("CARET", "LF"),
+          ("BACKQUOTE", "CRLF")]
+
+VALUES = [
+    "plain",
+    ' spaces at both ends ',
+    'all delimiters: , | ; \t ^ ` and "quotes" ""doubled""',
+    "LF\nCRLF\r\nlone CR\rend",
+    '"starts and ends with a quote"',
+    "\u00e9\u00e8 \u4e2d\u6587 \U0001F600 \u00a0nbsp",
+]
+
+
+class Formats(IntegrationTest):
+
+    def test_delimiters_and_line_endings(self):
+        t = "formats_" + self.tag.replace("-", "_")
+        rows = ",\n".join("(%d, %s)" % (i, sql_literal(v).replace("\r", "' || chr(13) || '"))
+                          for i, v in enumerate(VALUES))
+        self.pg.psql("CREATE TABLE %s (i int PRIMARY KEY, v text); INSERT INTO %s VALUES %s;" % (t, t, rows))
+        src = {r["i"]: r["v"] for r in self.pg.json("SELECT i, v FROM %s" % t)}
+        self.assertEqual([src[i] for i in range(len(VALUES))], VALUES, "the table holds the intended values")
+
+        jobs = {}
+        for delim, le in COMBOS:
+            prefix = "%s-%s-%s-" % (self.tag, delim, le)
+            jobs[(delim, le)] = (prefix, self.enqueue("""
+                SELECT sf_bulk_insert('Lead', $$SELECT %s || i AS "LastName", v AS "Company", v AS "Description"
+                                                FROM %s ORDER BY i$$, column_delimiter => %s, line_ending => %s)"""
+                                                      % (sql_literal(prefix), t, sql_literal(delim), sql_literal(le))))
+        for (delim, le), (prefix, job) in jobs.items():
+            with self.subTest(delimiter=delim, line_ending=le):
+                row = self.wait(job)
+                self.assertCompleted(row)
+                self.assertEqual((row["records_processed"], row["records_failed"]), (len(VALUES), 0),
+                                 "failures: %r" % self.pg.json("SELECT sf_error FROM sf_bulk_failed(%d)" % job))
+                store = self.store_by("LastName", prefix)
+                self.assertEqual(len(store), len(VALUES))
+                for i, v in enumerate(VALUES):
+                    rec = store[prefix + str(i)][0]
+                    self.assertEqual(rec["Company"], v, "value %d in the store" % i)
+                    self.assertEqual(rec["Description"], v, "value %d in the store" % i)
+                echoed = {r["k"]: r["v"] for r in self.pg.json(
+                    "SELECT fields->>'LastName' AS k, fields->>'Description' AS v FROM sf_bulk_successful(%d)" % job)}
+                self.assertEqual(echoed, {prefix + str(i): v for i, v in enumerate(VALUES)},
+                                 "result rows echo the fields as sent")

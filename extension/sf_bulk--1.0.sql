@@ -81,8 +81,10 @@ CREATE TABLE sf_bulk.chunks (
 
 -- The source key of every row sent by a job with key columns, and the fingerprint of the values sent for it.
 -- Salesforce echoes the values in its results (in no order), so results find their row by fingerprint.
+-- No foreign key on sent and results: a referential check per row would cost more than storing the row
+-- (millions per job); rows go with their job through sf_bulk.delete_jobs and the worker's purge.
 CREATE TABLE sf_bulk.sent (
-    job_id     bigint NOT NULL REFERENCES sf_bulk.jobs (id) ON DELETE CASCADE,
+    job_id     bigint NOT NULL,
     chunk_no   integer NOT NULL,
     row_no     bigint NOT NULL,
     row_hash   bigint NOT NULL,
@@ -92,7 +94,7 @@ CREATE INDEX sent_by_chunk ON sf_bulk.sent (job_id, chunk_no);
 
 -- Salesforce's per-row results, stored in bulk when a chunk's Salesforce job has ended.
 CREATE TABLE sf_bulk.results (
-    job_id        bigint NOT NULL REFERENCES sf_bulk.jobs (id) ON DELETE CASCADE,
+    job_id        bigint NOT NULL,
     chunk_no      integer NOT NULL,
     kind          "char" NOT NULL CHECK (kind IN ('s', 'f', 'u')),  -- successful, failed, unprocessed
     key           text,            -- the source row's key (jobs with key columns)

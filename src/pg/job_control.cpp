@@ -101,7 +101,12 @@ SFB_PG_FUNCTION(sf_bulk_delete_jobs) {
                 unlink(path);
         }
         sfb::pg::as_extension_owner([&] {
-            if (SPI_execute_with_args("DELETE FROM sf_bulk.jobs WHERE id = ANY ($1)", 1, types, own_values,
+            // Results and sent rows carry no foreign key (see the install script): delete them explicitly.
+            if (SPI_execute_with_args("DELETE FROM sf_bulk.results WHERE job_id = ANY ($1)", 1, types,
+                                      own_values, nullptr, false, 0) != SPI_OK_DELETE ||
+                SPI_execute_with_args("DELETE FROM sf_bulk.sent WHERE job_id = ANY ($1)", 1, types,
+                                      own_values, nullptr, false, 0) != SPI_OK_DELETE ||
+                SPI_execute_with_args("DELETE FROM sf_bulk.jobs WHERE id = ANY ($1)", 1, types, own_values,
                                       nullptr, false, 0) != SPI_OK_DELETE)
                 elog(ERROR, "could not delete sf_bulk jobs");
             deleted = static_cast<int64>(SPI_processed);

@@ -1216,27 +1216,18 @@ void Worker::finish_chunk(ActiveChunk &chunk) {
     jobs_to_check_.insert(chunk.job_id);
 }
 
-// sf_bulk.retention: ended jobs older than that go, with their results (and any spool file left).
+// sf_bulk.retention: ended jobs older than that go, with their results and any spool file left, through
+// the same function sf_bulk_purge uses (the worker sees every role's jobs).
 void Worker::purge_old_jobs() {
     int retention = settings.retention_s;
     auto body = [&] {
         Oid types[1] = {INT4OID};
         Datum values[1] = {Int32GetDatum(retention)};
         if (SPI_execute_with_args(
-                "SELECT c.spool_file FROM sf_bulk.chunks c JOIN sf_bulk.jobs j ON j.id "
-                "OPERATOR(pg_catalog.=) c.job_id WHERE j.state IN ('completed', 'failed', 'aborted') "
-                "AND j.finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
-                1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
-            elog(ERROR, "could not list old uploads");
-        for (uint64 i = 0; i < SPI_processed; ++i) {
-            char *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-            if (path != nullptr)
-                unlink(path);
-        }
-        if (SPI_execute_with_args(
-                "DELETE FROM sf_bulk.jobs WHERE state IN ('completed', 'failed', 'aborted') "
-                "AND finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
-                1, types, values, nullptr, false, 0) != SPI_OK_DELETE)
+                "SELECT sf_bulk.delete_jobs(ARRAY(SELECT id FROM sf_bulk.jobs "
+                "WHERE state IN ('completed', 'failed', 'aborted') "
+                "AND finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)))",
+                1, types, values, nullptr, false, 0) != SPI_OK_SELECT)
             elog(ERROR, "could not purge old jobs");
     };
     in_transaction("sf_bulk: purging old jobs", body);

@@ -1239,7 +1239,7 @@ void Worker::finish_jobs() {
         return;
     std::vector<int64> ids(jobs_to_check_.begin(), jobs_to_check_.end());
     jobs_to_check_.clear();
-    next_refresh_ms_ = 0;  // a finished job may release one queued behind it
+    uint64 finished = 0;
     auto body = [&] {
         for (int64 id : ids) {
             Oid types[1] = {INT8OID};
@@ -1261,9 +1261,13 @@ void Worker::finish_jobs() {
                 "AND NOT EXISTS (SELECT 1 FROM sf_bulk.chunks c WHERE c.job_id OPERATOR(pg_catalog.=) j.id "
                 "AND c.step NOT IN ('done', 'failed', 'aborted'))",
                 1, types, values, nullptr, false, 0);
+            finished += SPI_processed;
         }
     };
     in_transaction("sf_bulk: finishing jobs", body);
+    // A job that ended may release one queued behind it (if_running => 'queue'): look for work now.
+    if (finished > 0)
+        next_refresh_ms_ = 0;
 }
 
 }  // namespace

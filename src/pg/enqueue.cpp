@@ -213,10 +213,14 @@ std::string_view render(const FieldValue &field, const IngestSpec &spec, const c
             return spec.nulls_clear ? kSalesforceNull : "";
         case FieldKind::Text:
             return std::string_view(field.text, field.length);
-        case FieldKind::Number:
-            number = plain_decimal(std::string_view(field.text, field.length),
-                                   std::string("a value of column \"") + column + "\"");
+        case FieldKind::Number: {
+            // Most numbers are already plain (integers, numeric): send them as they are, without a copy.
+            std::string_view text(field.text, field.length);
+            if (text.find_first_not_of("-0123456789.") == std::string_view::npos)
+                return text;
+            number = plain_decimal(text, std::string("a value of column \"") + column + "\"");
             return number;
+        }
         case FieldKind::Date:
             scratch.clear();
             append_date(scratch, field.civil);

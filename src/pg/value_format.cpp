@@ -165,11 +165,15 @@ ColumnFormat *plan_column_formats(TupleDesc desc, const bool *as_postgres_text) 
 }
 
 void format_row(const ColumnFormat *formats, TupleDesc desc, HeapTuple tuple, FieldValue *out) {
+    // One pass over the tuple instead of a heap_getattr (and its offset walk) per column.
+    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * desc->natts));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * desc->natts));
+    heap_deform_tuple(tuple, desc, values, nulls);
     for (int i = 0; i < desc->natts; ++i) {
         const ColumnFormat &format = formats[i];
         FieldValue *field = &out[i];
-        bool is_null;
-        Datum value = heap_getattr(tuple, i + 1, desc, &is_null);
+        bool is_null = nulls[i];
+        Datum value = values[i];
         if (is_null) {
             field->kind = FieldKind::Null;
             continue;

@@ -41,6 +41,11 @@ src/pg/%.o: override CPPFLAGS += -MMD -MP
 
 EXTRA_CLEAN = src/core/*.d src/pg/*.d
 
+# Benchmarks (not part of the tests): prints a table of figures and ratios measured in one run.
+.PHONY: bench
+bench:
+	bench/run --rows-scale full
+
 .PHONY: check-regress-list
 check-regress-list:
 	@missing=$$(for f in sql/*.sql; do t=$$(basename $$f .sql); \

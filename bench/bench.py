@@ -1,0 +1,796 @@
+#!/usr/bin/python3
+"""sf_bulk benchmark driver. Started by bench/run, which installs what is needed, builds the extension and
+starts a throwaway cluster and the emulator; this script measures and prints the table.
+
+Every ratio is computed from figures measured in this run. A failed step makes the exit status non-zero; a
+missed target does not.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+SCALES = {
+    # rows per section; seconds of idle measurement; repeats of the serialisation runs (best of N)
+    "full": dict(ser_sizes=[1_000_000, 5_000_000], ser_repeats={1_000_000: 3, 5_000_000: 2}, e2e_rows=1_000_000,
+                 mem_sizes=[100_000, 1_000_000, 5_000_000], latency_jobs=11, idle_seconds=60, wait_seconds=10),
+    "small": dict(ser_sizes=[2_000, 5_000], ser_repeats={2_000: 2, 5_000: 1}, e2e_rows=3_000,
+                  mem_sizes=[1_000, 3_000, 5_000], latency_jobs=3, idle_seconds=3, wait_seconds=2),
+}
+
+# The mixed table: integers, text with quotes and newlines, numeric, boolean, date, timestamptz, nulls.
+# Column names are the Lead fields they go to, so the same table serves every section.
+TABLE_SQL = """
+CREATE TABLE {name} (
+    id            bigint,
+    ext_id        text,
+    last_name     text,
+    company       text,
+    employees     integer,
+    revenue       numeric(18,0),
+    score         numeric(12,2),
+    opted_out     boolean,
+    birthdate     date,
+    last_activity timestamptz,
+    description   text
+);
+INSERT INTO {name}
+SELECT g,
+       'B' || g,
+       CASE WHEN g % 10 = 0 THEN 'O''Neil "Jr", ' || g ELSE 'Last' || g END,
+       'Company ' || (g % 5000),
+       CASE WHEN g % 7 = 0 THEN NULL ELSE g % 100000 END,
+       (g * 7919) % 100000000,
+       CASE WHEN g % 9 = 0 THEN NULL ELSE ((g * 104729) % 10000000) / 100.0 END,
+       CASE WHEN g % 11 = 0 THEN NULL ELSE g % 3 = 0 END,
+       date '1950-01-01' + (g % 20000)::int,
+       timestamptz '2020-01-01 00:00:00+00' + g * interval '1.237 second',
+       CASE g % 5 WHEN 0 THEN NULL
+                  WHEN 1 THEN 'Line one, with "quotes"' || chr(10) || 'line two ' || g
+                  ELSE 'Plain note ' || g END
+  FROM generate_series({lo}::bigint, {hi}::bigint) g;
+"""
+
+# Section 1: every column of the mixed table.
+SER_QUERY = ('SELECT ext_id AS "External_Id__c", last_name AS "LastName", company AS "Company", '
+             'employees AS "NumberOfEmployees", revenue AS "AnnualRevenue", score AS "Score__c", '
+             'opted_out AS "HasOptedOutOfEmail", birthdate AS "Birthdate__c", last_activity AS "Last_Activity__c", '
+             'description AS "Description" FROM {table}')
+# Sections 2-5: without the long-text column, so 1,000,000 rows stay one upload (< 100 MB) for every client
+# (jsforce and the CLI do not split files; Salesforce takes 150 MB of base64 per job).
+E2E_QUERY = ('SELECT ext_id AS "External_Id__c", last_name AS "LastName", company AS "Company", '
+             'employees AS "NumberOfEmployees", revenue AS "AnnualRevenue", score AS "Score__c", '
+             'opted_out AS "HasOptedOutOfEmail", birthdate AS "Birthdate__c", last_activity AS "Last_Activity__c" '
+             'FROM {table}')
+# What a jsforce / CLI user exports for the same upsert: Salesforce's spellings written by hand in SQL
+# (COPY writes booleans as t/f and timestamps in PostgreSQL's form, which Salesforce refuses).
+EXPORT_QUERY = ('SELECT ext_id AS "External_Id__c", last_name AS "LastName", company AS "Company", '
+                'employees AS "NumberOfEmployees", revenue AS "AnnualRevenue", score AS "Score__c", '
+                "CASE WHEN opted_out THEN 'true' WHEN NOT opted_out THEN 'false' END AS \"HasOptedOutOfEmail\", "
+                'birthdate AS "Birthdate__c", '
+                "to_char(last_activity AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS \"Last_Activity__c\" "
+                'FROM {table}')
+
+
+def log(msg):
+    print("==> " + msg, file=sys.stderr, flush=True)
+
+
+class Failed(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------------
+# processes, psql, the emulator
+# ---------------------------------------------------------------------------------------------------------
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / CLK_TCK
+
+
+def proc_status(pid):
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    out[key] = int(value.split()[0])  # kB
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def reset_peak(pid):
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as fh:
+            fh.write("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+class MemSampler:
+    """Samples RssAnon (private memory) of some processes every 10 ms; keeps the maxima."""
+
+    def __init__(self):
+        self.pids = {}
+        self.peak_anon = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def watch(self, name, pid):
+        with self._lock:
+            self.pids[name] = pid
+            self.peak_anon.setdefault(name, 0)
+
+    def _run(self):
+        while not self._stop.is_set():
+            with self._lock:
+                items = list(self.pids.items())
+            for name, pid in items:
+                st = proc_status(pid)
+                if "RssAnon" in st:
+                    self.peak_anon[name] = max(self.peak_anon[name], st["RssAnon"])
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.scale = SCALES[a.scale]
+        self.work = a.work
+        self.db = a.db
+        self.emu = a.emulator_url.rstrip("/")
+        self.emu_pid = a.emulator_pid
+        self.org = json.load(open(os.path.join(a.root, "test/emulator/default_org.json")))
+        self.rows = []      # table rows: (section, measure, sf_bulk, reference, ratio, target, met)
+        self.notes = []
+        self.failures = []
+        self.tmp = tempfile.mkdtemp(prefix="bench.", dir=self.work)
+        os.chmod(self.tmp, 0o755)
+        self.e2e = {}
+        self.e2e_job = None
+
+    # -- psql ------------------------------------------------------------------------------------------
+    def psql(self, sql, timeout=3600, app="sf_bulk_bench"):
+        env = dict(os.environ, PGAPPNAME=app)
+        p = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.db, "-f", "-"],
+                           input=sql, capture_output=True, text=True, timeout=timeout, env=env)
+        if p.returncode != 0:
+            raise Failed("psql failed (%d): %s" % (p.returncode, p.stderr.strip()[-2000:]))
+        return p.stdout
+
+    def value(self, sql):
+        return self.psql(sql).strip()
+
+    def script(self, body, timeout=3600, watch_backend=None, sampler=None):
+        """Runs a psql script that first writes its backend pid to a file. The body may use \\timing; the
+        'Time:' figures (ms) are returned with the output and the script's wall time."""
+        pidfile = os.path.join(self.tmp, "pid.%d" % time.monotonic_ns())
+        sql = "\\o %s\nSELECT pg_backend_pid();\n\\o\nSELECT pg_sleep(0.2);\n%s\n" % (pidfile, body)
+        env = dict(os.environ, PGAPPNAME="sf_bulk_bench")
+        t0 = time.monotonic()
+        p = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.db, "-f", "-"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+        result = {}
+
+        def communicate():
+            result["out"], result["err"] = p.communicate(sql, timeout=timeout)
+
+        th = threading.Thread(target=communicate)
+        th.start()
+        pid = None
+        while pid is None and th.is_alive():
+            try:
+                pid = int(open(pidfile).read().strip())
+            except (OSError, ValueError):
+                time.sleep(0.005)
+        if pid is not None:
+            reset_peak(pid)
+            if sampler is not None and watch_backend:
+                sampler.watch(watch_backend, pid)
+        hwm = 0
+        while th.is_alive():
+            if pid is not None:
+                hwm = max(hwm, proc_status(pid).get("VmHWM", 0))
+            th.join(0.05)
+        wall = time.monotonic() - t0
+        if p.returncode != 0:
+            raise Failed("psql failed (%d): %s" % (p.returncode, result.get("err", "").strip()[-2000:]))
+        out = result["out"]
+        times = [float(m) for m in re.findall(r"^Time: ([0-9.]+) ms", out, re.M)]
+        lines = [l for l in out.splitlines() if not l.startswith("Time: ") and l.strip() != ""]
+        return dict(out=out, lines=lines, times=times, wall=wall, pid=pid, hwm_kb=hwm)
+
+    # -- emulator --------------------------------------------------------------------------------------
+    def emu_call(self, method, path, body=None, token=False, raw=False):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.emu + path, data=data, method=method)
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", "Bearer " + self.org["access_token"])
+        with urllib.request.urlopen(req, timeout=600) as r:
+            payload = r.read()
+        return payload if raw else json.loads(payload or b"null")
+
+    def emu_reset(self):
+        self.emu_call("POST", "/__emulator/reset", {})
+        self.emu_call("POST", "/__emulator/config", {"processing_delay_ms": 0})
+
+    def emu_last_seq(self):
+        return self.emu_call("GET", "/__emulator/requests?since=0&admin=0").get("last_seq", 0)
+
+    def emu_requests_since(self, seq):
+        return self.emu_call("GET", "/__emulator/requests?since=%d" % seq)["requests"]
+
+    def worker_pid(self):
+        v = self.value("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sf_bulk worker' "
+                       "AND datname = current_database()")
+        return int(v) if v else None
+
+    # -- table ---------------------------------------------------------------------------------------------
+    def add(self, section, measure, ours, ref="", ratio="", target="", met=""):
+        self.rows.append((section, measure, ours, ref, ratio, target, met))
+
+    def fail(self, section, exc):
+        msg = "%s: %s" % (type(exc).__name__, exc)
+        log("FAILED %s: %s" % (section, msg))
+        self.failures.append((section, msg))
+        self.add(section, "**failed**", msg[:300].replace("|", "/").replace("\n", " "))
+
+
+def fmt_s(seconds):
+    return "%.2f s" % seconds
+
+
+def fmt_rate(rows, seconds):
+    return "%s rows/s" % format(int(rows / seconds), ",") if seconds > 0 else "-"
+
+
+def fmt_mb(kb):
+    return "%.1f MB" % (kb / 1024.0)
+
+
+def yes(ok):
+    return "yes" if ok else "**no**"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sections
+# ---------------------------------------------------------------------------------------------------------
+
+def setup(b):
+    log("setting up database %s (extension, server, user mapping, tables)" % b.db)
+    subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", "CREATE DATABASE %s" % b.db], check=True)
+    org = b.org
+    b.psql("""
+CREATE EXTENSION sf_bulk;
+CREATE SERVER emulator FOREIGN DATA WRAPPER salesforce OPTIONS (login_url '%s', api_version '62.0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emulator
+  OPTIONS (auth 'password', client_id '%s', client_secret '%s', username '%s', password '%s');
+""" % (b.emu, org["client_id"], org["client_secret"], org["user"]["username"], org["user"]["password"]))
+    b.build = build_id(b.a.root)  # right after CREATE EXTENSION: what this cluster really runs
+    sizes = sorted(set(b.scale["ser_sizes"] + b.scale["mem_sizes"] + [b.scale["e2e_rows"]]))
+    biggest = sizes[-1]
+    t0 = time.monotonic()
+    b.psql(TABLE_SQL.format(name="mixed_%d" % biggest, lo=1, hi=biggest))
+    for n in sizes[:-1]:
+        b.psql("CREATE TABLE mixed_%d AS SELECT * FROM mixed_%d WHERE id <= %d;" % (n, biggest, n))
+    b.psql("VACUUM (FREEZE, ANALYZE);")
+    log("tables %s ready in %.1f s" % (", ".join("mixed_%d" % n for n in sizes), time.monotonic() - t0))
+
+
+def section_serialisation(b):
+    log("1. serialisation: spool writer vs COPY TO STDOUT (FORMAT csv) > /dev/null")
+    for n in b.scale["ser_sizes"]:
+        table = "mixed_%d" % n
+        q = SER_QUERY.format(table=table)
+        # bytes COPY writes (one untimed run)
+        countfile = os.path.join(b.tmp, "copy_bytes")
+        b.psql("\\o |wc -c > %s\nCOPY (%s) TO STDOUT (FORMAT csv);\n\\o\n" % (countfile, q))
+        copy_bytes = int(open(countfile).read().strip())
+        spool, copy = [], []
+        spool_bytes = spool_rows = 0
+        for _ in range(b.scale["ser_repeats"][n]):
+            r = b.script("""
+BEGIN;
+\\timing on
+SELECT sf_bulk_upsert('Lead', $q$%s$q$, external_id => 'External_Id__c') AS job \\gset
+\\timing off
+SELECT rows_spooled || ' ' || bytes_spooled FROM sf_bulk.jobs WHERE id = :job;
+ROLLBACK;
+""" % q)
+            spool.append(r["times"][0] / 1000.0)
+            spool_rows, spool_bytes = (int(x) for x in r["lines"][-1].split())
+            r = b.script("\\o /dev/null\n\\timing on\nCOPY (%s) TO STDOUT (FORMAT csv);\n\\timing off\n\\o\n" % q)
+            copy.append(r["times"][0] / 1000.0)
+        if spool_rows != n:
+            raise Failed("spooled %d rows, expected %d" % (spool_rows, n))
+        s, c = min(spool), min(copy)
+        ratio = c / s
+        label = "%s rows" % format(n, ",")
+        b.add("1 serialisation", "%s: time (best of %d)" % (label, len(spool)), fmt_s(s), fmt_s(c) + " (COPY)",
+              "%.2f" % ratio, "COPY/spool ≥ 1.0", yes(ratio >= 1.0))
+        b.add("1 serialisation", "%s: throughput" % label,
+              "%s, %.0f MB/s" % (fmt_rate(n, s), spool_bytes / s / 1e6),
+              "%s, %.0f MB/s" % (fmt_rate(n, c), copy_bytes / c / 1e6), "", "", "")
+        b.notes.append("1: %s rows: spool %s (runs %s), %d bytes; COPY %s (runs %s), %d bytes" % (
+            format(n, ","), fmt_s(s), ", ".join("%.2f" % x for x in spool), spool_bytes, fmt_s(c),
+            ", ".join("%.2f" % x for x in copy), copy_bytes))
+
+
+def timeline(reqs):
+    """Phases of one client's run from the emulator's request log (single upload assumed for the split)."""
+    reqs = [r for r in reqs if not r.get("admin")]
+    if not reqs:
+        return ""
+    end = lambda r: r["start_epoch_ms"] + r.get("duration_ms", 0)
+    puts = [r for r in reqs if r["method"] == "PUT"]
+    closes = [r for r in reqs if r["method"] == "PATCH"]
+    results = [r for r in reqs if r["method"] == "GET" and re.search(r"(successfulResults|failedResults|"
+                                                                     r"unprocessedrecords)/?$", r["path"])]
+    polls = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/ingest/[^/]+/?$", r["path"])]
+    parts = []
+    if puts:
+        parts.append("upload %.1f s" % ((max(map(end, puts)) - min(r["start_epoch_ms"] for r in puts)) / 1000))
+    if closes and results:
+        parts.append("close → first results request %.1f s (Salesforce processing + polling, %d polls)" % (
+            (min(r["start_epoch_ms"] for r in results) - max(map(end, closes))) / 1000, len(polls)))
+    if results:
+        parts.append("results download %.1f s" % ((max(map(end, results)) - min(r["start_epoch_ms"]
+                                                                                for r in results)) / 1000))
+    return ", ".join(parts) + "; %d API requests" % len(reqs)
+
+
+def run_sf_bulk_job(b, table, sampler=None):
+    """One committed sf_bulk upsert from call to results stored. Returns figures."""
+    q = E2E_QUERY.format(table=table)
+    wpid = b.worker_pid()
+    if wpid:
+        reset_peak(wpid)
+        if sampler:
+            sampler.watch("worker", wpid)
+    emu_cpu0 = cpu_seconds(b.emu_pid)
+    wcpu0 = cpu_seconds(wpid) if wpid else 0.0
+    seq = b.emu_last_seq()
+    r = b.script("""
+\\timing on
+SELECT sf_bulk_upsert('Lead', $q$%s$q$, external_id => 'External_Id__c') AS job \\gset
+SELECT id, state, rows_spooled, bytes_spooled, uploads, records_processed, records_failed, coalesce(error, '')
+  FROM sf_bulk_wait(:job);
+\\timing off
+SELECT count(*) FILTER (WHERE kind = 's') || ' ' || count(*) FILTER (WHERE kind = 'f') || ' ' ||
+       count(*) FILTER (WHERE kind = 'u') FROM sf_bulk.results WHERE job_id = :job;
+""" % q, watch_backend="backend", sampler=sampler)
+    emu_cpu = cpu_seconds(b.emu_pid) - emu_cpu0
+    job_line = r["lines"][-2].split("|")
+    job_id, state = int(job_line[0]), job_line[1]
+    if state != "completed":
+        raise Failed("job %d ended %s: %s" % (job_id, state, job_line[-1]))
+    succ, failed, unproc = (int(x) for x in r["lines"][-1].split())
+    wpid = wpid or b.worker_pid()
+    out = dict(job=job_id, wall=sum(r["times"]) / 1000.0, call=r["times"][0] / 1000.0, emu_cpu=emu_cpu,
+               rows=int(job_line[2]), bytes=int(job_line[3]), uploads=int(job_line[4]), successful=succ,
+               failed=failed, unprocessed=unproc, backend_hwm_kb=r["hwm_kb"], worker_pid=wpid,
+               worker_cpu=(cpu_seconds(wpid) - wcpu0) if wpid else None,
+               worker_hwm_kb=proc_status(wpid).get("VmHWM", 0) if wpid else 0)
+    try:
+        out["timeline"] = timeline(b.emu_requests_since(seq))
+    except Exception as e:  # the split is informative only
+        out["timeline"] = "timeline unavailable: %s" % e
+    return out
+
+
+def section_end_to_end(b):
+    n = b.scale["e2e_rows"]
+    table = "mixed_%d" % n
+    label = "%s-row upsert" % format(n, ",")
+    log("2. end to end: %s with sf_bulk" % label)
+    b.emu_reset()
+    with MemSampler() as sampler:
+        res = run_sf_bulk_job(b, table, sampler)
+    res["backend_anon_kb"] = sampler.peak_anon.get("backend", 0)
+    res["worker_anon_kb"] = sampler.peak_anon.get("worker", 0)
+    b.e2e = res
+    b.mem_results = {n: res}
+    if res["successful"] + res["failed"] != n:
+        raise Failed("sf_bulk stored %d results for %d rows" % (res["successful"] + res["failed"], n))
+    b.add("2 end to end", "%s: sf_bulk, call → all results stored in Postgres" % label, fmt_s(res["wall"]),
+          "", "", "", "")
+    b.notes.append("2: sf_bulk job %d: %d rows, %d bytes, %d upload(s), %d successful / %d failed results; "
+                   "enqueue call %.2f s; worker CPU %.1f s, emulator CPU %.1f s during the job" % (
+                       res["job"], res["rows"], res["bytes"], res["uploads"], res["successful"], res["failed"],
+                       res["call"], res["worker_cpu"] or 0, res["emu_cpu"]))
+
+    # jsforce, fed by psql \copy
+    csv_file = os.path.join(b.tmp, "export.csv")
+    t0 = time.monotonic()
+    b.psql("\\copy (%s) TO '%s' (FORMAT csv, HEADER)\n" % (EXPORT_QUERY.format(table=table), csv_file))
+    export_s = time.monotonic() - t0
+    jsf_dir = os.path.join(b.a.root, "bench/peers/jsforce")
+    b.emu_reset()
+    emu0 = cpu_seconds(b.emu_pid)
+    seq = b.emu_last_seq()
+    t0 = time.monotonic()
+    p = subprocess.run(["node", "--max-old-space-size=12288", os.path.join(jsf_dir, "upsert.js"), b.emu,
+                        os.path.join(b.a.root, "test/emulator/default_org.json"), csv_file, "Lead",
+                        "External_Id__c"], capture_output=True, text=True, timeout=3600)
+    js_s = time.monotonic() - t0
+    js_emu = cpu_seconds(b.emu_pid) - emu0
+    try:
+        js_timeline = timeline(b.emu_requests_since(seq))
+    except Exception as e:
+        js_timeline = "timeline unavailable: %s" % e
+    if p.returncode != 0:
+        raise Failed("jsforce: " + p.stderr.strip()[-1500:])
+    js = json.loads(p.stdout.strip().splitlines()[-1])
+    if js["successful"] + js["failed"] != n:
+        raise Failed("jsforce got %d results for %d rows" % (js["successful"] + js["failed"], n))
+    with_export = export_s + js_s
+    b.add("2 end to end", "%s: jsforce 3.10.16 bulk2.loadAndWaitForResults + psql \\copy export" % label,
+          fmt_s(res["wall"]), fmt_s(with_export), "%.2f" % (res["wall"] / with_export), "sf_bulk/jsforce ≤ 0.5",
+          yes(res["wall"] / with_export <= 0.5))
+    b.add("2 end to end", "%s: jsforce alone (no export; results only in Node's memory)" % label,
+          fmt_s(res["wall"]), fmt_s(js_s), "%.2f" % (res["wall"] / js_s), "", "")
+    b.notes.append("2: export %.2f s; jsforce %.2f s (its own clock %.2f s), %d successful / %d failed; "
+                   "emulator CPU during jsforce %.2f s" % (export_s, js_s, js["ms"] / 1000.0, js["successful"],
+                                                           js["failed"], js_emu))
+    b.js_emu_share = js_emu / js_s
+    b.notes.append("2: sf_bulk phases: enqueue (spool) %.1f s, %s" % (res["call"], res["timeline"]))
+    b.notes.append("2: jsforce phases: %s" % js_timeline)
+
+    # Salesforce CLI
+    sf_bin = b.a.sf_bin
+    if not sf_bin or not os.path.exists(sf_bin):
+        b.add("2 end to end", "%s: Salesforce CLI `sf data upsert bulk`" % label, fmt_s(res["wall"]),
+              "skipped (CLI not installed; `bench/run --rows-scale full` installs it)", "", "", "")
+        return
+    home = os.path.join(b.tmp, "sfhome")
+    os.makedirs(home, exist_ok=True)
+    env = dict(os.environ, HOME=home, SF_DISABLE_TELEMETRY="true", SF_AUTOUPDATE_DISABLE="true",
+               SF_SKIP_NEW_VERSION_CHECK="true", SF_ACCESS_TOKEN=b.org["access_token"],
+               NODE_OPTIONS="--max-old-space-size=12288")
+    b.emu_reset()
+    p = subprocess.run([sf_bin, "org", "login", "access-token", "--instance-url", b.emu, "--no-prompt",
+                        "--alias", "local"], capture_output=True, text=True, timeout=300, env=env)
+    if p.returncode != 0:
+        raise Failed("sf org login: " + (p.stdout + p.stderr).strip()[-1500:])
+    b.emu_reset()
+    emu0 = cpu_seconds(b.emu_pid)
+    t0 = time.monotonic()
+    p = subprocess.run([sf_bin, "data", "upsert", "bulk", "--sobject", "Lead", "--file", csv_file,
+                        "--external-id", "External_Id__c", "--wait", "60", "--target-org", "local", "--json"],
+                       capture_output=True, text=True, timeout=3600, env=env, cwd=b.tmp)
+    sf_s = time.monotonic() - t0
+    sf_emu = cpu_seconds(b.emu_pid) - emu0
+    try:
+        sfj = json.loads(p.stdout)
+    except ValueError:
+        sfj = {}
+    if p.returncode not in (0, 1) or not sfj:
+        raise Failed("sf data upsert bulk (exit %d): %s" % (p.returncode, (p.stdout + p.stderr).strip()[-1500:]))
+    jobs = b.emu_call("GET", "/__emulator/jobs")
+    jobs = jobs if isinstance(jobs, list) else jobs.get("jobs", jobs.get("records", []))
+    processed = sum(int(j.get("numberRecordsProcessed", 0)) for j in jobs if j.get("kind", "ingest") == "ingest")
+    if processed != n:
+        raise Failed("sf CLI: emulator processed %d rows, expected %d (%s)" % (processed, n, p.stdout[-800:]))
+    sf_total = export_s + sf_s
+    b.add("2 end to end", "%s: Salesforce CLI `sf data upsert bulk` + psql \\copy export" % label,
+          fmt_s(res["wall"]), fmt_s(sf_total), "%.2f" % (res["wall"] / sf_total), "", "")
+    b.notes.append("2: sf CLI %.2f s without the export (exit %d; emulator CPU %.2f s)" % (sf_s, p.returncode,
+                                                                                     sf_emu))
+
+
+def section_memory(b):
+    log("3. memory: peak private memory of the calling backend and of the worker")
+    figures = dict(getattr(b, "mem_results", {}))
+    for n in b.scale["mem_sizes"]:
+        if n in figures:
+            continue
+        log("3. memory: %s rows" % format(n, ","))
+        b.emu_reset()
+        with MemSampler() as sampler:
+            res = run_sf_bulk_job(b, "mixed_%d" % n, sampler)
+        res["backend_anon_kb"] = sampler.peak_anon.get("backend", 0)
+        res["worker_anon_kb"] = sampler.peak_anon.get("worker", 0)
+        if res["successful"] + res["failed"] != n:
+            raise Failed("stored %d results for %d rows" % (res["successful"] + res["failed"], n))
+        figures[n] = res
+        b.notes.append("3: %s rows: job %d, %d upload(s), wall %.1f s, backend VmHWM %s, worker VmHWM %s" % (
+            format(n, ","), res["job"], res["uploads"], res["wall"], fmt_mb(res["backend_hwm_kb"]),
+            fmt_mb(res["worker_hwm_kb"])))
+    sizes = b.scale["mem_sizes"]
+    for who, key in (("calling backend", "backend_anon_kb"), ("worker", "worker_anon_kb")):
+        vals = [figures[n][key] for n in sizes]
+        growth = vals[-1] - vals[0]
+        b.add("3 memory", "peak private memory (RssAnon) of the %s at %s rows" % (
+            who, " / ".join(format(n, ",") for n in sizes)), " / ".join(fmt_mb(v) for v in vals), "",
+            "+%s" % fmt_mb(growth) if growth >= 0 else "-%s" % fmt_mb(-growth), "≤ +32 MB", yes(growth <= 32 * 1024))
+    hw = [figures[n]["backend_hwm_kb"] for n in sizes]
+    ww = [figures[n]["worker_hwm_kb"] for n in sizes]
+    b.add("3 memory", "for reference: VmHWM (includes shared buffers touched), backend / worker",
+          " / ".join(fmt_mb(v) for v in hw) + " ; " + " / ".join(fmt_mb(v) for v in ww), "", "", "", "")
+
+
+def section_store(b):
+    log("4. storing results vs COPY FROM of the same CSV")
+    res = b.e2e
+    if not res:
+        raise Failed("no end-to-end job to look at")
+    job = res["job"]
+    lines = b.value("""
+SELECT chunk_no || '|' || sf_job_id || '|' ||
+       extract(epoch FROM pg_xact_commit_timestamp(xmin) - updated_at)
+  FROM sf_bulk.chunks WHERE job_id = %d ORDER BY chunk_no;""" % job).splitlines()
+    store_s = 0.0
+    sf_jobs = []
+    for line in lines:
+        _, sf_job, secs = line.split("|")
+        store_s += float(secs)
+        sf_jobs.append(sf_job)
+    stored = res["successful"] + res["failed"] + res["unprocessed"]
+    # the same CSV the worker stored: the successful results of its Salesforce job(s), from the emulator
+    csv_file = os.path.join(b.tmp, "results.csv")
+    with open(csv_file, "wb") as out:
+        for i, sf_job in enumerate(sf_jobs):
+            data = b.emu_call("GET", "/services/data/v62.0/jobs/ingest/%s/successfulResults/" % sf_job,
+                              token=True, raw=True)
+            if i > 0:
+                data = data.split(b"\n", 1)[1]
+            out.write(data)
+    os.chmod(csv_file, 0o644)
+    with open(csv_file, "rb") as fh:
+        header = fh.readline().decode().strip().split(",")
+    cols = ", ".join('"%s" %s' % (h.strip('"'), "boolean" if h.strip('"') == "sf__Created" else "text")
+                     for h in header)
+    r = b.script("""
+CREATE TABLE copy_results (%s);
+\\timing on
+COPY copy_results FROM '%s' (FORMAT csv, HEADER);
+\\timing off
+SELECT count(*) FROM copy_results;
+DROP TABLE copy_results;
+""" % (cols, csv_file))
+    copy_s = r["times"][0] / 1000.0
+    copied = int(r["lines"][-1])
+    if copied != res["successful"]:
+        raise Failed("COPY read %d rows, the job stored %d successful results" % (copied, res["successful"]))
+    ratio = (copy_s * stored / copied) / store_s if store_s > 0 else 0
+    b.add("4 storing results", "%s result rows stored by the worker (parse, jsonb, INSERT, commit)" %
+          format(stored, ","), "%s (%s)" % (fmt_s(store_s), fmt_rate(stored, store_s)),
+          "%s (%s) COPY FROM" % (fmt_s(copy_s), fmt_rate(copied, copy_s)), "%.2f" % ratio, "COPY/store ≥ 0.5",
+          yes(ratio >= 0.5))
+    b.notes.append("4: storing = commit timestamp of the storing transaction minus its start (chunks.updated_at, "
+                   "track_commit_timestamp = on), summed over %d upload(s); COPY FROM into an unindexed table "
+                   "of text columns" % len(sf_jobs))
+
+
+def section_overheads(b, phase):
+    if phase == "latency":
+        log("5. overheads: COMMIT-to-first-request latency")
+        lat = []
+        q = E2E_QUERY.format(table="mixed_%d" % b.scale["mem_sizes"][0]) + " LIMIT 5"
+        # the first job starts the worker (launcher); the others find it idle
+        for i in range(b.scale["latency_jobs"] + 1):
+            seq = b.emu_last_seq()
+            r = b.script("""
+BEGIN;
+SELECT sf_bulk_upsert('Lead', $q$%s$q$, external_id => 'External_Id__c') AS job \\gset
+SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS t \\gset
+COMMIT;
+SELECT :job || ' ' || :t;
+SELECT state FROM sf_bulk_wait(:job, '120 s');
+""" % q)
+            job, t_commit = (int(x) for x in r["lines"][-2].split())
+            if r["lines"][-1] != "completed":
+                raise Failed("latency job %d ended %s" % (job, r["lines"][-1]))
+            reqs = [x for x in b.emu_requests_since(seq) if not x.get("admin")]
+            if not reqs:
+                raise Failed("no request reached the emulator for job %d" % job)
+            first = min(x["start_epoch_ms"] for x in reqs)
+            if i > 0:
+                lat.append(first - t_commit)
+        med = statistics.median(lat)
+        b.add("5 overheads", "COMMIT → first request to Salesforce, worker idle (median of %d)" % len(lat),
+              "%.0f ms" % med, "", "", "< 50 ms", yes(med < 50))
+        b.notes.append("5: latencies (ms): %s" % ", ".join("%.0f" % x for x in lat))
+        return
+    if phase == "idle":
+        secs = b.scale["idle_seconds"]
+        log("5. overheads: idle worker CPU over %d s" % secs)
+        wpid = b.worker_pid()
+        if not wpid:
+            raise Failed("no sf_bulk worker running")
+        c0 = cpu_seconds(wpid)
+        time.sleep(secs)
+        used = cpu_seconds(wpid) - c0
+        if b.worker_pid() != wpid:
+            raise Failed("the worker exited during the idle measurement")
+        b.add("5 overheads", "idle worker CPU over %d s" % secs, "%.0f ms" % (used * 1000), "", "%.3f%%" % (
+            100 * used / secs), "≈ 0", yes(used <= 0.01 * secs))
+        return
+    if phase == "waiting":
+        secs = b.scale["wait_seconds"]
+        log("5. overheads: worker CPU while Salesforce processes a job (%d s)" % secs)
+        wpid = b.worker_pid()
+        if not wpid:
+            raise Failed("no sf_bulk worker running")
+        b.emu_reset()
+        b.emu_call("POST", "/__emulator/config", {"processing_delay_ms": secs * 1000})
+        q = E2E_QUERY.format(table="mixed_%d" % b.scale["mem_sizes"][0]) + " LIMIT 5"
+        c0 = cpu_seconds(wpid)
+        r = b.script("""
+SELECT sf_bulk_upsert('Lead', $q$%s$q$, external_id => 'External_Id__c') AS job \\gset
+\\timing on
+SELECT state, api_calls FROM sf_bulk_wait(:job, '300 s');
+\\timing off
+""" % q)
+        used = cpu_seconds(wpid) - c0
+        wall = r["times"][0] / 1000.0
+        b.emu_call("POST", "/__emulator/config", {"processing_delay_ms": 0})
+        state, calls = r["lines"][-1].split("|")
+        if state != "completed":
+            raise Failed("the job ended " + state)
+        b.add("5 overheads", "worker CPU while a 5-row job waits %d s for Salesforce (processing delay)" % secs,
+              "%.0f ms in %.1f s, %s API calls" % (used * 1000, wall, calls), "", "%.1f%% of a core" % (
+                  100 * used / wall), "≈ 0", yes(used <= 0.02 * wall))
+        return
+    if phase == "emulator":
+        res = b.e2e
+        if not res:
+            raise Failed("no end-to-end run to look at")
+        share = res["emu_cpu"] / res["wall"]
+        b.add("5 overheads", "emulator CPU / sf_bulk end-to-end wall time (1 emulator core of 2)",
+              "%.2f s / %.2f s" % (res["emu_cpu"], res["wall"]), "", "%.0f%%" % (100 * share),
+              "not the bottleneck", yes(share < 0.5))
+        if hasattr(b, "js_emu_share"):
+            b.notes.append("5: emulator CPU share during the jsforce run: %.0f%%" % (100 * b.js_emu_share))
+
+
+def machine():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            mem = int(line.split()[1])
+    pg = subprocess.run(["psql", "-X", "-At", "-d", "postgres", "-c", "SHOW server_version"], capture_output=True,
+                        text=True).stdout.strip()
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    load = open("/proc/loadavg").read().split()[:3]
+    return "%d × %s, %.1f GiB RAM, %s %s, PostgreSQL %s, Node %s; load average at the end %s" % (
+        os.cpu_count(), model, mem / 1024 / 1024, platform.system(), platform.release(), pg, node, " ".join(load))
+
+
+def build_id(root):
+    def git(*args):
+        p = subprocess.run(["git", "-C", root] + list(args), capture_output=True, text=True)
+        return p.stdout.strip() if p.returncode == 0 else ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = [l for l in git("status", "--porcelain", "--untracked-files=no", "--", "src", "extension",
+                            "Makefile").splitlines() if l.strip()]
+    so = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--pkglibdir"], capture_output=True,
+                        text=True).stdout.strip() + "/sf_bulk.so"
+    when = time.strftime("%H:%M UTC", time.gmtime(os.path.getmtime(so))) if os.path.exists(so) else "?"
+
+    def same(a, b):
+        try:
+            return open(a, "rb").read() == open(b, "rb").read()
+        except OSError:
+            return False
+    share = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
+                           text=True).stdout.strip()
+    match = same(so, os.path.join(root, "sf_bulk.so")) and same(
+        os.path.join(share, "extension/sf_bulk--1.0.sql"), os.path.join(root, "extension/sf_bulk--1.0.sql"))
+    return "commit %s%s; installed sf_bulk.so built %s; installed .so and install script %s this checkout" % (
+        head, " + %d modified file(s) in src/extension" % len(dirty) if dirty else "", when,
+        "match" if match else "DO NOT match (another checkout installed over them?)")
+
+
+def render(b, started, commandline):
+    out = []
+    out.append("sf_bulk benchmark — scale `%s`, %s UTC, %.1f min" % (
+        b.a.scale, time.strftime("%Y-%m-%d %H:%M", time.gmtime()), (time.monotonic() - started) / 60))
+    out.append("")
+    out.append("Machine: " + machine())
+    out.append("Command: `%s`" % commandline)
+    out.append("Build: " + (getattr(b, "build", None) or build_id(b.a.root)))
+    out.append("")
+    out.append("| section | measure | sf_bulk | reference | ratio | target | met |")
+    out.append("|---|---|---|---|---|---|---|")
+    for r in b.rows:
+        out.append("| " + " | ".join(str(x) for x in r) + " |")
+    out.append("")
+    out.append("Notes:")
+    for n in b.notes:
+        out.append("- " + n)
+    out.append("- every ratio is from this run; times are wall-clock; the worker polls every 1 s "
+               "(poll_first_interval = poll_max_interval = 1s), jsforce every 1 s (pollInterval 1000); the "
+               "emulator runs with processing_delay_ms 0 and is reset before each client's run")
+    if b.failures:
+        out.append("")
+        out.append("FAILED steps: " + "; ".join("%s (%s)" % f for f in b.failures))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", choices=sorted(SCALES), default="full")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--db", default="bench")
+    ap.add_argument("--emulator-url", required=True)
+    ap.add_argument("--emulator-pid", type=int, required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--sf-bin", default="")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--only", default="", help="comma-separated sections to run (1-5), for development")
+    ap.add_argument("--commandline", default="bench/run")
+    a = ap.parse_args()
+    started = time.monotonic()
+    b = Bench(a)
+    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5"}
+    steps = [
+        ("setup", lambda: setup(b)),
+        ("5", lambda: section_overheads(b, "latency")),
+        ("5", lambda: section_overheads(b, "waiting")),
+        ("1", lambda: section_serialisation(b)),
+        ("2", lambda: section_end_to_end(b)),
+        ("4", lambda: section_store(b)),
+        ("5", lambda: section_overheads(b, "emulator")),
+        ("3", lambda: section_memory(b)),
+        ("5", lambda: section_overheads(b, "idle")),
+    ]
+    loads = []
+    for name, fn in steps:
+        if name != "setup" and name not in only:
+            continue
+        loads.append(open("/proc/loadavg").read().split()[0])
+        try:
+            fn()
+        except Exception as e:  # a failed step is reported, the rest still run
+            b.fail(name, e)
+            if name == "setup":
+                break
+    b.notes.append("1-minute load average at the start of each step: %s (2 cores; anything above ~1 during a "
+                   "single-process step means other work shared the machine)" % ", ".join(loads))
+    text = render(b, started, a.commandline)
+    sys.stdout.write("\n" + text)
+    with open(a.out, "w") as fh:
+        fh.write(text)
+    log("table written to %s" % a.out)
+    return 1 if b.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,8 @@ CREATE FUNCTION selftest.throw(kind text) RETURNS text
   AS 'sf_bulk', 'sfb_selftest_throw' LANGUAGE C STRICT;
 CREATE FUNCTION selftest.inner_guard(input text) RETURNS int
   AS 'sf_bulk', 'sfb_selftest_inner' LANGUAGE C STRICT;
+CREATE FUNCTION selftest.throw_in_pg_call(kind text) RETURNS void
+  AS 'sf_bulk', 'sfb_selftest_throw_in_pg_call' LANGUAGE C STRICT;
 CREATE FUNCTION selftest.destructions() RETURNS int
   AS 'sf_bulk', 'sfb_selftest_destructions' LANGUAGE C STRICT;
 
@@ -46,6 +48,13 @@ SELECT selftest.inner_guard('41');
 SELECT selftest.inner_guard('abc');
 SELECT selftest.sqlstate_of($$SELECT selftest.inner_guard('99999999999')$$);
 SELECT selftest.destructions() AS destructions_after_inner;
+
+-- A C++ exception inside the inner guard's PG_TRY block becomes an ERROR there, with its SQLSTATE; the
+-- session's error handling is intact afterwards (a stale PG_TRY frame would crash the next ERROR).
+SELECT selftest.sqlstate_of($$SELECT selftest.throw_in_pg_call('core_error')$$);
+SELECT selftest.sqlstate_of($$SELECT selftest.throw_in_pg_call('bad_alloc')$$);
+SELECT selftest.inner_guard('not a number');
+SELECT selftest.destructions() AS destructions_after_pg_call_throws;
 
 -- The session and its transactions keep working after all of that.
 BEGIN;

@@ -66,6 +66,22 @@ void guarded_void_call(void (*body)(void *), void *arg);
 // error state and returns a PgError to throw once PG_TRY has ended.
 PgError take_pg_error(MemoryContext context);
 
+// Runs `work` inside a PG_TRY block: a C++ exception must never unwind through PG_TRY (its PG_END_TRY would
+// not run and PostgreSQL's error stack would point at a dead frame), so one thrown by `work` (bad_alloc
+// while copying a value, say) is turned into an ERROR here, which PG_CATCH then handles.
+template <typename Work>
+void run_converting_exceptions(Work work) {
+    CaughtError err;
+    err.caught = false;
+    try {
+        work();
+    } catch (...) {
+        capture_current_exception(err);
+    }
+    if (err.caught)
+        rethrow_as_pg_error(err);
+}
+
 // Inner guard: runs one PostgreSQL call that may raise an ERROR and turns that ERROR into PgError.
 // The callable must be trivially destructible and the result a scalar: a longjmp out of `fn` would skip their
 // destructors, so nothing with a destructor may live between this frame and the failing call.
@@ -77,7 +93,9 @@ auto pg_call(Fn fn) -> decltype(fn()) {
     volatile bool failed = false;
     if constexpr (std::is_void_v<Result>) {
         PG_TRY();
-        { fn(); }
+        {
+            run_converting_exceptions([&fn] { fn(); });
+        }
         PG_CATCH();
         { failed = true; }
         PG_END_TRY();
@@ -88,7 +106,9 @@ auto pg_call(Fn fn) -> decltype(fn()) {
         static_assert(std::is_scalar_v<Result>, "pg_call results must be scalars (Datum, pointers, numbers)");
         volatile Result result{};
         PG_TRY();
-        { result = fn(); }
+        {
+            run_converting_exceptions([&fn, &result] { result = fn(); });
+        }
         PG_CATCH();
         { failed = true; }
         PG_END_TRY();

@@ -64,3 +64,18 @@ SFB_PG_FUNCTION(sfb_selftest_inner) {
 SFB_PG_FUNCTION(sfb_selftest_destructions) {
     PG_RETURN_INT32(sentinel_destructions);
 }
+
+// sfb_selftest_throw_in_pg_call(kind text): a C++ exception thrown inside the inner guard's PG_TRY block
+// (which must never unwind through it) becomes an ERROR with the exception's SQLSTATE.
+SFB_PG_FUNCTION(sfb_selftest_throw_in_pg_call) {
+    char *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    {
+        Sentinel sentinel;
+        sfb::pg::pg_call([kind] {
+            if (std::strcmp(kind, "core_error") == 0)
+                throw sfb::Error(sfb::ErrorKind::InvalidParameter, "thrown inside the inner guard");
+            throw std::bad_alloc();
+        });
+    }
+    PG_RETURN_VOID();
+}

@@ -170,7 +170,7 @@ void run_transaction(const char *what, void (*body)(void *), void *arg) {
     PG_TRY();
     {
         begin_transaction(what);
-        body(arg);
+        run_converting_exceptions([body, arg] { body(arg); });
         commit_transaction();
     }
     PG_CATCH();

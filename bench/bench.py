@@ -693,6 +693,9 @@ def machine():
         os.cpu_count(), model, mem / 1024 / 1024, platform.system(), platform.release(), pg, node, " ".join(load))
 
 
+PG_CONFIG = os.environ.get("PG_CONFIG", os.path.join(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"), "pg_config"))
+
+
 def build_id(root):
     def git(*args):
         p = subprocess.run(["git", "-C", root] + list(args), capture_output=True, text=True)
@@ -700,7 +703,7 @@ def build_id(root):
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = [l for l in git("status", "--porcelain", "--untracked-files=no", "--", "src", "extension",
                             "Makefile").splitlines() if l.strip()]
-    so = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--pkglibdir"], capture_output=True,
+    so = subprocess.run([PG_CONFIG, "--pkglibdir"], capture_output=True,
                         text=True).stdout.strip() + "/sf_bulk.so"
     when = time.strftime("%H:%M UTC", time.gmtime(os.path.getmtime(so))) if os.path.exists(so) else "?"
 
@@ -709,7 +712,7 @@ def build_id(root):
             return open(a, "rb").read() == open(b, "rb").read()
         except OSError:
             return False
-    share = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
+    share = subprocess.run([PG_CONFIG, "--sharedir"], capture_output=True,
                            text=True).stdout.strip()
     match = same(so, os.path.join(root, "sf_bulk.so")) and same(
         os.path.join(share, "extension/sf_bulk--1.0.sql"), os.path.join(root, "extension/sf_bulk--1.0.sql"))

@@ -91,15 +91,13 @@ SFB_PG_FUNCTION(sf_bulk_delete_jobs) {
     int64 deleted = 0;
     if (!is_null) {
         Datum own_values[1] = {mine};
-        if (SPI_execute_with_args("SELECT spool_file FROM sf_bulk.chunks WHERE job_id = ANY ($1)", 1, types,
-                                  own_values, nullptr, true, 0) != SPI_OK_SELECT)
-            elog(ERROR, "could not read sf_bulk uploads");
+        if (SPI_execute_with_args("SELECT pg_catalog.unnest($1)", 1, types, own_values, nullptr, true, 0) !=
+            SPI_OK_SELECT)
+            elog(ERROR, "could not read sf_bulk jobs");
         // Files of ended jobs are never needed again, whether or not this transaction commits.
-        for (uint64 i = 0; i < SPI_processed; ++i) {
-            char *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-            if (path != nullptr)
-                unlink(path);
-        }
+        for (uint64 i = 0; i < SPI_processed; ++i)
+            sfb::pg::remove_job_files(
+                DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &is_null)));
         sfb::pg::as_extension_owner([&] {
             // Results and sent rows carry no foreign key (see the install script): delete them explicitly.
             if (SPI_execute_with_args("DELETE FROM sf_bulk.results WHERE job_id = ANY ($1)", 1, types,

@@ -9,7 +9,7 @@ extern "C" {
 
 namespace sfb::pg {
 
-Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr};
+Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr, nullptr};
 
 void define_settings() {
     // A PGC_POSTMASTER setting can only be defined while the postmaster loads us; a backend loading the
@@ -50,6 +50,14 @@ void define_settings() {
     DefineCustomStringVariable("sf_bulk.ca_file", "Additional CA certificates (PEM) to trust for Salesforce.",
                                "For a test emulator's CA. Verification itself cannot be turned off.",
                                &settings.ca_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr,
+                               nullptr);
+    // Crash-safety tests kill the worker at a chosen step boundary; this makes the boundary observable.
+    // Hidden from SHOW ALL and the sample file: it is not a knob for users.
+    DefineCustomStringVariable("sf_bulk.test_pause_at", "Test only: the worker holds still after this step.",
+                               "A step name (spooled, creating, created, uploading, uploaded, closing, "
+                               "processing, fetching, stored). Used by the crash tests; empty in production.",
+                               &settings.test_pause_at, "", PGC_SIGHUP,
+                               GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
                                nullptr);
 }
 

@@ -11,7 +11,9 @@ extern "C" {
 #include "spool.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,7 +36,7 @@ bool wake_requested = false;
 
 void unlink_quietly(const std::string &path) noexcept {
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-        // Nothing to do but leave it: the worker's sweep removes spool files no job refers to.
+        // Nothing to do but leave it: the files of a job that ended are removed again by the next worker.
     }
 }
 
@@ -127,6 +129,50 @@ std::string spool_directory() {
         throw Error(ErrorKind::Internal,
                     "could not create the spool directory \"" + dir + "\": " + std::strerror(errno));
     return dir;
+}
+
+std::string job_file_prefix(int64_t job_id) {
+    return spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) + "_";
+}
+
+void remove_job_files(int64_t job_id) noexcept {
+    try {
+        std::string prefix = job_file_prefix(job_id);
+        std::string::size_type slash = prefix.rfind('/');
+        std::string dir = prefix.substr(0, slash);
+        std::string name_prefix = prefix.substr(slash + 1);
+        DIR *handle = opendir(dir.c_str());
+        if (handle == nullptr)
+            return;
+        std::vector<std::string> doomed;
+        while (struct dirent *entry = readdir(handle))
+            if (std::strncmp(entry->d_name, name_prefix.c_str(), name_prefix.size()) == 0)
+                doomed.push_back(dir + "/" + entry->d_name);
+        closedir(handle);
+        for (const std::string &path : doomed)
+            unlink_quietly(path);
+    } catch (...) {
+        // Out of memory or no spool directory: the files stay until the job is seen ended again.
+    }
+}
+
+std::vector<int64_t> jobs_with_files() {
+    std::string dir = spool_directory();
+    std::string name_prefix = "db" + std::to_string(MyDatabaseId) + "_job";
+    std::vector<int64_t> jobs;
+    DIR *handle = opendir(dir.c_str());
+    if (handle == nullptr)
+        return jobs;
+    while (struct dirent *entry = readdir(handle)) {
+        if (std::strncmp(entry->d_name, name_prefix.c_str(), name_prefix.size()) != 0)
+            continue;
+        char *end = nullptr;
+        long long id = std::strtoll(entry->d_name + name_prefix.size(), &end, 10);
+        if (end != nullptr && *end == '_' && (jobs.empty() || jobs.back() != id))
+            jobs.push_back(id);
+    }
+    closedir(handle);
+    return jobs;
 }
 
 void track_spool_file(const std::string &path) {

@@ -2,13 +2,24 @@
 // (sub)transaction that made them aborts, handed to the worker (and woken up) when it commits.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sfb::pg {
 
 // The directory of our own under the data directory (not pgsql_tmp, which every restart empties).
 // Created on first use. Throws on failure.
 std::string spool_directory();
+
+// "<dir>/db<database>_job<id>_": every file of a job (its uploads and their result downloads) starts so.
+std::string job_file_prefix(int64_t job_id);
+
+// Unlinks every file of the job in the spool directory (it has ended). Never throws.
+void remove_job_files(int64_t job_id) noexcept;
+
+// Jobs of this database that have files in the spool directory.
+std::vector<int64_t> jobs_with_files();
 
 // Remembers `path` as belonging to the current subtransaction: it is unlinked if that aborts.
 void track_spool_file(const std::string &path);

@@ -33,10 +33,12 @@ extern "C" {
 #include "guard.h"
 #include "settings.h"
 #include "shmem.h"
+#include "spool.h"
 #include "worker.h"
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -149,6 +151,22 @@ std::string chunk_tag(int64 job, int chunk) {
     return "c" + std::to_string(job) + ":" + std::to_string(chunk);
 }
 
+// Crash tests (sf_bulk.test_pause_at): after the named step is committed, the worker logs where it is and
+// holds still so that the test can SIGKILL it or stop the cluster in immediate mode at exactly that
+// boundary. It never holds a transaction here. A shutdown request or five minutes end the pause, so a
+// forgotten setting cannot wedge a cluster.
+void test_pause_point(const char *step, int64 job_id, int chunk_no) {
+    const char *wanted = settings.test_pause_at;
+    if (wanted == nullptr || wanted[0] == '\0' || std::strcmp(wanted, step) != 0)
+        return;
+    pg_call([step, job_id, chunk_no] {
+        ereport(LOG, (errmsg("sf_bulk test pause at \"%s\": job %lld upload %d, worker pid %d", step,
+                             static_cast<long long>(job_id), chunk_no, MyProcPid)));
+    });
+    for (int waited_ms = 0; waited_ms < 300000 && !shutdown_requested(); waited_ms += 50)
+        pg_call([] { pg_usleep(50000L); });
+}
+
 class Worker {
   public:
     void run();
@@ -170,6 +188,7 @@ class Worker {
     void set_aside(ActiveChunk &chunk, const std::string &failure);
     void finish_jobs();
     void purge_old_jobs();
+    void remove_files_of_ended_jobs();
     bool has_unfinished_work();
     int wait_timeout_ms() const;
 
@@ -200,6 +219,7 @@ void Worker::run() {
     options.ca_file = settings.ca_file ? settings.ca_file : "";
     options.should_stop = interrupt_pending;
     client_ = std::make_unique<HttpClient>(options);
+    remove_files_of_ended_jobs();
 
     std::int64_t idle_since = now_ms();
     for (;;) {
@@ -525,6 +545,8 @@ void Worker::start_machine(const LoadedChunk &row, const ServerSettings &server)
     if (!server.instance_url.empty() && org.instance_url.empty())
         org.instance_url = server.instance_url;
     chunks_[chunk_tag(row.job_id, row.chunk_no)] = std::move(chunk);
+    if (!resumed)
+        test_pause_point("spooled", row.job_id, row.chunk_no);
 }
 
 // ---- driving one upload
@@ -919,6 +941,7 @@ void Worker::persist(ActiveChunk &chunk, const ChunkRecord &record) {
     auto body = [&row] { write_chunk_record(row); };
     in_transaction("sf_bulk: recording a step", body);
     chunk.api_calls = 0;
+    test_pause_point(std::string(to_string(record.step)).c_str(), chunk.job_id, chunk.chunk_no);
 }
 
 // One stored result row, as plain values.
@@ -1166,6 +1189,7 @@ void Worker::store_results(ActiveChunk &chunk, const ChunkAction &action) {
         pg_call([&row] { write_chunk_record(row); });
     });
     chunk.api_calls = 0;
+    test_pause_point("stored", chunk.job_id, chunk.chunk_no);
     for (const ChunkResultFile &file : action.result_files)
         unlink(file.path.c_str());
 }
@@ -1233,13 +1257,50 @@ void Worker::purge_old_jobs() {
     in_transaction("sf_bulk: purging old jobs", body);
 }
 
+// A worker that died after a job's results were stored but before the job ended leaves that job's files;
+// the job is ended by the next worker (finish_jobs removes them then). Files of jobs that ended anyway are
+// removed here. Files of jobs not visible yet (an enqueue still in its transaction) are never touched.
+void Worker::remove_files_of_ended_jobs() {
+    std::vector<int64_t> candidates;
+    try {
+        candidates = jobs_with_files();
+    } catch (const Error &) {
+        return;  // no spool directory: nothing to remove
+    }
+    if (candidates.empty())
+        return;
+    std::vector<int64> ended(candidates.size());
+    size_t count = 0;
+    auto body = [&] {
+        Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * candidates.size()));
+        for (size_t i = 0; i < candidates.size(); ++i)
+            ids[i] = Int64GetDatum(candidates[i]);
+        Oid types[1] = {INT8ARRAYOID};
+        Datum values[1] = {PointerGetDatum(
+            construct_array(ids, static_cast<int>(candidates.size()), INT8OID, 8, true, TYPALIGN_DOUBLE))};
+        if (SPI_execute_with_args("SELECT id FROM sf_bulk.jobs WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
+                                  "AND state IN ('completed', 'failed', 'aborted')",
+                                  1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+            elog(ERROR, "could not read sf_bulk jobs");
+        for (uint64 i = 0; i < SPI_processed; ++i) {
+            bool is_null;
+            ended[count++] =
+                DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &is_null));
+        }
+    };
+    in_transaction("sf_bulk: removing files of ended jobs", body);
+    for (size_t i = 0; i < count; ++i)
+        remove_job_files(ended[i]);
+}
+
 // Jobs whose uploads have all ended get their final state, in one statement per job.
 void Worker::finish_jobs() {
     if (jobs_to_check_.empty())
         return;
     std::vector<int64> ids(jobs_to_check_.begin(), jobs_to_check_.end());
     jobs_to_check_.clear();
-    uint64 finished = 0;
+    std::vector<int64> ended(ids.size());  // sized before the transaction: no allocation inside it
+    size_t finished = 0;
     auto body = [&] {
         for (int64 id : ids) {
             Oid types[1] = {INT8OID};
@@ -1261,10 +1322,15 @@ void Worker::finish_jobs() {
                 "AND NOT EXISTS (SELECT 1 FROM sf_bulk.chunks c WHERE c.job_id OPERATOR(pg_catalog.=) j.id "
                 "AND c.step NOT IN ('done', 'failed', 'aborted'))",
                 1, types, values, nullptr, false, 0);
-            finished += SPI_processed;
+            if (SPI_processed > 0)
+                ended[finished++] = id;
         }
     };
     in_transaction("sf_bulk: finishing jobs", body);
+    // Normally nothing is left; after a crash between storing results and this point, result downloads
+    // and the upload's file are.
+    for (size_t i = 0; i < finished; ++i)
+        remove_job_files(ended[i]);
     // A job that ended may release one queued behind it (if_running => 'queue'): look for work now.
     if (finished > 0)
         next_refresh_ms_ = 0;

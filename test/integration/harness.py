@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -204,6 +205,32 @@ class Cluster:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         self.started = False
 
+    def pg_ctl(self, *args, timeout=90):
+        subprocess.run(as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.pgdata] + list(args)),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+
+    def restart(self, mode):
+        """Stops the cluster in `mode` (smart, fast, immediate) and starts it again."""
+        self.pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+        self.pg_ctl("-l", self.logfile, "-w", "-t", "60", "start")
+        self.wait_ready()
+
+    def kill(self, pid, sig=signal.SIGKILL):
+        """Sends `sig` to a server process. The postmaster answers a SIGKILLed child with a crash restart:
+        every session ends, shared memory is reinitialised, then connections are accepted again."""
+        ENV.expected_kills.add(int(pid))
+        os.kill(int(pid), sig)
+
+    def wait_ready(self, timeout=60):
+        def ready():
+            p = self.psql("SELECT NOT pg_is_in_recovery();", check=False, db="postgres")
+            return p.returncode == 0 and p.stdout.strip() == "t"
+        poll(ready, timeout, 0.2, "the cluster to accept connections again")
+
+    def worker_pids(self):
+        return [int(x) for x in self.value(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'sf_bulk worker'").split()]
+
     def server_log(self):
         try:
             with open(self.logfile, encoding="utf-8", errors="replace") as fh:
@@ -259,6 +286,7 @@ class Environment:
             shutil.chown(self.workdir, "postgres", "postgres")
         self.emulator = Emulator(self.workdir)
         self.cluster = Cluster(self.workdir)
+        self.expected_kills = set()  # server pids a test SIGKILLed on purpose (the crash watch allows those)
 
     def start(self):
         self.emulator.start()

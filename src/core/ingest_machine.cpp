@@ -46,9 +46,18 @@ ChunkStep final_step_for(const std::string &sf_state) {
 
 // The text users see for a failed call: Salesforce's own "CODE: message" when the body had one (the form
 // users can search for), otherwise what the policy said (transport error, status, "gave up after ...").
+// A transport failure's reason names only its kind ("could not connect"); the HTTP layer's message says
+// which endpoint and why (it never holds credentials). Users need both to fix a wrong URL or a firewall.
+std::string with_transport_detail(std::string reason, const ChunkResponse &r) {
+    if (r.transport != TransportError::None && !r.body.empty()) {
+        reason += " (" + r.body + ")";
+    }
+    return reason;
+}
+
 std::string failure_text(const ChunkResponse &r, const ApiError &err, const RetryDecision &d) {
     if (d.reason.rfind("gave up", 0) == 0) {
-        return d.reason;
+        return with_transport_detail(d.reason, r);
     }
     if (r.transport == TransportError::None && !err.items.empty()) {
         std::string s;
@@ -63,14 +72,14 @@ std::string failure_text(const ChunkResponse &r, const ApiError &err, const Retr
     if (r.transport == TransportError::None) {
         return err.summary();
     }
-    return d.reason;
+    return with_transport_detail(d.reason, r);
 }
 
 std::string transient_text(const ChunkResponse &r, const ApiError &err, const RetryDecision &d) {
     if (r.transport == TransportError::None) {
         return err.summary();
     }
-    return d.reason;
+    return with_transport_detail(d.reason, r);
 }
 
 }  // namespace
@@ -625,6 +634,8 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
     const bool transient =
         d.action == RetryAction::RetryAfterBackoff || d.action == RetryAction::WaitForLimitWindow;
     std::string fail_text = failure_text(response, err, d);
+    // What a retry records as the live reason names the endpoint too (failure_text has it already).
+    d.reason = with_transport_detail(d.reason, response);
 
     switch (call) {
         case Call::Create: {

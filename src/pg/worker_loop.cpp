@@ -179,6 +179,7 @@ class Worker {
     void send(ActiveChunk &chunk, const ChunkRequest &request);
     void on_chunk_response(ActiveChunk &chunk, HttpResponse &response);
     void fail_parked(Org &org);
+    void note_waiting_chunks(const Org &org, const std::string &note);
     void ensure_token(Org &org);
     void recheck_credentials(Org &org);
     void on_token_response(Org &org, HttpResponse &response);
@@ -722,6 +723,9 @@ void Worker::recheck_credentials(Org &org) {
         org.token = Org::Token::None;
         org.attempts = 0;
         org.not_before_ms = 0;
+        // A new login_url (or a re-created server) may mean another org: the instance comes from the next
+        // token (or the server's instance_url), never from the old one.
+        org.instance_url.clear();
     }
 }
 
@@ -800,9 +804,16 @@ void Worker::on_token_response(Org &org, HttpResponse &response) {
     bool transient =
         !response.ok() || response.status >= 500 || response.status == 429 || response.status == 420;
     if (transient && ++org.attempts < settings.max_retries) {
-        // The token endpoint is down or throttling: back off, the uploads wait.
+        // The token endpoint is down or throttling: back off, the uploads wait — and say so, or a user sees
+        // a job "creating" for minutes without a reason.
         std::int64_t delay = std::min<std::int64_t>(60000, 500LL << std::min(org.attempts, 7));
         org.not_before_ms = now_ms() + delay;
+        std::string cause = !response.ok()
+                                ? response.error_message
+                                : "the token endpoint answered HTTP " + std::to_string(response.status);
+        note_waiting_chunks(org, "waiting for an access token (attempt " + std::to_string(org.attempts) +
+                                     " of " + std::to_string(settings.max_retries) + ", next in " +
+                                     std::to_string((delay + 999) / 1000) + " s): " + cause);
         return;
     }
     org.token = Org::Token::Failed;
@@ -817,6 +828,32 @@ void Worker::on_token_response(Org &org, HttpResponse &response) {
 }
 
 // A chunk waiting for a token of an org whose credentials failed: the machine fails it with the OAuth error.
+// Records why the uploads of an org wait (chunks.error, shown by sf_bulk_jobs while the job runs); the next
+// step they record replaces it.
+void Worker::note_waiting_chunks(const Org &org, const std::string &note) {
+    std::vector<std::pair<int64, int>> waiting;
+    for (const auto &[tag, chunk] : chunks_) {
+        auto found = orgs_.find(chunk.org_key);
+        if (chunk.parked && found != orgs_.end() && &found->second == &org)
+            waiting.emplace_back(chunk.job_id, chunk.chunk_no);
+    }
+    if (waiting.empty())
+        return;
+    auto body = [&] {
+        for (const auto &[job_id, chunk_no] : waiting) {
+            Oid types[3] = {INT8OID, INT4OID, TEXTOID};
+            Datum values[3] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no),
+                               CStringGetTextDatum(note.c_str())};
+            if (SPI_execute_with_args(
+                    "UPDATE sf_bulk.chunks SET error = $3, updated_at = pg_catalog.now() "
+                    "WHERE job_id OPERATOR(pg_catalog.=) $1 AND chunk_no OPERATOR(pg_catalog.=) $2",
+                    3, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+                elog(ERROR, "could not record why an upload waits");
+        }
+    };
+    in_transaction("sf_bulk: recording a wait", body);
+}
+
 void Worker::fail_parked(Org &org) {
     for (auto &[tag, chunk] : chunks_) {
         if (!chunk.parked || orgs_.find(chunk.org_key) == orgs_.end() || &orgs_[chunk.org_key] != &org)
@@ -1223,16 +1260,31 @@ void Worker::set_aside(ActiveChunk &chunk, const std::string &failure) {
     jobs_to_check_.insert(job_id);
 }
 
+// Whether any result row of this upload is stored. PostgreSQL calls only.
+bool chunk_has_results(int64 job_id, int chunk_no) {
+    Oid types[2] = {INT8OID, INT4OID};
+    Datum values[2] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no)};
+    if (SPI_execute_with_args("SELECT 1 FROM sf_bulk.results WHERE job_id OPERATOR(pg_catalog.=) $1 "
+                              "AND chunk_no OPERATOR(pg_catalog.=) $2 LIMIT 1",
+                              2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read sf_bulk results");
+    return SPI_processed > 0;
+}
+
 void Worker::finish_chunk(ActiveChunk &chunk) {
-    // An upload that ended before any Salesforce job existed (aborted, or refused credentials) never sent its
-    // rows: they are the job's unprocessed rows, stored from the spool file itself.
+    // An upload that ended without any result from Salesforce — before a Salesforce job existed (aborted,
+    // refused credentials), with every upload attempt refused, or with a job Salesforce no longer knows —
+    // has rows whose fate is unknown: they are the job's unprocessed rows, stored from the spool file itself,
+    // so that every row sent is accounted for.
     const ChunkRecord &record = chunk.machine->record();
-    if (record.sf_job_id.empty() && record.step != ChunkStep::Done) {
-        cxx_transaction("sf_bulk: storing rows never sent", [&] {
-            store_result_file(chunk.job_id, chunk.chunk_no,
-                              ChunkResultFile{IngestResult::Unprocessed, chunk.spool_file}, chunk.delimiter);
+    if (record.step != ChunkStep::Done) {
+        cxx_transaction("sf_bulk: storing rows without a result", [&] {
             int64 job_id = chunk.job_id;
             int chunk_no = chunk.chunk_no;
+            if (pg_call([job_id, chunk_no] { return chunk_has_results(job_id, chunk_no); }))
+                return;
+            store_result_file(chunk.job_id, chunk.chunk_no,
+                              ChunkResultFile{IngestResult::Unprocessed, chunk.spool_file}, chunk.delimiter);
             pg_call([job_id, chunk_no] { match_keys(job_id, chunk_no); });
         });
     }

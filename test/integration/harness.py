@@ -141,10 +141,14 @@ class Emulator:
     def fault(self, spec):
         return self.admin("POST", "/faults", spec)
 
+    def fresh_token(self):
+        """A newly issued token: the org's fixed one may have been expired by a test's fault."""
+        return self.admin("POST", "/tokens", {"ttl_seconds": 600})["access_token"]
+
     def unprocessed_rows(self, sf_job_id):
         """Rows of the emulator's unprocessedrecords file for a job (header excluded)."""
         status, data = self.http("GET", "/services/data/v%s/jobs/ingest/%s/unprocessedrecords/" % (API, sf_job_id),
-                                 headers={"Authorization": "Bearer " + ORG["access_token"]})
+                                 headers={"Authorization": "Bearer " + self.fresh_token()})
         if status != 200:
             raise RuntimeError("unprocessedrecords -> %d %s" % (status, data[:300]))
         import csv
@@ -230,6 +234,14 @@ class Cluster:
     def worker_pids(self):
         return [int(x) for x in self.value(
             "SELECT pid FROM pg_stat_activity WHERE backend_type = 'sf_bulk worker'").split()]
+
+    def stop_workers(self):
+        """Terminates the sf_bulk workers and waits until those processes are gone. (With unfinished jobs the
+        launcher starts a new worker at once: only the old pids are waited for.)"""
+        old = set(self.worker_pids())
+        for pid in old:
+            self.psql("SELECT pg_terminate_backend(%d);" % pid, check=False)
+        poll(lambda: not (old & set(self.worker_pids())), 10, 0.05, "the worker to exit")
 
     def server_log(self):
         try:
@@ -359,10 +371,7 @@ class IntegrationTest(unittest.TestCase):
             log("tearDown of %s: %s; restarting the worker so that it resumes them" % (self.id(), e))
         # A worker that ignores the abort (e.g. while it waits out a backoff) would hold a parallel slot for the
         # rest of the run. A new worker resumes the chunks from their committed state, abort flag included.
-        self.pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'sf_bulk worker';",
-                     check=False)
-        poll(lambda: self.pg.value("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sf_bulk worker'")
-             == "0", 10, 0.1, "the worker to exit")
+        self.pg.stop_workers()
         self.pg.psql("""SELECT sf_bulk_insert('Lead', $$SELECT 'kick' AS "LastName", 'Kick' AS "Company"$$);""",
                      check=False)
         try:

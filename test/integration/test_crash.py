@@ -64,9 +64,7 @@ class CrashResume(IntegrationTest):
         # New backends fork from the postmaster: once one shows the value, the postmaster has it. A running
         # worker is replaced so that the next one starts with it for sure.
         poll(lambda: self.pg.value("SHOW sf_bulk.test_pause_at") == step, 10, 0.05, "the setting to apply")
-        for pid in self.pg.worker_pids():
-            self.pg.psql("SELECT pg_terminate_backend(%d);" % pid, check=False)
-        poll(lambda: not self.pg.worker_pids(), 10, 0.05, "the worker to exit")
+        self.pg.stop_workers()
 
     def tearDown(self):
         if self.pg.value("SHOW sf_bulk.test_pause_at"):

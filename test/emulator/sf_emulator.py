@@ -2035,25 +2035,25 @@ def csv_quote_all(rows, delim, le):
     return buf.getvalue()
 
 
-def csv_quote_all_bytes(header, rows, delim, le, prefixes=None):
-    """UTF-8 CSV with every value quoted, exactly as csv.writer(quoting=QUOTE_ALL) writes it (quotes doubled,
-    a line ending after every row), built with one join per row instead of the writer's work per value.
-
-    rows: lists of values; prefixes (optional, same length): already quoted leading values of each row followed
-    by the delimiter, e.g. '"001...","true",' for successfulResults."""
+def csv_quote_all_lines(rows, delim, heads=None):
+    """Each row as one CSV line (without line ending), every value quoted, exactly as csv.writer(quoting=QUOTE_ALL)
+    writes it (quotes doubled), built with one join per row instead of the writer's work per value.
+    heads (optional, one per row): leading values already quoted and followed by the delimiter."""
     sep = '"' + delim + '"'
-    out = [('"' + sep.join([v.replace('"', '""') for v in header]) + '"' + le).encode("utf-8")]
-    step = 5000  # encoded a slice at a time: bounded extra memory, and other threads get the GIL in between
-    for i in range(0, len(rows), step):
-        lines = []
-        for n, row in enumerate(rows[i:i + step], i):
-            body = sep.join(row)
-            if body.count('"') != 2 * len(row) - 2:  # some value has a quote of its own: double them
-                body = sep.join([v.replace('"', '""') for v in row])
-            lines.append(('"' if prefixes is None else prefixes[n] + '"') + body + '"')
-        lines.append("")  # the line ending after the slice's last row
-        out.append(le.join(lines).encode("utf-8"))
-    return b"".join(out)
+    lines = []
+    for n, row in enumerate(rows):
+        body = sep.join(row)
+        if body.count('"') != 2 * len(row) - 2:  # some value has quotes of its own: double them
+            body = sep.join([v.replace('"', '""') for v in row])
+        lines.append('"' + body + '"' if heads is None else heads[n] + '"' + body + '"')
+    return lines
+
+
+def csv_bytes(lines, le):
+    """lines joined as UTF-8 with a line ending after each, encoded a slice at a time: bounded extra memory, and
+    other threads get the GIL in between."""
+    step = 5000
+    return b"".join((le.join(lines[i:i + step]) + le).encode("utf-8") for i in range(0, len(lines), step))
 
 
 def shuffle(rnd, x):
@@ -2945,20 +2945,27 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 entries = list(range(job.next_index, len(rows))) if job.state in ("Failed", "Aborted") else []
         rnd = random.Random("%s:%s:%s" % (seed, job.id, sub))
-        if shuffle_results:
-            shuffle(rnd, entries)
         blank = [""] * len(header)
-        if sub == "successfulResults":
-            created = {True: '"%s"' + delim + '"true"' + delim, False: '"%s"' + delim + '"false"' + delim}
-            blob = csv_quote_all_bytes(["sf__Id", "sf__Created"] + header, [rows[k] for k, rid, c in entries],
-                                       delim, le, [created[c] % rid for k, rid, c in entries])
-        elif sub == "failedResults":
-            api53 = float(job.api_version) >= 53.0
-            blob = csv_quote_all_bytes(["sf__Id", "sf__Error"] + header,
-                                       [[rid if api53 else "", err] + (rows[k] if isinstance(rows[k], list)
-                                                                       else blank)
-                                        for k, rid, err in entries], delim, le)
+        if sub in ("successfulResults", "failedResults"):
+            # Lines are built in upload order (memory order: fast) and then shuffled: the same permutation as
+            # shuffling the entries first, as it depends only on the generator and the number of lines.
+            if sub == "successfulResults":
+                head = ["sf__Id", "sf__Created"] + header
+                created = {True: '"%s"' + delim + '"true"' + delim, False: '"%s"' + delim + '"false"' + delim}
+                lines = csv_quote_all_lines([rows[k] for k, rid, c in entries], delim,
+                                            [created[c] % rid for k, rid, c in entries])
+            else:
+                head = ["sf__Id", "sf__Error"] + header
+                api53 = float(job.api_version) >= 53.0
+                lines = csv_quote_all_lines([[rid if api53 else "", err] + (rows[k] if isinstance(rows[k], list)
+                                                                            else blank)
+                                             for k, rid, err in entries], delim)
+            if shuffle_results:
+                shuffle(rnd, lines)
+            blob = csv_bytes(csv_quote_all_lines([head], delim) + lines, le)
         else:
+            if shuffle_results:
+                shuffle(rnd, entries)
             pending = [rows[k] if isinstance(rows[k], list) else blank for k in entries]
             blob = csv_unprocessed(header, pending, delim, le, final_nl).encode("utf-8")
         if cache_ok:

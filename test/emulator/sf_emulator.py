@@ -1568,9 +1568,10 @@ class Emulator:
         gc.freeze()
 
     def parse_rows(self, job, text, delim):
+        rows = split_plain_csv(text, delim)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
-        rows = []
-        before = -1
+        before = -1 if rows is None else len(rows)
+        rows = rows or []
         while len(rows) != before:
             before = len(rows)
             try:
@@ -1617,6 +1618,25 @@ class Emulator:
             job.total_ms = int((time.time() - t0) * 1000)
             job.state = "JobComplete"
             job.touch()
+
+
+def split_plain_csv(text, delim):
+    """csv.reader's rows for a text it would only split: no quotes, no NUL, one kind of line ending, no value
+    over the field size limit (str.split is twice as fast). None for any other text."""
+    if '"' in text or "\0" in text:
+        return None
+    if "\r" not in text:
+        lines = text.split("\n")
+    elif text.count("\r\n") == text.count("\r") == text.count("\n"):
+        lines = text.split("\r\n")
+    else:
+        return None
+    if len(text) > csv.field_size_limit() and max(map(len, lines)) > csv.field_size_limit():
+        return None
+    rows = []
+    for i in range(0, len(lines), 2000):  # slices, so that other threads get the GIL in between
+        rows.extend([line.split(delim) for line in lines[i:i + 2000] if line])  # empty line: no record
+    return rows
 
 
 def check_line_endings(text, le):

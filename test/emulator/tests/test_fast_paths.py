@@ -51,6 +51,22 @@ class FastPathUnits(unittest.TestCase):
             csv.writer(buf, delimiter=delim, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows(rows)
             self.assertEqual(E.csv_bytes(E.csv_quote_all_lines(rows, delim), "\r\n"), buf.getvalue().encode())
 
+    def test_split_plain_csv_is_csv_reader(self):
+        """Texts it takes (no quotes, no NUL, one line ending) give csv.reader's non-empty rows; others None."""
+        rnd = random.Random(11)
+        alpha = ["a", "b", ",", ";", "\t", '"', "\n", "\r", "\r\n", "\x00", " ", "\u00e9"]
+        taken = 0
+        for _ in range(20000):
+            text = "".join(rnd.choice(alpha) for _ in range(rnd.randrange(0, 30)))
+            delim = rnd.choice([",", ";", "\t"])
+            rows = E.split_plain_csv(text, delim)
+            if rows is None:
+                continue
+            taken += 1
+            expect = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True) if r]
+            self.assertEqual(rows, expect, repr(text))
+        self.assertGreater(taken, 1000)
+
     def test_plain_predicates_only_accept_unchanged_values(self):
         """plain(column) True => conv(v) == v without error for every non-empty cell."""
         schema = E.Schema(os.path.join(EMU_DIR, "metadata.json"))

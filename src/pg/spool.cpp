@@ -33,6 +33,10 @@ struct TrackedFile {
 std::vector<TrackedFile> *tracked = nullptr;
 bool callbacks_registered = false;
 bool wake_requested = false;
+// DROP EXTENSION sf_bulk in this transaction: the (sub)transaction that dropped it, or 0.
+SubTransactionId dropped_in = InvalidSubTransactionId;
+
+void remove_database_files() noexcept;
 
 void unlink_quietly(const std::string &path) noexcept {
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -44,6 +48,7 @@ void at_transaction_end(XactEvent event, void *) {
     switch (event) {
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
+            dropped_in = InvalidSubTransactionId;
             if (tracked != nullptr) {
                 for (const TrackedFile &file : *tracked)
                     unlink_quietly(file.path);
@@ -59,6 +64,9 @@ void at_transaction_end(XactEvent event, void *) {
             if (wake_requested && event != XACT_EVENT_PREPARE)
                 wake_database_worker(MyDatabaseId);
             wake_requested = false;
+            if (dropped_in != InvalidSubTransactionId && event != XACT_EVENT_PREPARE)
+                remove_database_files();
+            dropped_in = InvalidSubTransactionId;
             break;
         default:
             break;
@@ -66,6 +74,10 @@ void at_transaction_end(XactEvent event, void *) {
 }
 
 void at_subtransaction_end(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *) {
+    if (dropped_in == sub)
+        dropped_in = event == SUBXACT_EVENT_ABORT_SUB    ? InvalidSubTransactionId
+                     : event == SUBXACT_EVENT_COMMIT_SUB ? parent
+                                                         : dropped_in;
     if (tracked == nullptr)
         return;
     if (event == SUBXACT_EVENT_ABORT_SUB) {
@@ -173,6 +185,27 @@ std::vector<int64_t> jobs_with_files() {
     }
     closedir(handle);
     return jobs;
+}
+
+namespace {
+
+// Every file of this database: its jobs' rows and results went with the extension's tables.
+void remove_database_files() noexcept {
+    try {
+        for (int64_t job_id : jobs_with_files())
+            remove_job_files(job_id);
+    } catch (...) {
+        // No spool directory, or out of memory: files stay. A later job whose file name they hold fails to
+        // spool (files are created with O_EXCL) instead of mixing rows.
+    }
+}
+
+}  // namespace
+
+void remove_spool_files_at_commit() {
+    ensure_callbacks();
+    if (dropped_in == InvalidSubTransactionId)
+        dropped_in = GetCurrentSubTransactionId();
 }
 
 void track_spool_file(const std::string &path) {

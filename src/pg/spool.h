@@ -21,6 +21,10 @@ void remove_job_files(int64_t job_id) noexcept;
 // Jobs of this database that have files in the spool directory.
 std::vector<int64_t> jobs_with_files();
 
+// DROP EXTENSION sf_bulk: when the current transaction commits, every spool and result file of this
+// database goes (the jobs they belonged to are gone). A rolled-back DROP removes nothing.
+void remove_spool_files_at_commit();
+
 // Remembers `path` as belonging to the current subtransaction: it is unlinked if that aborts.
 void track_spool_file(const std::string &path);
 

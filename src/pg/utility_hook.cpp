@@ -1,6 +1,7 @@
 // Statements that need a database without connections (DROP DATABASE, ALTER DATABASE … RENAME, CREATE
 // DATABASE … TEMPLATE) would fail while our worker is connected to it. Before they run, the worker of
 // that database is asked to leave; the launcher's periodic sweep brings it back if the statement fails.
+// DROP EXTENSION sf_bulk takes the jobs' tables with it: their spool files go when it commits.
 #include "pg_headers.h"
 
 extern "C" {
@@ -11,6 +12,7 @@ extern "C" {
 }
 
 #include "shmem.h"
+#include "spool.h"
 #include "utility_hook.h"
 
 namespace sfb::pg {
@@ -41,6 +43,11 @@ void utility_hook(PlannedStmt *pstmt, const char *query_string, bool read_only_t
             if (strcmp(option->defname, "template") == 0 && option->arg != nullptr)
                 stop_worker_of(defGetString(option));
         }
+    } else if (IsA(statement, DropStmt) && castNode(DropStmt, statement)->removeType == OBJECT_EXTENSION) {
+        ListCell *cell;
+        foreach (cell, castNode(DropStmt, statement)->objects)
+            if (strcmp(strVal(lfirst(cell)), "sf_bulk") == 0)
+                remove_spool_files_at_commit();
     }
     if (previous_hook != nullptr)
         previous_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);

@@ -190,6 +190,7 @@ class Worker {
     void finish_jobs();
     void purge_old_jobs();
     void remove_files_of_ended_jobs();
+    void make_client();
     bool has_unfinished_work();
     int wait_timeout_ms() const;
 
@@ -205,7 +206,16 @@ class Worker {
     std::int64_t next_purge_ms_ = 0;
     bool latch_was_set_ = true;
     bool extension_present_ = true;
+    bool client_settings_changed_ = false;
 };
+
+void Worker::make_client() {
+    HttpClientOptions options;
+    options.allow_http_loopback = settings.allow_http_loopback;
+    options.ca_file = settings.ca_file ? settings.ca_file : "";
+    options.should_stop = interrupt_pending;
+    client_ = std::make_unique<HttpClient>(options);
+}
 
 // ---- the main loop
 // ------------------------------------------------------------------------------------------
@@ -215,11 +225,7 @@ void Worker::run() {
     if (!has_unfinished_work())
         return;
     http_global_init();
-    HttpClientOptions options;
-    options.allow_http_loopback = settings.allow_http_loopback;
-    options.ca_file = settings.ca_file ? settings.ca_file : "";
-    options.should_stop = interrupt_pending;
-    client_ = std::make_unique<HttpClient>(options);
+    make_client();
     remove_files_of_ended_jobs();
 
     std::int64_t idle_since = now_ms();
@@ -230,8 +236,14 @@ void Worker::run() {
         });
         if (shutdown_requested() || pg_call([] { return worker_stop_requested(); }))
             break;
-        // Settings that shape the HTTP client apply to the next worker; the rest is read live.
-        pg_call([] { return reload_requested_and_clear(); });
+        // Settings are read live; those that shape the HTTP client (CA file, plain http to loopback) take
+        // effect as soon as no transfer runs on the old one.
+        if (pg_call([] { return reload_requested_and_clear(); }))
+            client_settings_changed_ = true;
+        if (client_settings_changed_ && client_->active() == 0) {
+            client_settings_changed_ = false;
+            make_client();
+        }
 
         if (latch_was_set_ || now_ms() >= next_refresh_ms_)
             refresh();
@@ -801,8 +813,13 @@ void Worker::on_token_response(Org &org, HttpResponse &response) {
             return;
         }
     }
-    bool transient =
-        !response.ok() || response.status >= 500 || response.status == 429 || response.status == 420;
+    // The same classification as every other call (a TLS verification failure or a refused login is final;
+    // a refused connection, a timeout, 5xx or 429 are worth another try). A token request is idempotent.
+    AttemptOutcome attempt;
+    attempt.transport = to_transport_error(response.error);
+    attempt.request_sent = response.request_started;
+    attempt.status = response.status;
+    bool transient = classify(attempt, true) == RetryAction::RetryAfterBackoff || response.status == 420;
     if (transient && ++org.attempts < settings.max_retries) {
         // The token endpoint is down or throttling: back off, the uploads wait — and say so, or a user sees
         // a job "creating" for minutes without a reason.

@@ -199,17 +199,19 @@ char **column_names(TupleDesc desc) {
 
 std::unique_ptr<csv::ByteSink> open_spool_file(const std::string &path) {
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    // strerror unqualified: port.h makes it pg_strerror, and core/csv.h has included <cstring> before
+    // postgres.h, so no std::pg_strerror is declared here.
     if (fd < 0)
-        throw Error(ErrorKind::Internal,
-                    "could not create spool file \"" + path + "\": " + std::strerror(errno));
+        throw Error(ErrorKind::Internal, "could not create spool file \"" + path + "\": " + strerror(errno));
     track_spool_file(path);
     // FdFileSink::close() fsyncs: the job row that names the file commits only after its data is durable.
     return std::make_unique<csv::FdFileSink>(fd, path);
 }
 
-// The text Salesforce gets for one value. The view points into `field`, `number` or `scratch`.
+// The text Salesforce gets for one value. The view points into `field`, `number` or `civil_text` (at least
+// kCivilTextMax bytes).
 std::string_view render(const FieldValue &field, const IngestSpec &spec, const char *column,
-                        std::string &number, std::string &scratch) {
+                        std::string &number, char *civil_text) {
     switch (field.kind) {
         case FieldKind::Null:
             return spec.nulls_clear ? kSalesforceNull : "";
@@ -218,23 +220,17 @@ std::string_view render(const FieldValue &field, const IngestSpec &spec, const c
         case FieldKind::Number: {
             // Most numbers are already plain (integers, numeric): send them as they are, without a copy.
             std::string_view text(field.text, field.length);
-            if (text.find_first_not_of("-0123456789.") == std::string_view::npos)
+            if (is_plain_decimal(text))
                 return text;
             number = plain_decimal(text, std::string("a value of column \"") + column + "\"");
             return number;
         }
         case FieldKind::Date:
-            scratch.clear();
-            append_date(scratch, field.civil);
-            return scratch;
+            return std::string_view(civil_text, write_date(civil_text, field.civil));
         case FieldKind::DateTime:
-            scratch.clear();
-            append_utc_datetime(scratch, field.civil);
-            return scratch;
+            return std::string_view(civil_text, write_utc_datetime(civil_text, field.civil));
         case FieldKind::Time:
-            scratch.clear();
-            append_utc_time(scratch, field.civil);
-            return scratch;
+            return std::string_view(civil_text, write_utc_time(civil_text, field.civil));
     }
     return "";
 }
@@ -386,7 +382,7 @@ class RowSpooler {
                 }
                 continue;
             }
-            std::string_view value = render(row[c], spec_, names_[c], number_, scratch_);
+            std::string_view value = render(row[c], spec_, names_[c], number_, civil_text_);
             writer_.add_field(value);
             if (has_keys_)  // fingerprints only serve key recovery
                 fingerprint_.add(value);
@@ -425,7 +421,8 @@ class RowSpooler {
     csv::SpoolWriter writer_;
     SentRows sent_;
     RowFingerprint fingerprint_;
-    std::string number_, scratch_, key_;
+    std::string number_, key_;
+    char civil_text_[kCivilTextMax];
     int64 row_no_ = 0;
 };
 

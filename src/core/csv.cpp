@@ -282,7 +282,20 @@ void FdFileSink::write_fully(const char *data, std::size_t size) {
         }
         data += written;
         size -= static_cast<std::size_t>(written);
+        bytes_in_file_ += static_cast<std::uint64_t>(written);
     }
+    if (bytes_in_file_ - writeback_started_ >= kWritebackBytes) {
+        start_writeback();
+    }
+}
+
+void FdFileSink::start_writeback() {
+#if defined(__linux__)
+    // Asynchronous: SYNC_FILE_RANGE_WRITE queues the range for writing and returns.
+    (void)::sync_file_range(fd_, static_cast<off_t>(writeback_started_),
+                            static_cast<off_t>(bytes_in_file_ - writeback_started_), SYNC_FILE_RANGE_WRITE);
+#endif
+    writeback_started_ = bytes_in_file_;
 }
 
 void FdFileSink::flush() {

@@ -124,6 +124,7 @@ LineEnding parse_line_ending(std::string_view name) {
 RowEncoder::RowEncoder(Format format)
     : format_(format),
       delimiter_(delimiter_char(format.delimiter)),
+      delimiter_word_(kOnes * static_cast<unsigned char>(delimiter_)),
       line_ending_(line_ending_bytes(format.line_ending)) {
     std::fill(std::begin(special_), std::end(special_), false);
     special_[static_cast<unsigned char>(delimiter_)] = true;
@@ -132,76 +133,84 @@ RowEncoder::RowEncoder(Format format)
     special_[static_cast<unsigned char>('\n')] = true;
 }
 
-bool RowEncoder::needs_quoting(std::string_view value) const noexcept {
-    for (char c : value) {
-        if (special_[static_cast<unsigned char>(c)]) {
-            return true;
-        }
-    }
-    return false;
+void RowEncoder::grow(std::size_t bytes) {
+    // Doubling keeps appends amortised O(1); the spool writer flushes at a fixed size, so the buffer
+    // settles at about that size plus the largest row.
+    std::size_t capacity = std::max<std::size_t>(capacity_ * 2, 256);
+    capacity = std::max(capacity, size_ + bytes);
+    std::unique_ptr<char[]> data(new char[capacity]);
+    if (size_ > 0)
+        std::memcpy(data.get(), data_.get(), size_);
+    data_ = std::move(data);
+    capacity_ = capacity;
 }
 
-void RowEncoder::add_field(std::string_view value) {
-    if (fields_in_row_ > 0) {
-        buffer_.push_back(delimiter_);
-    }
-    ++fields_in_row_;
-    if (!needs_quoting(value)) {
-        buffer_.append(value.data(), value.size());
-        return;
-    }
-    buffer_.push_back('"');
-    std::size_t start = 0;
+void RowEncoder::append(std::string_view bytes) {
+    char *out = reserve(bytes.size());
+    if (!bytes.empty())
+        std::memcpy(out, bytes.data(), bytes.size());
+    size_ += bytes.size();
+}
+
+void RowEncoder::add_quoted_field(std::string_view value) {
+    const std::size_t quotes = static_cast<std::size_t>(std::count(value.begin(), value.end(), '"'));
+    // delimiter, two quotes, the value and a second copy of each inner quote
+    char *out = reserve(value.size() + quotes + 3);
+    if (fields_in_row_++ > 0)
+        *out++ = delimiter_;
+    *out++ = '"';
+    const char *p = value.data();
+    const char *const end = p + value.size();
     for (;;) {
-        std::size_t quote = value.find('"', start);
-        if (quote == std::string_view::npos) {
-            buffer_.append(value.data() + start, value.size() - start);
+        const char *quote = static_cast<const char *>(std::memchr(p, '"', static_cast<std::size_t>(end - p)));
+        const char *stop = quote ? quote + 1 : end;  // up to and including the quote
+        std::memcpy(out, p, static_cast<std::size_t>(stop - p));
+        out += stop - p;
+        if (!quote)
             break;
-        }
-        // Copy up to and including the quote, then write it a second time.
-        buffer_.append(value.data() + start, quote + 1 - start);
-        buffer_.push_back('"');
-        start = quote + 1;
+        *out++ = '"';  // ... then write it a second time
+        p = stop;
     }
-    buffer_.push_back('"');
+    *out++ = '"';
+    size_ = static_cast<std::size_t>(out - data_.get());
 }
 
 std::size_t RowEncoder::finish_row() {
     if (fields_in_row_ == 0) {
         throw Error(ErrorKind::Internal, "a CSV row needs at least one field");
     }
-    if (fields_in_row_ == 1 && buffer_.size() == row_start_) {
+    if (fields_in_row_ == 1 && size_ == row_start_) {
         // One empty field written bare is a blank line; see the header comment.
-        buffer_.append("\"\"");
+        append("\"\"");
     }
-    buffer_.append(line_ending_.data(), line_ending_.size());
+    append(line_ending_);
     last_row_start_ = row_start_;
-    last_row_size_ = buffer_.size() - row_start_;
-    row_start_ = buffer_.size();
+    last_row_size_ = size_ - row_start_;
+    row_start_ = size_;
     fields_in_row_ = 0;
     return last_row_size_;
 }
 
 void RowEncoder::discard_row() {
-    buffer_.resize(row_start_);
+    size_ = row_start_;
     fields_in_row_ = 0;
 }
 
 void RowEncoder::drop_last_row() {
-    if (fields_in_row_ != 0 || last_row_size_ == 0 || last_row_start_ + last_row_size_ != buffer_.size()) {
+    if (fields_in_row_ != 0 || last_row_size_ == 0 || last_row_start_ + last_row_size_ != size_) {
         throw Error(ErrorKind::Internal, "RowEncoder::drop_last_row called without a last row at the end");
     }
-    buffer_.resize(last_row_start_);
+    size_ = last_row_start_;
     row_start_ = last_row_start_;
     last_row_size_ = 0;
 }
 
 std::string_view RowEncoder::last_row() const noexcept {
-    return std::string_view(buffer_).substr(last_row_start_, last_row_size_);
+    return buffer().substr(last_row_start_, last_row_size_);
 }
 
 void RowEncoder::clear() {
-    buffer_.clear();
+    size_ = 0;
     row_start_ = 0;
     last_row_start_ = 0;
     last_row_size_ = 0;
@@ -273,7 +282,20 @@ void FdFileSink::write_fully(const char *data, std::size_t size) {
         }
         data += written;
         size -= static_cast<std::size_t>(written);
+        bytes_in_file_ += static_cast<std::uint64_t>(written);
     }
+    if (bytes_in_file_ - writeback_started_ >= kWritebackBytes) {
+        start_writeback();
+    }
+}
+
+void FdFileSink::start_writeback() {
+#if defined(__linux__)
+    // Asynchronous: SYNC_FILE_RANGE_WRITE queues the range for writing and returns.
+    (void)::sync_file_range(fd_, static_cast<off_t>(writeback_started_),
+                            static_cast<off_t>(bytes_in_file_ - writeback_started_), SYNC_FILE_RANGE_WRITE);
+#endif
+    writeback_started_ = bytes_in_file_;
 }
 
 void FdFileSink::flush() {

@@ -4,6 +4,7 @@
 #pragma once
 #include "core/core_only.h"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,20 @@ struct CivilDateTime {
     int hour = 0, minute = 0, second = 0;
     int millisecond = 0;
 };
+
+// Room write_date, write_utc_datetime and write_utc_time need: seven int fields of up to 11 characters
+// each plus separators, so any CivilDateTime fits (real values take 10, 24 and 13 bytes).
+constexpr std::size_t kCivilTextMax = 96;
+
+// The spellings below, written into `out` (at least kCivilTextMax bytes); return the number of bytes
+// written. The spool writer formats into a buffer of its own with these, without a std::string per value.
+std::size_t write_date(char *out, const CivilDateTime &value);
+std::size_t write_utc_datetime(char *out, const CivilDateTime &value);
+std::size_t write_utc_time(char *out, const CivilDateTime &value);
+
+// True when a number's text is already a plain decimal ("-12.50", "42"): only '-', '.' and digits, no
+// exponent, NaN or Infinity; plain_decimal would return it unchanged.
+bool is_plain_decimal(std::string_view number_text) noexcept;
 
 // "2025-11-04". Throws sfb::Error(DataException) for years outside 1..9999, which Salesforce cannot parse.
 void append_date(std::string &out, const CivilDateTime &value);

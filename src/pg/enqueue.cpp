@@ -16,6 +16,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "nodes/parsenodes.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/varlena.h"
 #include "utils/plancache.h"
@@ -31,6 +32,7 @@ extern "C" {
 #include <fcntl.h>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -197,17 +199,19 @@ char **column_names(TupleDesc desc) {
 
 std::unique_ptr<csv::ByteSink> open_spool_file(const std::string &path) {
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    // strerror unqualified: port.h makes it pg_strerror, and core/csv.h has included <cstring> before
+    // postgres.h, so no std::pg_strerror is declared here.
     if (fd < 0)
-        throw Error(ErrorKind::Internal,
-                    "could not create spool file \"" + path + "\": " + std::strerror(errno));
+        throw Error(ErrorKind::Internal, "could not create spool file \"" + path + "\": " + strerror(errno));
     track_spool_file(path);
     // FdFileSink::close() fsyncs: the job row that names the file commits only after its data is durable.
     return std::make_unique<csv::FdFileSink>(fd, path);
 }
 
-// The text Salesforce gets for one value. The view points into `field`, `number` or `scratch`.
+// The text Salesforce gets for one value. The view points into `field`, `number` or `civil_text` (at least
+// kCivilTextMax bytes).
 std::string_view render(const FieldValue &field, const IngestSpec &spec, const char *column,
-                        std::string &number, std::string &scratch) {
+                        std::string &number, char *civil_text) {
     switch (field.kind) {
         case FieldKind::Null:
             return spec.nulls_clear ? kSalesforceNull : "";
@@ -216,23 +220,17 @@ std::string_view render(const FieldValue &field, const IngestSpec &spec, const c
         case FieldKind::Number: {
             // Most numbers are already plain (integers, numeric): send them as they are, without a copy.
             std::string_view text(field.text, field.length);
-            if (text.find_first_not_of("-0123456789.") == std::string_view::npos)
+            if (is_plain_decimal(text))
                 return text;
             number = plain_decimal(text, std::string("a value of column \"") + column + "\"");
             return number;
         }
         case FieldKind::Date:
-            scratch.clear();
-            append_date(scratch, field.civil);
-            return scratch;
+            return std::string_view(civil_text, write_date(civil_text, field.civil));
         case FieldKind::DateTime:
-            scratch.clear();
-            append_utc_datetime(scratch, field.civil);
-            return scratch;
+            return std::string_view(civil_text, write_utc_datetime(civil_text, field.civil));
         case FieldKind::Time:
-            scratch.clear();
-            append_utc_time(scratch, field.civil);
-            return scratch;
+            return std::string_view(civil_text, write_utc_time(civil_text, field.civil));
     }
     return "";
 }
@@ -268,10 +266,10 @@ class SentRows {
         hash_.push_back(hash);
         key_null_.push_back(!key.has_value());
         key_.push_back(key ? std::move(*key) : std::string());
-        if (chunk_.size() >= kBatch)
-            flush();
     }
 
+    // The caller flushes every kBatch rows, between fetches: the INSERT must not run inside the executor
+    // that is producing the rows.
     void flush() {
         if (chunk_.empty())
             return;
@@ -337,99 +335,187 @@ class SentRows {
     std::vector<bool> key_null_;
 };
 
-constexpr long kFetchBatch = 1000;
-
 struct SpoolOutcome {
     std::vector<std::string> paths;
     std::vector<csv::SpoolFileInfo> files;
     std::uint64_t rows = 0;
 };
 
+// The C++ half of spooling: turns one formatted row into CSV in the spool files and, for jobs with keys,
+// records its key and fingerprint. Throws like SpoolWriter; the executor reaches it only through
+// add_row_catching, which keeps the exception for spool_rows to rethrow.
+class RowSpooler {
+  public:
+    RowSpooler(const IngestSpec &spec, int64 job_id, const bool *is_key, bool has_keys, int ncols,
+               char **names, SpoolOutcome &outcome)
+        : spec_(spec),
+          is_key_(is_key),
+          has_keys_(has_keys),
+          ncols_(ncols),
+          names_(names),
+          prefix_(spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) +
+                  "_"),
+          writer_(spec.format, spec.columns, spec.max_upload_bytes,
+                  [this, &outcome](std::size_t index) {
+                      std::string path = prefix_ + std::to_string(index + 1) + ".csv";
+                      outcome.paths.push_back(path);
+                      return open_spool_file(path);
+                  }),
+          sent_(job_id) {
+        for (int c = 0; c < ncols; ++c)
+            key_count_ += is_key[c] ? 1 : 0;
+    }
+
+    void add(const FieldValue *row) {
+        fingerprint_.reset();
+        key_.clear();
+        bool key_null = true;
+        for (int c = 0; c < ncols_; ++c) {
+            if (is_key_[c]) {
+                if (key_count_ > 1) {
+                    key_ += key_.empty() ? "(" : ",";
+                    append_record_field(key_, row[c]);
+                    key_null = false;
+                } else if (row[c].kind != FieldKind::Null) {
+                    key_.assign(row[c].text, row[c].length);
+                    key_null = false;
+                }
+                continue;
+            }
+            std::string_view value = render(row[c], spec_, names_[c], number_, civil_text_);
+            writer_.add_field(value);
+            if (has_keys_)  // fingerprints only serve key recovery
+                fingerprint_.add(value);
+        }
+        writer_.finish_row();
+        ++row_no_;
+        if (has_keys_) {
+            if (key_count_ > 1)
+                key_ += ")";
+            sent_.add(static_cast<int>(writer_.files().size()), row_no_, fingerprint_.value(),
+                      key_null ? std::nullopt : std::optional<std::string>(key_));
+        }
+    }
+
+    // SPI work: call between fetches, never while the executor is inside the caller's query.
+    void flush_sent() { sent_.flush(); }
+
+    void finish(SpoolOutcome &outcome) {
+        writer_.finish();
+        sent_.flush();
+        outcome.files = writer_.files();
+        outcome.rows = writer_.total_rows();
+    }
+
+    // What add() threw inside the executor, rethrown by spool_rows once the executor has returned.
+    std::exception_ptr failure;
+
+  private:
+    const IngestSpec &spec_;
+    const bool *is_key_;
+    bool has_keys_;
+    int ncols_;
+    char **names_;
+    int key_count_ = 0;
+    std::string prefix_;
+    csv::SpoolWriter writer_;
+    SentRows sent_;
+    RowFingerprint fingerprint_;
+    std::string number_, key_;
+    char civil_text_[kCivilTextMax];
+    int64 row_no_ = 0;
+};
+
+// Called from the executor (C): must not throw. A C++ exception is kept and stops the executor.
+bool add_row_catching(RowSpooler *spooler, const FieldValue *row) noexcept {
+    try {
+        spooler->add(row);
+        return true;
+    } catch (...) {
+        spooler->failure = std::current_exception();
+        return false;
+    }
+}
+
+// Receives the query's rows straight from the executor, as COPY TO does: no copy of each row into an
+// SPI tuptable (spi_printtup → heap_form_tuple) and no re-deforming of that copy; the values are read from
+// the slot. Per-row memory (output-function texts, detoasted values) lives in a context reset before every
+// row, so memory stays flat however many rows there are.
+struct SpoolReceiver {
+    DestReceiver pub;  // first: the executor sees only this
+    const ColumnFormat *formats;
+    int ncols;
+    FieldValue *fields;  // the current row, allocated once
+    MemoryContext row_context;
+    RowSpooler *spooler;
+};
+
+bool spool_receive_slot(TupleTableSlot *slot, DestReceiver *self) {
+    auto *receiver = reinterpret_cast<SpoolReceiver *>(self);
+    // PostgreSQL part. An ERROR here unwinds through the executor to the pg_call in spool_rows; this frame
+    // owns no C++ object.
+    MemoryContextReset(receiver->row_context);
+    MemoryContext caller = MemoryContextSwitchTo(receiver->row_context);
+    slot_getallattrs(slot);
+    format_row(receiver->formats, receiver->ncols, slot->tts_values, slot->tts_isnull, receiver->fields);
+    MemoryContextSwitchTo(caller);
+    // C++ part: never throws; false makes the executor stop, and spool_rows rethrows what was caught.
+    return add_row_catching(receiver->spooler, receiver->fields);
+}
+
+void spool_receiver_startup(DestReceiver *self, int, TupleDesc typeinfo) {
+    // The formats were planned from the portal's descriptor; the rows must have its shape.
+    if (typeinfo->natts != reinterpret_cast<SpoolReceiver *>(self)->ncols)
+        elog(ERROR, "sf_bulk: the query's row type changed while it ran");
+}
+
+void spool_receiver_nothing(DestReceiver *) {}
+
+// Rows per PortalRunFetch. Between fetches, outside the executor, interrupts are checked and the keys of the
+// rows just sent go to sf_bulk.sent (in batches of SentRows::kBatch, as they always have).
+constexpr long kFetchBatch = static_cast<long>(SentRows::kBatch);
+
 // Streams the cursor's rows into spool files. Key columns (is_key) are not sent: their values and the
-// fingerprint of what was sent go to sf_bulk.sent. Memory: one batch of rows plus the writer's buffers.
+// fingerprint of what was sent go to sf_bulk.sent. Memory: one row, the writer's buffers and one batch of
+// keys.
 SpoolOutcome spool_rows(Portal portal, const IngestSpec &spec, int64 job_id, const bool *is_key,
                         bool has_keys) {
     TupleDesc desc = portal->tupDesc;
     int ncols = desc->natts;
-    ColumnFormat *formats = pg_call([desc, is_key] { return plan_column_formats(desc, is_key); });
+    SpoolReceiver *receiver = pg_call([desc, is_key, ncols] {
+        auto *r = static_cast<SpoolReceiver *>(palloc0(sizeof(SpoolReceiver)));
+        r->pub.receiveSlot = spool_receive_slot;
+        r->pub.rStartup = spool_receiver_startup;
+        r->pub.rShutdown = spool_receiver_nothing;
+        r->pub.rDestroy = spool_receiver_nothing;
+        r->pub.mydest = DestNone;
+        r->formats = plan_column_formats(desc, is_key);
+        r->ncols = ncols;
+        r->fields = static_cast<FieldValue *>(palloc0(sizeof(FieldValue) * Max(ncols, 1)));
+        r->row_context =
+            AllocSetContextCreate(CurrentMemoryContext, "sf_bulk spool row", ALLOCSET_DEFAULT_SIZES);
+        return r;
+    });
     char **names = pg_call([desc] { return column_names(desc); });
-    MemoryContext batch_context = pg_call([] {
-        return AllocSetContextCreate(CurrentMemoryContext, "sf_bulk spool batch", ALLOCSET_DEFAULT_SIZES);
-    });
-
     SpoolOutcome outcome;
-    std::string prefix =
-        spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) + "_";
-    csv::SpoolWriter writer(spec.format, spec.columns, spec.max_upload_bytes, [&](std::size_t index) {
-        std::string path = prefix + std::to_string(index + 1) + ".csv";
-        outcome.paths.push_back(path);
-        return open_spool_file(path);
-    });
-    SentRows sent(job_id);
-    RowFingerprint fingerprint;
-    int key_count = 0;
-    for (int c = 0; c < ncols; ++c)
-        key_count += is_key[c] ? 1 : 0;
+    RowSpooler spooler(spec, job_id, is_key, has_keys, ncols, names, outcome);
+    receiver->spooler = &spooler;
 
-    std::string number, scratch, key;
-    int64 row_no = 0;
     for (;;) {
-        uint64 fetched = pg_call([portal] {
+        // PortalRunFetch rather than SPI_cursor_fetch: the same cursor, snapshot and read-only portal, but
+        // the rows come to our receiver instead of being copied into a tuptable.
+        uint64 fetched = pg_call([portal, receiver] {
             CHECK_FOR_INTERRUPTS();
-            SPI_cursor_fetch(portal, true, kFetchBatch);
-            return SPI_processed;
+            return PortalRunFetch(portal, FETCH_FORWARD, kFetchBatch, &receiver->pub);
         });
-        if (fetched == 0)
+        if (spooler.failure)
+            std::rethrow_exception(spooler.failure);
+        spooler.flush_sent();
+        if (fetched < static_cast<uint64>(kFetchBatch))
             break;
-        SPITupleTable *table = SPI_tuptable;
-        FieldValue *fields = pg_call([&] {
-            MemoryContext caller = MemoryContextSwitchTo(batch_context);
-            auto *out = static_cast<FieldValue *>(palloc(sizeof(FieldValue) * ncols * fetched));
-            for (uint64 r = 0; r < fetched; ++r)
-                format_row(formats, desc, table->vals[r], out + r * ncols);
-            MemoryContextSwitchTo(caller);
-            return out;
-        });
-        for (uint64 r = 0; r < fetched; ++r) {
-            const FieldValue *row = fields + r * ncols;
-            fingerprint.reset();
-            key.clear();
-            bool key_null = true;
-            for (int c = 0; c < ncols; ++c) {
-                if (is_key[c]) {
-                    if (key_count > 1) {
-                        key += key.empty() ? "(" : ",";
-                        append_record_field(key, row[c]);
-                        key_null = false;
-                    } else if (row[c].kind != FieldKind::Null) {
-                        key.assign(row[c].text, row[c].length);
-                        key_null = false;
-                    }
-                    continue;
-                }
-                std::string_view value = render(row[c], spec, names[c], number, scratch);
-                writer.add_field(value);
-                if (has_keys)  // fingerprints only serve key recovery
-                    fingerprint.add(value);
-            }
-            writer.finish_row();
-            ++row_no;
-            if (has_keys) {
-                if (key_count > 1)
-                    key += ")";
-                sent.add(static_cast<int>(writer.files().size()), row_no, fingerprint.value(),
-                         key_null ? std::nullopt : std::optional<std::string>(key));
-            }
-        }
-        pg_call([&] {
-            SPI_freetuptable(table);
-            MemoryContextReset(batch_context);
-        });
     }
-    writer.finish();
-    sent.flush();
-    outcome.files = writer.files();
-    outcome.rows = writer.total_rows();
+    spooler.finish(outcome);
+    pg_call([receiver] { MemoryContextDelete(receiver->row_context); });
     return outcome;
 }
 

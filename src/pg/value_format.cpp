@@ -27,7 +27,9 @@ enum class Handling : uint8 {
 
 struct ColumnFormat {
     Handling handling;
-    Oid output_function;
+    // Looked up once (OidOutputFunctionCall would repeat fmgr_info per value); mutable because an output
+    // function may cache in fn_extra.
+    mutable FmgrInfo output_function;
     Oid element_type;
     int16 element_length;
     bool element_by_value;
@@ -156,7 +158,9 @@ ColumnFormat *plan_column_formats(TupleDesc desc, const bool *as_postgres_text) 
         if (as_postgres_text != nullptr && as_postgres_text[i])
             format.handling = Handling::Output;
         bool is_varlena;
-        getTypeOutputInfo(attribute->atttypid, &format.output_function, &is_varlena);
+        Oid output_function;
+        getTypeOutputInfo(attribute->atttypid, &output_function, &is_varlena);
+        fmgr_info(output_function, &format.output_function);
         if (format.handling == Handling::TextArray)
             get_typlenbyvalalign(format.element_type, &format.element_length, &format.element_by_value,
                                  &format.element_align);
@@ -164,12 +168,9 @@ ColumnFormat *plan_column_formats(TupleDesc desc, const bool *as_postgres_text) 
     return formats;
 }
 
-void format_row(const ColumnFormat *formats, TupleDesc desc, HeapTuple tuple, FieldValue *out) {
-    // One pass over the tuple instead of a heap_getattr (and its offset walk) per column.
-    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * desc->natts));
-    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * desc->natts));
-    heap_deform_tuple(tuple, desc, values, nulls);
-    for (int i = 0; i < desc->natts; ++i) {
+void format_row(const ColumnFormat *formats, int natts, const Datum *values, const bool *nulls,
+                FieldValue *out) {
+    for (int i = 0; i < natts; ++i) {
         const ColumnFormat &format = formats[i];
         FieldValue *field = &out[i];
         bool is_null = nulls[i];
@@ -186,7 +187,7 @@ void format_row(const ColumnFormat *formats, TupleDesc desc, HeapTuple tuple, Fi
                     set_text(field, "false", 5);
                 break;
             case Handling::Number: {
-                char *text = OidOutputFunctionCall(format.output_function, value);
+                char *text = OutputFunctionCall(&format.output_function, value);
                 field->kind = FieldKind::Number;
                 field->text = text;
                 field->length = static_cast<int>(strlen(text));
@@ -236,7 +237,7 @@ void format_row(const ColumnFormat *formats, TupleDesc desc, HeapTuple tuple, Fi
                 format_text_array(format, value, field);
                 break;
             case Handling::Output: {
-                char *text = OidOutputFunctionCall(format.output_function, value);
+                char *text = OutputFunctionCall(&format.output_function, value);
                 set_text(field, text, static_cast<int>(strlen(text)));
                 break;
             }

@@ -38,8 +38,11 @@ struct ColumnFormat;
 // their table, not Salesforce spellings.
 ColumnFormat *plan_column_formats(TupleDesc desc, const bool *as_postgres_text);
 
-// Fills `out[column]` for one row. May raise an ERROR (a value Salesforce cannot take, out of memory);
-// call it only through the inner guard or from frames without C++ objects.
-void format_row(const ColumnFormat *formats, TupleDesc desc, HeapTuple tuple, FieldValue *out);
+// Fills `out[column]` for one row of `natts` columns, given as the executor's slot holds them (values and
+// null flags, e.g. after slot_getallattrs). Texts it produces are allocated in the current memory context
+// or point into the values. May raise an ERROR (a value Salesforce cannot take, out of memory); call it
+// only through the inner guard or from frames without C++ objects.
+void format_row(const ColumnFormat *formats, int natts, const Datum *values, const bool *nulls,
+                FieldValue *out);
 
 }  // namespace sfb::pg

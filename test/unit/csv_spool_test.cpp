@@ -384,6 +384,24 @@ TEST(CsvFdFileSink, WritesExactBytesThroughASmallBuffer) {
     EXPECT_THROW(sink->write("x"), Error);
 }
 
+// Past kWritebackBytes the sink asks the kernel to start writing back (a hint); the bytes are unchanged,
+// also when single writes straddle the threshold or bypass the buffer.
+TEST(CsvFdFileSink, FilesLargerThanTheWritebackStepKeepTheirBytes) {
+    TempDir dir;
+    const std::string path = dir.file("large.csv");
+    auto sink = FdFileSink::create_new(path, 1000);
+    std::string expected;
+    std::size_t size = 1;
+    while (expected.size() < 3 * FdFileSink::kWritebackBytes) {
+        const std::string piece(size, static_cast<char>('a' + size % 26));
+        sink->write(piece);
+        expected += piece;
+        size = size * 7 % 300007 + 1;  // small, buffered writes and large, direct ones
+    }
+    sink->close();
+    EXPECT_EQ(read_file(path), expected);
+}
+
 TEST(CsvFdFileSink, SyncMakesBufferedBytesVisible) {
     TempDir dir;
     const std::string path = dir.file("synced.csv");

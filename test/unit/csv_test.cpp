@@ -224,6 +224,60 @@ INSTANTIATE_TEST_SUITE_P(AllSix, CsvWriterDelimiter, ::testing::ValuesIn(kAllDel
                              return std::string(salesforce_name(info.param));
                          });
 
+// The word-at-a-time scan must find a special byte at every position of values of every length, with the
+// other bytes chosen near the specials (the bit trick's borrow crosses bytes).
+TEST(CsvWriter, NeedsQuotingFindsASpecialByteAtEveryPosition) {
+    for (Delimiter delimiter : kAllDelimiters) {
+        const Format format{delimiter, LineEnding::LF};
+        RowEncoder encoder(format);
+        const char d = delimiter_char(delimiter);
+        const std::string fillers = std::string("a\x01\x7f\x80\xff ,\t;|^`\x0b\x0c!#\x00", 17);
+        for (char filler : fillers) {
+            if (filler == d)
+                continue;
+            for (std::size_t length = 0; length <= 40; ++length) {
+                const std::string plain(length, filler);
+                EXPECT_FALSE(encoder.needs_quoting(plain)) << int(filler) << " " << length;
+                for (std::size_t at = 0; at < length; ++at) {
+                    for (char special : {d, '"', '\r', '\n'}) {
+                        std::string value = plain;
+                        value[at] = special;
+                        ASSERT_TRUE(encoder.needs_quoting(value))
+                            << salesforce_name(delimiter) << " " << int(special) << " at " << at << " of "
+                            << length;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(CsvWriter, QuotedFieldsDoubleQuotesAnywhere) {
+    EXPECT_EQ(encode({{"\"", "a\"", "\"a", "\"\"", "a\"\"b\"c"}}),
+              "\"\"\"\",\"a\"\"\",\"\"\"a\",\"\"\"\"\"\",\"a\"\"\"\"b\"\"c\"\n");
+    const std::string quotes(1000, '"');
+    EXPECT_EQ(encode({{quotes}}), "\"" + std::string(2000, '"') + "\"\n");
+}
+
+TEST(CsvWriter, LargeFieldsGrowTheBufferAndClearKeepsWorking) {
+    RowEncoder encoder;
+    std::string expected;
+    for (int i = 0; i < 200; ++i) {
+        const std::string value(static_cast<std::size_t>(i) * 97, static_cast<char>('a' + i % 26));
+        const std::string quoted = value + ",";
+        encoder.add_field(value);
+        encoder.add_field(quoted);
+        encoder.finish_row();
+        expected += value + ",\"" + quoted + "\"\n";
+        if (i % 50 == 49) {
+            ASSERT_EQ(encoder.buffer(), expected);
+            encoder.clear();
+            expected.clear();
+        }
+    }
+    EXPECT_EQ(encoder.buffer(), "");
+}
+
 TEST(CsvWriter, FinishRowReturnsTheExactRowSize) {
     RowEncoder encoder({Delimiter::Comma, LineEnding::CRLF});
     encoder.add_field("a\"b");

@@ -353,8 +353,7 @@ class RowSpooler {
           has_keys_(has_keys),
           ncols_(ncols),
           names_(names),
-          prefix_(spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) +
-                  "_"),
+          prefix_(job_file_prefix(job_id)),
           writer_(spec.format, spec.columns, spec.max_upload_bytes,
                   [this, &outcome](std::size_t index) {
                       std::string path = prefix_ + std::to_string(index + 1) + ".csv";

@@ -113,6 +113,12 @@ class Users(IntegrationTest):
             self.assertIn("does not exist or is not yours", err.stderr)
             err = self.pg.psql_fail("SELECT * FROM sf_bulk_abort(%d);" % other, user=role)
             self.assertIn("does not exist or is not yours", err.stderr)
+            err = self.pg.psql_fail("SELECT sf_bulk_retry(%d);" % other, user=role)
+            self.assertIn("does not exist or is not yours", err.stderr)
+            # Purging everything purges only one's own jobs.
+            self.assertEqual(self.pg.value("SELECT sf_bulk.delete_jobs(ARRAY[%d]::bigint[])" % other, user=role), "0")
+            self.assertEqual(self.pg.value("SELECT count(*) FROM sf_bulk.jobs WHERE id = %d" % other), "1",
+                             "%s deleted another role's job" % role)
             for fn in ("sf_bulk_successful", "sf_bulk_failed", "sf_bulk_unprocessed"):
                 self.assertEqual(self.pg.value("SELECT count(*) FROM %s(%d)" % (fn, other), user=role), "0",
                                  "%s reads %s of another role's job" % (role, fn))

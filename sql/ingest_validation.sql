@@ -59,6 +59,11 @@ SELECT sf_bulk_insert('Lead', 'SELECT 1 AS "LastName"; SELECT 2 AS "LastName"');
 SELECT sf_bulk_insert('Lead', 'SELECT FROM t');
 SELECT sf_bulk_insert('Lead', 'SELECT 1/0 AS "LastName" FROM t');
 SELECT count(*) AS rows_still_there FROM t;
+-- An error after thousands of rows were spooled (the files written so far go with the statement).
+SELECT sf_bulk_insert('Lead', $$SELECT 'n' || g AS "LastName", 10 / (20000 - g) AS "NumberOfEmployees"
+                               FROM generate_series(1, 30000) g$$);
+-- The query itself starting another job.
+SELECT sf_bulk_insert('Lead', $$SELECT sf_bulk_insert('Lead', 'SELECT 1 AS "LastName"')::text AS "LastName"$$);
 
 -- Column names that are not Salesforce field names, and duplicates.
 SELECT sf_bulk_insert('Lead', 'SELECT name, name AS "Name" FROM t');
@@ -93,6 +98,15 @@ SELECT sf_bulk_insert('Lead', $$SELECT '-infinity'::timestamptz AS "Last_Activit
 SELECT sf_bulk_insert('Lead', $$SELECT '10000-01-01'::date AS "Birthdate__c" FROM t$$);
 SELECT sf_bulk_insert('Lead', $$SELECT '{"a;b",c}'::text[] AS "Interests__c" FROM t$$);
 SELECT sf_bulk_insert('Lead', $$SELECT '{a,NULL}'::text[] AS "Interests__c" FROM t$$);
+-- One row larger than an upload may be.
+SELECT sf_bulk_insert('Lead', $$SELECT repeat('x', 1100000) AS "Description" FROM t$$, max_upload_mb => 1);
+
+-- Job ids that do not exist (or are not the caller's: the same answer, by design).
+SELECT * FROM sf_bulk_wait(987654321, '1 s');
+SELECT sf_bulk_abort(987654321);
+SELECT sf_bulk_retry(987654321);
+SELECT count(*) AS no_results FROM sf_bulk_successful(987654321);
+SELECT sf_bulk_wait(NULL);
 
 -- Not one of the refusals above left a job or a spool file; the accepted empty job did complete.
 SELECT state, rows_spooled, count(*) FROM sf_bulk_jobs GROUP BY 1, 2;

@@ -674,8 +674,23 @@ bool *key_flags(const CallArgs &args, TupleDesc desc, char **names, int *key_cou
     return flags;
 }
 
+// Calls whose query is being spooled by this backend right now. A query that itself starts a job would make
+// that job part of a statement sf_bulk is reading (and of its rollback): refused.
+int spooling_depth = 0;
+
+struct SpoolingScope {
+    SpoolingScope() { ++spooling_depth; }
+    ~SpoolingScope() { --spooling_depth; }
+    SpoolingScope(const SpoolingScope &) = delete;
+    SpoolingScope &operator=(const SpoolingScope &) = delete;
+};
+
 Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function) {
     // PostgreSQL-only work first, while no C++ object exists in this frame.
+    if (spooling_depth > 0)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s cannot be called from the query of another sf_bulk call", function),
+                        errhint("Start the jobs one after the other.")));
     require_preloaded(function);
     CallArgs args = read_args(fcinfo, operation, function);
     if (strcmp(args.if_running, "queue") != 0 && strcmp(args.if_running, "skip") != 0 &&
@@ -740,7 +755,10 @@ Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function
         return insert_job(args, server, columns_array, key_array, static_cast<int64>(spec.max_upload_bytes),
                           after_job);
     });
-    SpoolOutcome outcome = spool_rows(portal, spec, job_id, is_key, key_count > 0);
+    SpoolOutcome outcome = [&] {
+        SpoolingScope scope;
+        return spool_rows(portal, spec, job_id, is_key, key_count > 0);
+    }();
     if (outcome.rows == 0) {
         for (const std::string &path : outcome.paths)
             unlink(path.c_str());

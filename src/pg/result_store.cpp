@@ -1,201 +1,448 @@
-// Storing Salesforce's per-row results: result files are parsed as they are read and inserted in batches,
-// each batch in a memory context of its own, so memory does not grow with the file. See result_store.h.
+// Storing Salesforce's per-row results in sf_bulk.results (see result_store.h).
+//
+// A million result rows per upload is the normal case, so this takes the path COPY FROM takes rather than
+// SQL: each CSV record becomes the values of a tuple slot directly (text columns as text datums, `fields`
+// as a Jsonb built from the values, with no JSON text in between for PostgreSQL to parse again), and
+// batches of slots go to table_multi_insert (one WAL record per heap page rather than per row) followed by
+// their index entries. Each batch lives in a memory context reset after it, so memory is bounded by the
+// batch whatever the file's size.
+//
+// Boundary: the CSV reader and the header plan are C++; everything that calls PostgreSQL is a method of
+// ResultInserter, which creates no C++ object and runs only through pg_call.
 #include "core/bulk_api.h"
 #include "core/csv.h"
 #include "core/ingest_machine.h"
 #include "core/row_fingerprint.h"
 #include "result_store.h"
 
-#include <nlohmann/json.hpp>
-
 #include "pg_headers.h"
 
 extern "C" {
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 }
 
 #include "guard.h"
 
+#include <algorithm>
 #include <fstream>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sfb::pg {
 
 namespace {
 
-// One stored result row, as plain values.
-struct ResultRow {
-    std::string sf_id;
-    std::optional<bool> created;
-    std::string error, error_code, error_message, error_fields;  // error_fields comma-separated
-    std::int64_t row_hash = 0;
-    std::string fields_json;
+// The columns of sf_bulk.results written here. Their positions are looked up by name once per file, so the
+// table's column order does not matter; a column this code does not know is an error, not a silent NULL.
+enum Column {
+    kJobId,
+    kChunkNo,
+    kKind,
+    kKey,
+    kSfId,
+    kSfCreated,
+    kSfError,
+    kErrorCode,
+    kErrorMessage,
+    kErrorFields,
+    kRowHash,
+    kFields,
+    kColumns
+};
+struct ColumnSpec {
+    const char *name;
+    Oid type;
+};
+constexpr ColumnSpec kColumnSpecs[kColumns] = {{"job_id", INT8OID},        {"chunk_no", INT4OID},
+                                               {"kind", CHAROID},          {"key", TEXTOID},
+                                               {"sf_id", TEXTOID},         {"sf_created", BOOLOID},
+                                               {"sf_error", TEXTOID},      {"error_code", TEXTOID},
+                                               {"error_message", TEXTOID}, {"error_fields", TEXTARRAYOID},
+                                               {"row_hash", INT8OID},      {"fields", JSONBOID}};
+
+// What a result file's header says about every row, worked out once: which columns carry Salesforce's
+// sf__Id, sf__Created and sf__Error, which carry the values sent (fingerprinted in file order, as the
+// spool writer did), and the keys of `fields` in jsonb's storage order (shorter keys first, then
+// bytewise), each with the column(s) it comes from. Columns are listed ascending; a name the header
+// repeats keeps its last value present in the row, as assigning the columns one by one would.
+struct HeaderPlan {
+    struct Key {
+        std::string name;
+        std::vector<int> columns;
+    };
+    std::vector<int> sf_id, sf_created, sf_error;
+    std::vector<int> sent;
+    std::vector<Key> keys;
+    std::size_t width = 0;  // header fields; a row's later fields are ignored
 };
 
-// Rows of one result file, sent to SQL in batches: memory is bounded by the batch, not the file.
-class ResultBatch {
+HeaderPlan plan_header(const std::vector<std::string_view> &header) {
+    HeaderPlan plan;
+    plan.width = header.size();
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        int column = static_cast<int>(i);
+        std::string_view name = header[i];
+        if (name == "sf__Id") {
+            plan.sf_id.push_back(column);
+        } else if (name == "sf__Created") {
+            plan.sf_created.push_back(column);
+        } else if (name == "sf__Error") {
+            plan.sf_error.push_back(column);
+        } else {
+            plan.sent.push_back(column);
+            auto same = std::find_if(plan.keys.begin(), plan.keys.end(),
+                                     [&](const HeaderPlan::Key &key) { return key.name == name; });
+            if (same == plan.keys.end())
+                plan.keys.push_back(HeaderPlan::Key{std::string(name), {column}});
+            else
+                same->columns.push_back(column);
+        }
+    }
+    // jsonb keeps an object's keys sorted by length, then bytes (lengthCompareJsonbStringValue), and
+    // looks them up by binary search: the Jsonb built below relies on this order.
+    std::sort(plan.keys.begin(), plan.keys.end(), [](const HeaderPlan::Key &a, const HeaderPlan::Key &b) {
+        if (a.name.size() != b.name.size())
+            return a.name.size() < b.name.size();
+        return a.name < b.name;
+    });
+    return plan;
+}
+
+// The last of `columns` a row of `count` fields has, or -1.
+int last_present(const std::vector<int> &columns, std::size_t count) noexcept {
+    for (auto it = columns.rbegin(); it != columns.rend(); ++it)
+        if (static_cast<std::size_t>(*it) < count)
+            return *it;
+    return -1;
+}
+
+// One result row as views into the CSV reader's buffer and the caller's strings; valid for one add().
+struct RowValues {
+    const std::string_view *fields;
+    std::size_t count;  // fields of this row that the header names
+    std::string_view sf_id, sf_error, error_code, error_message;
+    std::string_view error_fields;  // comma-separated
+    int created;                    // -1: no sf__Created column
+    std::int64_t row_hash;
+};
+
+// Inserts rows of one kind for one upload into sf_bulk.results, as COPY FROM does. Every method makes
+// PostgreSQL calls only and is run through pg_call; the object holds pointers and numbers only. After an
+// error nothing needs releasing here: the transaction's abort closes the relation, drops the buffer pin and
+// frees the memory contexts.
+class ResultInserter {
   public:
-    static constexpr size_t kRows = 5000;
-    ResultBatch(int64 job_id, int chunk_no, char kind) : job_id_(job_id), chunk_no_(chunk_no), kind_(kind) {}
+    // Rows per table_multi_insert call, and the bytes of values after which a batch goes earlier (a few
+    // long rows must not make a batch large). COPY FROM uses 1,000 rows / 64 kB per buffer.
+    static constexpr int kBatchRows = 1000;
+    static constexpr std::size_t kBatchBytes = 1 << 20;
 
-    void add(ResultRow row) {
-        rows_.push_back(std::move(row));
-        if (rows_.size() >= kRows)
-            flush();
-    }
+    ResultInserter(std::int64_t job_id, int chunk_no, char kind, const HeaderPlan &plan)
+        : job_id_(job_id), chunk_no_(chunk_no), kind_(kind), plan_(plan) {}
 
-    void flush() {
-        if (rows_.empty())
-            return;
-        pg_call([this] { insert(); });
-        rows_.clear();
-    }
+    void open();
+    void add(const RowValues &row);
+    void finish();
 
   private:
-    static Datum text_or_null(const std::string &value, bool *is_null) {
-        *is_null = value.empty();
-        return *is_null ? (Datum)0 : PointerGetDatum(cstring_to_text_with_len(value.data(), value.size()));
-    }
+    Datum text_datum(std::string_view value, bool *is_null);
+    Datum error_fields_datum(std::string_view joined);
+    Datum fields_datum(const RowValues &row);
+    void flush();
 
-    // PostgreSQL work only; reads the rows, creates no C++ object.
-    void insert() {
-        // The arrays live in a context of their own, deleted after the statement: the transaction that
-        // stores a million results must not keep every batch until its commit.
-        MemoryContext batch =
-            AllocSetContextCreate(CurrentMemoryContext, "sf_bulk results batch", ALLOCSET_DEFAULT_SIZES);
-        MemoryContext caller = MemoryContextSwitchTo(batch);
-        int n = static_cast<int>(rows_.size());
-        constexpr int kText = 6;  // sf_id, sf_error, error_code, error_message, error_fields, fields
-        Datum *text[kText];
-        bool *text_nulls[kText];
-        for (int c = 0; c < kText; ++c) {
-            text[c] = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-            text_nulls[c] = static_cast<bool *>(palloc(sizeof(bool) * n));
-        }
-        Datum *created = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        bool *created_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
-        Datum *hashes = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        for (int i = 0; i < n; ++i) {
-            const ResultRow &row = rows_[i];
-            text[0][i] = text_or_null(row.sf_id, &text_nulls[0][i]);
-            text[1][i] = text_or_null(row.error, &text_nulls[1][i]);
-            text[2][i] = text_or_null(row.error_code, &text_nulls[2][i]);
-            text[3][i] = text_or_null(row.error_message, &text_nulls[3][i]);
-            text[4][i] = text_or_null(row.error_fields, &text_nulls[4][i]);
-            text[5][i] = text_or_null(row.fields_json, &text_nulls[5][i]);
-            created_nulls[i] = !row.created.has_value();
-            created[i] = BoolGetDatum(row.created.value_or(false));
-            hashes[i] = Int64GetDatum(row.row_hash);
-        }
-        int dims[1] = {n};
-        int lbs[1] = {1};
-        Oid types[11] = {INT8OID,      INT4OID,      CHAROID,      TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID,
-                         TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
-        auto text_array = [&](int c) {
-            return PointerGetDatum(
-                construct_md_array(text[c], text_nulls[c], 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-        };
-        Datum values[11] = {Int64GetDatum(job_id_),
-                            Int32GetDatum(chunk_no_),
-                            CharGetDatum(kind_),
-                            text_array(0),
-                            PointerGetDatum(construct_md_array(created, created_nulls, 1, dims, lbs, BOOLOID,
-                                                               1, true, TYPALIGN_CHAR)),
-                            text_array(1),
-                            text_array(2),
-                            text_array(3),
-                            text_array(4),
-                            PointerGetDatum(construct_md_array(hashes, nullptr, 1, dims, lbs, INT8OID, 8,
-                                                               FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
-                            text_array(5)};
-        if (SPI_execute_with_args(
-                "INSERT INTO sf_bulk.results (job_id, chunk_no, kind, sf_id, sf_created, sf_error, "
-                "error_code, "
-                "error_message, error_fields, row_hash, fields) "
-                "SELECT $1, $2, $3, i, c, e, ec, em, pg_catalog.string_to_array(ef, ','), h, f::jsonb "
-                "FROM ROWS FROM (pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::bool[]), "
-                "pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[]), "
-                "pg_catalog.unnest($8::text[]), "
-                "pg_catalog.unnest($9::text[]), pg_catalog.unnest($10::int8[]), "
-                "pg_catalog.unnest($11::text[])) "
-                "AS u(i, c, e, ec, em, ef, h, f)",
-                11, types, values, nullptr, false, 0) != SPI_OK_INSERT)
-            elog(ERROR, "could not store Salesforce results");
-        MemoryContextSwitchTo(caller);
-        MemoryContextDelete(batch);
-    }
-
-    int64 job_id_;
+    std::int64_t job_id_;
     int chunk_no_;
     char kind_;
-    std::vector<ResultRow> rows_;
+    const HeaderPlan &plan_;
+    Relation rel_ = nullptr;
+    EState *estate_ = nullptr;
+    ResultRelInfo *rel_info_ = nullptr;
+    BulkInsertState bulk_state_ = nullptr;
+    CommandId command_ = 0;
+    MemoryContext file_context_ = nullptr;   // slots, executor state: until finish()
+    MemoryContext batch_context_ = nullptr;  // the values of the rows of one batch
+    TupleTableSlot *slots_[kBatchRows] = {};
+    int used_ = 0;
+    std::size_t bytes_ = 0;
+    int attr_[kColumns] = {};  // 0-based attribute index of each Column
+    JsonbPair *pairs_ = nullptr;
 };
+
+void ResultInserter::open() {
+    file_context_ = AllocSetContextCreate(CurrentMemoryContext, "sf_bulk results", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext caller = MemoryContextSwitchTo(file_context_);
+    Oid relid = get_relname_relid("results", get_namespace_oid("sf_bulk", false));
+    if (!OidIsValid(relid))
+        elog(ERROR, "table sf_bulk.results does not exist");
+    rel_ = table_open(relid, RowExclusiveLock);
+    // Rows go in without the executor's INSERT: no trigger would fire and no partition would be chosen, so
+    // a table that has either is refused rather than written past them.
+    if (rel_->rd_rel->relkind != RELKIND_RELATION ||
+        (rel_->trigdesc != nullptr &&
+         (rel_->trigdesc->trig_insert_before_row || rel_->trigdesc->trig_insert_after_row ||
+          rel_->trigdesc->trig_insert_instead_row || rel_->trigdesc->trig_insert_before_statement ||
+          rel_->trigdesc->trig_insert_after_statement)))
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("sf_bulk cannot store results in sf_bulk.results: it has insert triggers or "
+                               "is not a plain table")));
+    TupleDesc desc = RelationGetDescr(rel_);
+    for (int c = 0; c < kColumns; ++c)
+        attr_[c] = -1;
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute attr = TupleDescAttr(desc, i);
+        if (attr->attisdropped)
+            continue;
+        int found = -1;
+        for (int c = 0; c < kColumns; ++c)
+            if (strcmp(NameStr(attr->attname), kColumnSpecs[c].name) == 0 &&
+                attr->atttypid == kColumnSpecs[c].type)
+                found = c;
+        // Nothing here would fill another column (no defaults are computed): refuse rather than guess.
+        if (found < 0)
+            elog(ERROR, "sf_bulk.results has an unexpected column \"%s\"", NameStr(attr->attname));
+        attr_[found] = i;
+    }
+    for (int c = 0; c < kColumns; ++c)
+        if (attr_[c] < 0)
+            elog(ERROR, "sf_bulk.results has no column \"%s\" of the expected type", kColumnSpecs[c].name);
+    // The keys of `fields` must be valid text in the database's encoding, as the values are (see add()).
+    for (const HeaderPlan::Key &key : plan_.keys)
+        pg_verifymbstr(key.name.data(), static_cast<int>(key.name.size()), false);
+
+    estate_ = CreateExecutorState();
+    rel_info_ = makeNode(ResultRelInfo);
+    InitResultRelInfo(rel_info_, rel_, 0, nullptr, 0);
+    ExecOpenIndices(rel_info_, false);
+    bulk_state_ = GetBulkInsertState();
+    command_ = GetCurrentCommandId(true);
+    for (TupleTableSlot *&slot : slots_)
+        slot = table_slot_create(rel_, nullptr);
+    pairs_ =
+        static_cast<JsonbPair *>(palloc(sizeof(JsonbPair) * std::max<std::size_t>(1, plan_.keys.size())));
+    batch_context_ = AllocSetContextCreate(file_context_, "sf_bulk results batch", ALLOCSET_DEFAULT_SIZES);
+    MemoryContextSwitchTo(caller);
+}
+
+// A text value, or NULL when empty (as the result columns have always been stored). Checked for the
+// database's encoding first: the bytes come from a file, and text in the table must be valid.
+Datum ResultInserter::text_datum(std::string_view value, bool *is_null) {
+    if (value.empty()) {
+        *is_null = true;
+        return (Datum)0;
+    }
+    *is_null = false;
+    pg_verifymbstr(value.data(), static_cast<int>(value.size()), false);
+    bytes_ += value.size();
+    return PointerGetDatum(cstring_to_text_with_len(value.data(), static_cast<int>(value.size())));
+}
+
+// error_fields: the comma-separated names split on every comma, as string_to_array(text, ',') does.
+Datum ResultInserter::error_fields_datum(std::string_view joined) {
+    int count = 1;
+    for (char c : joined)
+        count += c == ',';
+    Datum *elements = static_cast<Datum *>(palloc(sizeof(Datum) * count));
+    std::size_t start = 0;
+    for (int i = 0; i < count; ++i) {
+        std::size_t comma = joined.find(',', start);
+        std::size_t end = comma == std::string_view::npos ? joined.size() : comma;
+        elements[i] =
+            PointerGetDatum(cstring_to_text_with_len(joined.data() + start, static_cast<int>(end - start)));
+        start = end + 1;
+    }
+    return PointerGetDatum(construct_array(elements, count, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+// `fields`: the values sent, keyed by the header's names, built as a jsonb object directly. The keys are
+// already in jsonb's order and unique (see plan_header), which is what convertToJsonb expects of an
+// object's pairs; every value is a JSON string, as before.
+Datum ResultInserter::fields_datum(const RowValues &row) {
+    int pairs = 0;
+    for (const HeaderPlan::Key &key : plan_.keys) {
+        int column = last_present(key.columns, row.count);
+        if (column < 0)
+            continue;
+        std::string_view value = row.fields[column];
+        pg_verifymbstr(value.data(), static_cast<int>(value.size()), false);
+        JsonbPair &pair = pairs_[pairs];
+        pair.key.type = jbvString;
+        pair.key.val.string.val = const_cast<char *>(key.name.data());
+        pair.key.val.string.len = static_cast<int>(key.name.size());
+        pair.value.type = jbvString;
+        pair.value.val.string.val = const_cast<char *>(value.data());
+        pair.value.val.string.len = static_cast<int>(value.size());
+        pair.order = static_cast<uint32>(pairs);
+        ++pairs;
+    }
+    JsonbValue object;
+    object.type = jbvObject;
+    object.val.object.nPairs = pairs;
+    object.val.object.pairs = pairs_;
+    Jsonb *jsonb = JsonbValueToJsonb(&object);
+    bytes_ += VARSIZE(jsonb);
+    return JsonbPGetDatum(jsonb);
+}
+
+void ResultInserter::add(const RowValues &row) {
+    MemoryContext caller = MemoryContextSwitchTo(batch_context_);
+    TupleTableSlot *slot = slots_[used_];
+    ExecClearTuple(slot);
+    Datum *values = slot->tts_values;
+    bool *nulls = slot->tts_isnull;
+    int natts = slot->tts_tupleDescriptor->natts;
+    for (int i = 0; i < natts; ++i) {
+        values[i] = (Datum)0;
+        nulls[i] = true;  // dropped columns stay NULL, and so does `key` (match_keys sets it)
+    }
+    values[attr_[kJobId]] = Int64GetDatum(job_id_);
+    nulls[attr_[kJobId]] = false;
+    values[attr_[kChunkNo]] = Int32GetDatum(chunk_no_);
+    nulls[attr_[kChunkNo]] = false;
+    values[attr_[kKind]] = CharGetDatum(kind_);
+    nulls[attr_[kKind]] = false;
+    values[attr_[kSfId]] = text_datum(row.sf_id, &nulls[attr_[kSfId]]);
+    if (row.created >= 0) {
+        values[attr_[kSfCreated]] = BoolGetDatum(row.created == 1);
+        nulls[attr_[kSfCreated]] = false;
+    }
+    values[attr_[kSfError]] = text_datum(row.sf_error, &nulls[attr_[kSfError]]);
+    values[attr_[kErrorCode]] = text_datum(row.error_code, &nulls[attr_[kErrorCode]]);
+    values[attr_[kErrorMessage]] = text_datum(row.error_message, &nulls[attr_[kErrorMessage]]);
+    if (!row.error_fields.empty()) {
+        values[attr_[kErrorFields]] = error_fields_datum(row.error_fields);
+        nulls[attr_[kErrorFields]] = false;
+    }
+    values[attr_[kRowHash]] = Int64GetDatum(row.row_hash);
+    nulls[attr_[kRowHash]] = false;
+    values[attr_[kFields]] = fields_datum(row);
+    nulls[attr_[kFields]] = false;
+    ExecStoreVirtualTuple(slot);
+    MemoryContextSwitchTo(caller);
+    if (++used_ == kBatchRows || bytes_ >= kBatchBytes)
+        flush();
+}
+
+void ResultInserter::flush() {
+    if (used_ == 0)
+        return;
+    // Work memory of the insert (tuples formed from the slots, TOAST, index tuples) goes with the batch.
+    MemoryContext caller = MemoryContextSwitchTo(batch_context_);
+    if (rel_->rd_att->constr != nullptr)
+        for (int i = 0; i < used_; ++i)
+            ExecConstraints(rel_info_, slots_[i], estate_);
+    table_multi_insert(rel_, slots_, used_, command_, 0, bulk_state_);
+    for (int i = 0; i < used_; ++i) {
+        if (rel_info_->ri_NumIndices > 0)
+            list_free(ExecInsertIndexTuples(rel_info_, slots_[i], estate_, false, false, nullptr, NIL));
+        ExecClearTuple(slots_[i]);
+    }
+    ResetPerTupleExprContext(estate_);
+    MemoryContextSwitchTo(caller);
+    MemoryContextReset(batch_context_);
+    used_ = 0;
+    bytes_ = 0;
+    // A long store must still answer procsignal barriers (DROP DATABASE elsewhere waits for them) and
+    // cancellation; shutdown requests only set a flag the worker loop reads.
+    CHECK_FOR_INTERRUPTS();
+}
+
+void ResultInserter::finish() {
+    flush();
+    FreeBulkInsertState(bulk_state_);
+    for (TupleTableSlot *slot : slots_)
+        ExecDropSingleTupleTableSlot(slot);
+    ExecCloseIndices(rel_info_);
+    table_close(rel_, NoLock);  // the lock is kept until commit
+    FreeExecutorState(estate_);
+    MemoryContextDelete(file_context_);
+}
 
 }  // namespace
 
-// Streams one result file into sf_bulk.results. Returns the number of rows.
 std::int64_t store_result_file(std::int64_t job_id, int chunk_no, const ChunkResultFile &file,
                                csv::Delimiter delimiter) {
     char kind = file.kind == IngestResult::Successful ? 's' : file.kind == IngestResult::Failed ? 'f' : 'u';
     std::ifstream in(file.path, std::ios::binary);
     if (!in)
         return 0;  // never downloaded (e.g. no job ever existed): nothing to store
-    ResultBatch batch(job_id, chunk_no, kind);
-    std::vector<std::string> header;
+    HeaderPlan plan;
+    bool have_header = false;
+    ResultInserter inserter(job_id, chunk_no, kind, plan);
     std::int64_t rows = 0;
+    RowFingerprint fingerprint;
+    std::string error_code, error_message, error_fields;  // reused: only error rows fill them
     csv::ReaderOptions options;
     options.delimiter = delimiter;
-    RowFingerprint fingerprint;
     csv::Reader reader(options, [&](const std::vector<std::string_view> &fields) {
-        if (header.empty()) {
-            header.assign(fields.begin(), fields.end());
+        if (!have_header) {
+            // Blank lines before the header are skipped, as they always were.
+            if (fields.empty())
+                return;
+            plan = plan_header(fields);
+            have_header = true;
+            pg_call([&inserter] { inserter.open(); });
             return;
         }
         if (fields.empty())
             return;
-        ResultRow row;
+        RowValues row{};
+        row.fields = fields.data();
+        row.count = std::min(fields.size(), plan.width);
+        int column = last_present(plan.sf_id, row.count);
+        if (column >= 0)
+            row.sf_id = fields[column];
+        column = last_present(plan.sf_created, row.count);
+        row.created = column < 0 ? -1 : fields[column] == "true" ? 1 : 0;
+        column = last_present(plan.sf_error, row.count);
+        if (column >= 0)
+            row.sf_error = fields[column];
+        // Salesforce echoes the uploaded columns in upload order: the same fingerprint as when sent.
         fingerprint.reset();
-        nlohmann::json sent = nlohmann::json::object();
-        for (size_t i = 0; i < fields.size() && i < header.size(); ++i) {
-            const std::string &name = header[i];
-            if (name == "sf__Id") {
-                row.sf_id = fields[i];
-            } else if (name == "sf__Created") {
-                row.created = fields[i] == "true";
-            } else if (name == "sf__Error") {
-                row.error = fields[i];
-            } else {
-                // Salesforce echoes the uploaded columns in upload order: the same fingerprint as when sent.
-                fingerprint.add(fields[i]);
-                sent[name] = std::string(fields[i]);
-            }
-        }
-        if (!row.error.empty()) {
-            std::vector<RowError> errors = split_row_errors(row.error);
-            if (!errors.empty()) {
-                row.error_code = errors.front().code;
-                row.error_message = errors.front().message;
-                for (const std::string &field : errors.front().fields)
-                    row.error_fields += (row.error_fields.empty() ? "" : ",") + field;
-            }
+        for (int sent : plan.sent) {
+            if (static_cast<std::size_t>(sent) >= row.count)
+                break;
+            fingerprint.add(fields[sent]);
         }
         row.row_hash = fingerprint.value();
-        row.fields_json = sent.dump();
-        batch.add(std::move(row));
+        error_code.clear();
+        error_message.clear();
+        error_fields.clear();
+        if (!row.sf_error.empty()) {
+            std::vector<RowError> errors = split_row_errors(row.sf_error);
+            if (!errors.empty()) {
+                error_code = errors.front().code;
+                error_message = errors.front().message;
+                for (const std::string &field : errors.front().fields)
+                    error_fields += (error_fields.empty() ? "" : ",") + field;
+            }
+        }
+        row.error_code = error_code;
+        row.error_message = error_message;
+        row.error_fields = error_fields;
+        pg_call([&inserter, &row] { inserter.add(row); });
         ++rows;
     });
-    std::vector<char> buffer(1 << 16);
+    std::vector<char> buffer(1 << 18);
     while (in) {
         in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
         if (in.gcount() > 0)
-            reader.feed(buffer.data(), static_cast<size_t>(in.gcount()));
+            reader.feed(buffer.data(), static_cast<std::size_t>(in.gcount()));
     }
     reader.finish();
-    batch.flush();
+    if (have_header)
+        pg_call([&inserter] { inserter.finish(); });
     return rows;
 }
 

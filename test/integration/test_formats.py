@@ -51,3 +51,13 @@ class Formats(IntegrationTest):
                     "SELECT fields->>'LastName' AS k, fields->>'Description' AS v FROM sf_bulk_successful(%d)" % job)}
                 self.assertEqual(echoed, {prefix + str(i): v for i, v in enumerate(VALUES)},
                                  "result rows echo the fields as sent")
+                # The worker builds `fields` as binary jsonb itself: it must be what jsonb_in makes of its own
+                # text (same keys, same order for lookups) and every key must be found by a lookup.
+                self.assertEqual(self.pg.value("""
+                    SELECT count(*) FROM sf_bulk.results r
+                     WHERE r.job_id = %d AND (r.fields IS DISTINCT FROM r.fields::text::jsonb
+                        OR EXISTS (SELECT 1 FROM jsonb_object_keys(r.fields) k WHERE NOT r.fields ? k)
+                        OR r.fields <> jsonb_build_object('LastName', r.fields->>'LastName',
+                                                          'Company', r.fields->>'Company',
+                                                          'Description', r.fields->>'Description'))""" % job),
+                                 "0", "stored jsonb equals its parsed text")

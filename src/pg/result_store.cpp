@@ -128,6 +128,25 @@ int last_present(const std::vector<int> &columns, std::size_t count) noexcept {
     return -1;
 }
 
+// Raises an ERROR unless `value` is valid text in the database's encoding (the bytes come from a file, and
+// text and jsonb in the table must be valid). All-ASCII bytes without NUL are valid in every server
+// encoding, and nearly every value is such: those are checked here, 8 bytes at a time, without the call.
+void check_encoding(std::string_view value) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+    const char *p = value.data();
+    std::size_t n = value.size();
+    bool plain = true;
+    for (; n >= 8 && plain; p += 8, n -= 8) {
+        std::uint64_t word;
+        memcpy(&word, p, 8);
+        plain = ((word | ((word - kOnes) & ~word)) & kHighs) == 0;  // no high bit, no zero byte
+    }
+    for (; n > 0 && plain; ++p, --n)
+        plain = *p != 0 && static_cast<unsigned char>(*p) < 0x80;
+    if (!plain)
+        pg_verifymbstr(value.data(), static_cast<int>(value.size()), false);
+}
+
 // One result row as views into the CSV reader's buffer and the caller's strings; valid for one add().
 struct RowValues {
     const std::string_view *fields;
@@ -178,7 +197,7 @@ class ResultInserter {
     int used_ = 0;
     std::size_t bytes_ = 0;
     int attr_[kColumns] = {};  // 0-based attribute index of each Column
-    JsonbPair *pairs_ = nullptr;
+    int *present_ = nullptr;   // per row: (key, column) of each key the row has
 };
 
 void ResultInserter::open() {
@@ -230,8 +249,7 @@ void ResultInserter::open() {
     command_ = GetCurrentCommandId(true);
     for (TupleTableSlot *&slot : slots_)
         slot = table_slot_create(rel_, nullptr);
-    pairs_ =
-        static_cast<JsonbPair *>(palloc(sizeof(JsonbPair) * std::max<std::size_t>(1, plan_.keys.size())));
+    present_ = static_cast<int *>(palloc(sizeof(int) * 2 * std::max<std::size_t>(1, plan_.keys.size())));
     // A batch takes about 1 kB per row (convertToJsonb starts every Jsonb in a 1 kB buffer): a first block
     // that holds a whole batch and is kept over resets spares malloc, munmap and page faults per batch.
     batch_context_ = AllocSetContextCreate(file_context_, "sf_bulk results batch", kBatchKeeperBytes,
@@ -247,7 +265,7 @@ Datum ResultInserter::text_datum(std::string_view value, bool *is_null) {
         return (Datum)0;
     }
     *is_null = false;
-    pg_verifymbstr(value.data(), static_cast<int>(value.size()), false);
+    check_encoding(value);
     bytes_ += value.size();
     return PointerGetDatum(cstring_to_text_with_len(value.data(), static_cast<int>(value.size())));
 }
@@ -269,33 +287,51 @@ Datum ResultInserter::error_fields_datum(std::string_view joined) {
     return PointerGetDatum(construct_array(elements, count, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-// `fields`: the values sent, keyed by the header's names, built as a jsonb object directly. The keys are
-// already in jsonb's order and unique (see plan_header), which is what convertToJsonb expects of an
-// object's pairs; every value is a JSON string, as before.
+// `fields`: the values sent, keyed by the header's names, as a jsonb object of strings written straight in
+// jsonb's binary layout (utils/jsonb.h; the on-disk format, which pg_upgrade keeps stable): the container
+// header, one JEntry per key then one per value, then the keys' bytes, then the values' bytes. This is what
+// convertToJsonb makes of the same pairs, without a JsonbValue tree or a growing buffer per row. The keys
+// are unique and in jsonb's order already (plan_header); a JEntry holds its child's length, except that
+// every JB_OFFSET_STRIDE'th holds the end offset instead, as convertJsonbObject writes them. The
+// integration tests compare what is stored with jsonb_in's reading of its text, above and below that
+// stride.
 Datum ResultInserter::fields_datum(const RowValues &row) {
     int pairs = 0;
-    for (const HeaderPlan::Key &key : plan_.keys) {
-        int column = last_present(key.columns, row.count);
+    std::size_t data = 0;
+    for (std::size_t k = 0; k < plan_.keys.size(); ++k) {
+        int column = last_present(plan_.keys[k].columns, row.count);
         if (column < 0)
             continue;
-        std::string_view value = row.fields[column];
-        pg_verifymbstr(value.data(), static_cast<int>(value.size()), false);
-        JsonbPair &pair = pairs_[pairs];
-        pair.key.type = jbvString;
-        pair.key.val.string.val = const_cast<char *>(key.name.data());
-        pair.key.val.string.len = static_cast<int>(key.name.size());
-        pair.value.type = jbvString;
-        pair.value.val.string.val = const_cast<char *>(value.data());
-        pair.value.val.string.len = static_cast<int>(value.size());
-        pair.order = static_cast<uint32>(pairs);
+        check_encoding(row.fields[column]);
+        data += plan_.keys[k].name.size() + row.fields[column].size();
+        present_[2 * pairs] = static_cast<int>(k);
+        present_[2 * pairs + 1] = column;
         ++pairs;
     }
-    JsonbValue object;
-    object.type = jbvObject;
-    object.val.object.nPairs = pairs;
-    object.val.object.pairs = pairs_;
-    Jsonb *jsonb = JsonbValueToJsonb(&object);
-    bytes_ += VARSIZE(jsonb);
+    if (data > JENTRY_OFFLENMASK)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+                               JENTRY_OFFLENMASK)));
+    std::size_t size = offsetof(Jsonb, root.children) + sizeof(JEntry) * 2 * pairs + data;
+    Jsonb *jsonb = static_cast<Jsonb *>(palloc(size));
+    SET_VARSIZE(jsonb, size);
+    jsonb->root.header = static_cast<uint32>(pairs) | JB_FOBJECT;
+    JEntry *entry = jsonb->root.children;
+    char *out = reinterpret_cast<char *>(entry + 2 * pairs);
+    uint32 end = 0;
+    for (int half = 0; half < 2; ++half) {  // the keys, then the values
+        for (int i = 0; i < pairs; ++i) {
+            std::string_view bytes = half == 0 ? std::string_view(plan_.keys[present_[2 * i]].name)
+                                               : row.fields[present_[2 * i + 1]];
+            memcpy(out, bytes.data(), bytes.size());
+            out += bytes.size();
+            end += static_cast<uint32>(bytes.size());
+            int child = half * pairs + i;
+            *entry++ = child % JB_OFFSET_STRIDE == 0 ? (JENTRY_ISSTRING | JENTRY_HAS_OFF | end)
+                                                     : (JENTRY_ISSTRING | static_cast<uint32>(bytes.size()));
+        }
+    }
+    bytes_ += size;
     return JsonbPGetDatum(jsonb);
 }
 

@@ -427,6 +427,9 @@ def section_end_to_end(b):
                        res["job"], res["rows"], res["bytes"], res["uploads"], res["successful"], res["failed"],
                        res["call"], res["worker_cpu"] or 0, res["emu_cpu"]))
 
+    if b.no_peers:  # --only 2-: sf_bulk's run alone (enough for section 4), for development
+        return
+
     # jsforce, fed by psql \copy
     csv_file = os.path.join(b.tmp, "export.csv")
     t0 = time.monotonic()
@@ -757,12 +760,16 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--sf-bin", default="")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", default="", help="comma-separated sections to run (1-5), for development")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (1-5; 2- is section 2 without "
+                    "jsforce and the CLI), for development")
     ap.add_argument("--commandline", default="bench/run")
     a = ap.parse_args()
     started = time.monotonic()
     b = Bench(a)
     only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5"}
+    b.no_peers = "2-" in only
+    if b.no_peers:
+        only.add("2")
     steps = [
         ("setup", lambda: setup(b)),
         ("5", lambda: section_overheads(b, "latency")),

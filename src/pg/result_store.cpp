@@ -487,18 +487,27 @@ std::int64_t store_result_file(std::int64_t job_id, int chunk_no, const ChunkRes
     return rows;
 }
 
+bool upload_has_rows(const char *table, std::int64_t job_id, int chunk_no) {
+    char query[160];
+    snprintf(query, sizeof query,
+             "SELECT 1 FROM %s WHERE job_id OPERATOR(pg_catalog.=) $1 AND chunk_no OPERATOR(pg_catalog.=) $2 "
+             "LIMIT 1",
+             table);
+    Oid types[2] = {INT8OID, INT4OID};
+    Datum values[2] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no)};
+    if (SPI_execute_with_args(query, 2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read %s", table);
+    return SPI_processed > 0;
+}
+
 // Gives each stored result of a chunk the key of the row it answers: results and sent rows with the same
 // fingerprint are paired one to one (identical rows in order), all in SQL. Returns the results left without
 // a row (only when the job kept keys).
 std::int64_t match_keys(std::int64_t job_id, int chunk_no) {
+    if (!upload_has_rows("sf_bulk.sent", job_id, chunk_no))
+        return 0;
     Oid types[2] = {INT8OID, INT4OID};
     Datum values[2] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no)};
-    if (SPI_execute_with_args("SELECT 1 FROM sf_bulk.sent WHERE job_id OPERATOR(pg_catalog.=) $1 "
-                              "AND chunk_no OPERATOR(pg_catalog.=) $2 LIMIT 1",
-                              2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-        elog(ERROR, "could not read the rows sent");
-    if (SPI_processed == 0)
-        return 0;
     if (SPI_execute_with_args(
             "UPDATE sf_bulk.results r SET key = m.key "
             "FROM (SELECT s.key, s.row_hash, pg_catalog.row_number() OVER (PARTITION BY s.row_hash ORDER BY "

@@ -22,4 +22,7 @@ std::int64_t store_result_file(std::int64_t job_id, int chunk_no, const ChunkRes
 // chunk's rows in sf_bulk.sent and records how many results found no row. Returns that number.
 std::int64_t match_keys(std::int64_t job_id, int chunk_no);
 
+// Whether `table` (sf_bulk.results or sf_bulk.sent) holds a row of this upload. PostgreSQL calls only.
+bool upload_has_rows(const char *table, std::int64_t job_id, int chunk_no);
+
 }  // namespace sfb::pg

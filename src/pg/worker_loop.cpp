@@ -39,7 +39,6 @@ extern "C" {
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -1058,17 +1057,6 @@ void Worker::set_aside(ActiveChunk &chunk, const std::string &failure) {
     jobs_to_check_.insert(job_id);
 }
 
-// Whether any result row of this upload is stored. PostgreSQL calls only.
-bool chunk_has_results(int64 job_id, int chunk_no) {
-    Oid types[2] = {INT8OID, INT4OID};
-    Datum values[2] = {Int64GetDatum(job_id), Int32GetDatum(chunk_no)};
-    if (SPI_execute_with_args("SELECT 1 FROM sf_bulk.results WHERE job_id OPERATOR(pg_catalog.=) $1 "
-                              "AND chunk_no OPERATOR(pg_catalog.=) $2 LIMIT 1",
-                              2, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-        elog(ERROR, "could not read sf_bulk results");
-    return SPI_processed > 0;
-}
-
 void Worker::finish_chunk(ActiveChunk &chunk) {
     // An upload that ended without any result from Salesforce — before a Salesforce job existed (aborted,
     // refused credentials), with every upload attempt refused, or with a job Salesforce no longer knows —
@@ -1079,7 +1067,7 @@ void Worker::finish_chunk(ActiveChunk &chunk) {
         cxx_transaction("sf_bulk: storing rows without a result", [&] {
             int64 job_id = chunk.job_id;
             int chunk_no = chunk.chunk_no;
-            if (pg_call([job_id, chunk_no] { return chunk_has_results(job_id, chunk_no); }))
+            if (pg_call([job_id, chunk_no] { return upload_has_rows("sf_bulk.results", job_id, chunk_no); }))
                 return;
             store_result_file(chunk.job_id, chunk.chunk_no,
                               ChunkResultFile{IngestResult::Unprocessed, chunk.spool_file}, chunk.delimiter);

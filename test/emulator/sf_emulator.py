@@ -133,6 +133,18 @@ def job_ts(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(t))
 
 
+def apply_values(rec, values):
+    """Writes field values into a record; None clears the field."""
+    if None in values.values():
+        for k, v in values.items():
+            if v is None:
+                rec.pop(k, None)
+            else:
+                rec[k] = v
+    else:
+        rec.update(values)
+
+
 def record_ts(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
 
@@ -591,14 +603,7 @@ class Store:
         rec = dict(obj.defaults)
         rec["Id"] = values.get("Id") or self.new_id(obj)
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
-        if None in values.values():
-            for k, v in values.items():
-                if v is None:
-                    rec.pop(k, None)
-                else:
-                    rec[k] = v
-        else:
-            rec.update(values)
+        apply_values(rec, values)
         self.compute_name(obj, rec)
         self.records[obj.name][rec["Id"]] = rec
         if rec.get("IsDeleted") != "true":
@@ -1985,14 +1990,7 @@ class IngestPlan:
             e.rid = rid
             raise
         self.store.index_remove(obj, rec)
-        if None in vals.values():
-            for k, v in vals.items():
-                if v is None:
-                    rec.pop(k, None)
-                else:
-                    rec[k] = v
-        else:
-            rec.update(vals)
+        apply_values(rec, vals)
         rec["LastModifiedDate"] = ts
         rec["SystemModstamp"] = ts
         rec["LastModifiedById"] = USER_ID

@@ -206,6 +206,7 @@ class Worker {
     bool latch_was_set_ = true;
     bool extension_present_ = true;
     bool client_settings_changed_ = false;
+    RandomSource token_random_ = default_random_source();
 };
 
 void Worker::make_client() {
@@ -822,7 +823,11 @@ void Worker::on_token_response(Org &org, HttpResponse &response) {
     if (transient && ++org.attempts < settings.max_retries) {
         // The token endpoint is down or throttling: back off, the uploads wait — and say so, or a user sees
         // a job "creating" for minutes without a reason.
-        std::int64_t delay = std::min<std::int64_t>(60000, 500LL << std::min(org.attempts, 7));
+        // The same full-jitter backoff as every other call (RetryConfig's base and cap).
+        const RetryConfig backoff;
+        std::int64_t delay = std::max(backoff.min_delay, full_jitter_backoff(backoff.base, backoff.cap,
+                                                                             org.attempts, token_random_()))
+                                 .count();
         org.not_before_ms = now_ms() + delay;
         std::string cause = !response.ok()
                                 ? response.error_message

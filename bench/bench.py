@@ -253,6 +253,13 @@ class Bench:
                        "AND datname = current_database()")
         return int(v) if v else None
 
+    def running_worker_pid(self):
+        """The worker's pid, for a measurement that needs one running."""
+        pid = self.worker_pid()
+        if not pid:
+            raise Failed("no sf_bulk worker running")
+        return pid
+
     # -- table ---------------------------------------------------------------------------------------------
     def add(self, section, measure, ours, ref="", ratio="", target="", met=""):
         self.rows.append((section, measure, ours, ref, ratio, target, met))
@@ -626,9 +633,7 @@ SELECT state FROM sf_bulk_wait(:job, '120 s');
     if phase == "idle":
         secs = b.scale["idle_seconds"]
         log("5. overheads: idle worker CPU over %d s" % secs)
-        wpid = b.worker_pid()
-        if not wpid:
-            raise Failed("no sf_bulk worker running")
+        wpid = b.running_worker_pid()
         c0 = cpu_seconds(wpid)
         time.sleep(secs)
         used = cpu_seconds(wpid) - c0
@@ -640,9 +645,7 @@ SELECT state FROM sf_bulk_wait(:job, '120 s');
     if phase == "waiting":
         secs = b.scale["wait_seconds"]
         log("5. overheads: worker CPU while Salesforce processes a job (%d s)" % secs)
-        wpid = b.worker_pid()
-        if not wpid:
-            raise Failed("no sf_bulk worker running")
+        wpid = b.running_worker_pid()
         b.emu_reset()
         b.emu_call("POST", "/__emulator/config", {"processing_delay_ms": secs * 1000})
         q = E2E_QUERY.format(table="mixed_%d" % b.scale["mem_sizes"][0]) + " LIMIT 5"

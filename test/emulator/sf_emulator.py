@@ -512,18 +512,13 @@ def _make_converter(f, col):
                 s = format(Decimal(0).quantize(q), "f")
             return s
         return conv
-    if t == "date":
+    if t in ("date", "datetime"):
+        parse, xsd = (parse_date, "xsd:date") if t == "date" else (parse_datetime, "xsd:dateTime")
+
         def conv(v):
-            r = parse_date(v)
+            r = parse(v)
             if r is None:
-                raise _deser(col, v, "xsd:date", f)
-            return r
-        return conv
-    if t == "datetime":
-        def conv(v):
-            r = parse_datetime(v)
-            if r is None:
-                raise _deser(col, v, "xsd:dateTime", f)
+                raise _deser(col, v, xsd, f)
             return r
         return conv
     if t == "reference":

@@ -265,13 +265,18 @@ class Throttling(IntegrationTest):
         self.assertGreaterEqual(gap, 1.9, "Retry-After was not honoured")
         self.assertLess(gap, 10.0)
 
-    def test_daily_limit_makes_the_job_wait(self):
-        """REQUEST_LIMIT_EXCEEDED (daily allocation used up): the job waits instead of failing."""
+    def job_refused_by_the_daily_limit(self):
+        """The org's daily API allocation used up; a one-row job is enqueued and has got its first 403."""
         self.emu.admin("POST", "/usage", {"api": 100})
         self.emu.config(daily_api_limit=100)
         job = self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Limit' AS "Company"$$)"""
                            % sql_literal(self.tag))
         poll(lambda: any(r["status"] == 403 for r in self.new_requests()), 10, 0.05, "the 403")
+        return job
+
+    def test_daily_limit_makes_the_job_wait(self):
+        """REQUEST_LIMIT_EXCEEDED (daily allocation used up): the job waits instead of failing."""
+        job = self.job_refused_by_the_daily_limit()
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             self.assertEqual(self.job_row(job)["state"], "running", "the job must wait, not fail")
@@ -282,11 +287,7 @@ class Throttling(IntegrationTest):
 
     def test_abort_while_waiting_out_a_backoff(self):
         """An abort must not wait for the end of a backoff: here the daily-limit wait (15 minutes)."""
-        self.emu.admin("POST", "/usage", {"api": 100})
-        self.emu.config(daily_api_limit=100)
-        job = self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Limit' AS "Company"$$)"""
-                           % sql_literal(self.tag))
-        poll(lambda: any(r["status"] == 403 for r in self.new_requests()), 10, 0.05, "the 403")
+        job = self.job_refused_by_the_daily_limit()
         time.sleep(0.2)
         t = time.monotonic()
         self.pg.psql("SELECT 1 FROM sf_bulk_abort(%d);" % job)

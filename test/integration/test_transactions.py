@@ -81,18 +81,22 @@ class Transactions(IntegrationTest):
         creates = [r for r in self.new_requests() if r["method"] == "POST" and RE_CREATE.match(r["path"])]
         self.assertEqual(len(creates), 1, "only the committed enqueue created a Salesforce job")
 
+    def enqueue_at_commit(self, last_name):
+        """Enqueues a one-row job in a transaction; returns the job id and the clock just before its COMMIT."""
+        out = self.pg.psql("""
+            BEGIN;
+            SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Wake' AS "Company"$$) AS j \\gset
+            SELECT 'J=' || :j;
+            SELECT 'T0=' || extract(epoch FROM clock_timestamp());
+            COMMIT;
+            """ % sql_literal(last_name))
+        return int(self.parse(out, "J")), float(self.parse(out, "T0"))
+
     def test_commit_wakes_worker_promptly(self):
         first_any, first_ingest = [], []
         for i in range(5):
             mark = self.emu.log_seq()
-            out = self.pg.psql("""
-                BEGIN;
-                SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Wake' AS "Company"$$) AS j \\gset
-                SELECT 'J=' || :j;
-                SELECT 'T0=' || extract(epoch FROM clock_timestamp());
-                COMMIT;
-                """ % sql_literal("%s-%d" % (self.tag, i)))
-            job, t0 = int(self.parse(out, "J")), float(self.parse(out, "T0"))
+            job, t0 = self.enqueue_at_commit("%s-%d" % (self.tag, i))
 
             def first():
                 reqs = self.emu.requests(mark)
@@ -121,14 +125,7 @@ class Transactions(IntegrationTest):
             self.assertEqual(worker_count(), 1, "a worker ran the warm-up job")
             poll(lambda: worker_count() == 0, 20, 0.1, "the idle worker to exit (sf_bulk.worker_idle_timeout = 1s)")
             mark = self.emu.log_seq()
-            out = self.pg.psql("""
-                BEGIN;
-                SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Wake' AS "Company"$$) AS j \\gset
-                SELECT 'J=' || :j;
-                SELECT 'T0=' || extract(epoch FROM clock_timestamp());
-                COMMIT;
-                """ % sql_literal(self.tag + "-cold"))
-            job, t0 = int(self.parse(out, "J")), float(self.parse(out, "T0"))
+            job, t0 = self.enqueue_at_commit(self.tag + "-cold")
             ing = poll(lambda: ingest_requests(self.emu.requests(mark)), 10, 0.01, "the first ingest request")
             latency = ing[0]["start_epoch_ms"] / 1000.0 - t0
             log("    COMMIT -> first ingest request with no worker running: %.0f ms" % (latency * 1000))

@@ -325,8 +325,12 @@ std::string describe(const Credentials &c) {
 }
 
 std::string redact_secrets(std::string text, const Credentials &c, std::string_view extra_secret) {
-    const std::string_view secrets[] = {c.client_secret, c.password,     c.private_key,
-                                        c.refresh_token, c.access_token, extra_secret};
+    return redact_secrets(std::move(text),
+                          std::vector<std::string_view>{c.client_secret, c.password, c.private_key,
+                                                        c.refresh_token, c.access_token, extra_secret});
+}
+
+std::string redact_secrets(std::string text, const std::vector<std::string_view> &secrets) {
     for (std::string_view s : secrets) {
         // Very short "secrets" would redact ordinary words; a real secret is longer than 3 characters.
         if (s.size() < 4) {

@@ -115,6 +115,8 @@ std::string describe(const Credentials &c);
 // access token `extra_secret` when given) in `text` with <redacted>. For messages that embed text we did not
 // write (server error descriptions).
 std::string redact_secrets(std::string text, const Credentials &c, std::string_view extra_secret = {});
+// The same for a list of secret values (e.g. everything a worker holds for one org).
+std::string redact_secrets(std::string text, const std::vector<std::string_view> &secrets);
 
 // ---- encoding helpers (exposed for the emulator-facing tests and the transport) ----
 

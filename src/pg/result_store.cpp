@@ -10,6 +10,7 @@
 // Boundary: the CSV reader and the header plan are C++; everything that calls PostgreSQL is a method of
 // ResultInserter, which creates no C++ object and runs only through pg_call.
 #include "core/bulk_api.h"
+#include "core/error.h"
 #include "core/csv.h"
 #include "core/ingest_machine.h"
 #include "core/row_fingerprint.h"
@@ -35,6 +36,7 @@ extern "C" {
 #include "guard.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -416,8 +418,15 @@ std::int64_t store_result_file(std::int64_t job_id, int chunk_no, const ChunkRes
                                csv::Delimiter delimiter) {
     char kind = file.kind == IngestResult::Successful ? 's' : file.kind == IngestResult::Failed ? 'f' : 'u';
     std::ifstream in(file.path, std::ios::binary);
-    if (!in)
-        return 0;  // never downloaded (e.g. no job ever existed): nothing to store
+    if (!in) {
+        if (errno == ENOENT)
+            return 0;  // never downloaded (e.g. no job ever existed): nothing to store
+        // Anything else (EMFILE, EACCES, EIO) must not pass for "no results": the transaction rolls back and
+        // the upload is stored again later.
+        throw Error(ErrorKind::Internal,
+                    "could not open the result file \"" + file.path +
+                        "\": " + strerror(errno));  // pg_strerror, see port.h
+    }
     HeaderPlan plan;
     bool have_header = false;
     ResultInserter inserter(job_id, chunk_no, kind, plan);
@@ -481,6 +490,8 @@ std::int64_t store_result_file(std::int64_t job_id, int chunk_no, const ChunkRes
         if (in.gcount() > 0)
             reader.feed(buffer.data(), static_cast<std::size_t>(in.gcount()));
     }
+    if (in.bad())
+        throw Error(ErrorKind::Internal, "could not read the result file \"" + file.path + "\"");
     reader.finish();
     if (have_header)
         pg_call([&inserter] { inserter.finish(); });

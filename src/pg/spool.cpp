@@ -10,6 +10,7 @@ extern "C" {
 #include "shmem.h"
 #include "spool.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@ extern "C" {
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <memory>
 #include <vector>
 
 namespace sfb::pg {
@@ -59,14 +61,16 @@ void at_transaction_end(XactEvent event, void *) {
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
         case XACT_EVENT_PREPARE:
+            // Before the list is cleared: files this transaction made after the DROP belong to a new
+            // extension's jobs and stay.
+            if (dropped_in != InvalidSubTransactionId && event != XACT_EVENT_PREPARE)
+                remove_database_files();
+            dropped_in = InvalidSubTransactionId;
             if (tracked != nullptr)
                 tracked->clear();
             if (wake_requested && event != XACT_EVENT_PREPARE)
                 wake_database_worker(MyDatabaseId);
             wake_requested = false;
-            if (dropped_in != InvalidSubTransactionId && event != XACT_EVENT_PREPARE)
-                remove_database_files();
-            dropped_in = InvalidSubTransactionId;
             break;
         default:
             break;
@@ -81,14 +85,19 @@ void at_subtransaction_end(SubXactEvent event, SubTransactionId sub, SubTransact
     if (tracked == nullptr)
         return;
     if (event == SUBXACT_EVENT_ABORT_SUB) {
-        std::vector<TrackedFile> kept;
-        for (TrackedFile &file : *tracked) {
-            if (file.owner == sub)
+        // Compacted in place: an abort (perhaps for lack of memory) must not need to allocate.
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < tracked->size(); ++i) {
+            TrackedFile &file = (*tracked)[i];
+            if (file.owner == sub) {
                 unlink_quietly(file.path);
-            else
-                kept.push_back(std::move(file));
+            } else {
+                if (kept != i)
+                    (*tracked)[kept] = std::move(file);
+                ++kept;
+            }
         }
-        tracked->swap(kept);
+        tracked->erase(tracked->begin() + static_cast<std::ptrdiff_t>(kept), tracked->end());
     } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
         for (TrackedFile &file : *tracked)
             if (file.owner == sub)
@@ -147,53 +156,38 @@ std::string job_file_prefix(int64_t job_id) {
     return spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) + "_";
 }
 
-void remove_job_files(int64_t job_id) noexcept {
-    try {
-        std::string prefix = job_file_prefix(job_id);
-        std::string::size_type slash = prefix.rfind('/');
-        std::string dir = prefix.substr(0, slash);
-        std::string name_prefix = prefix.substr(slash + 1);
-        DIR *handle = opendir(dir.c_str());
-        if (handle == nullptr)
-            return;
-        std::vector<std::string> doomed;
-        while (struct dirent *entry = readdir(handle))
-            if (std::strncmp(entry->d_name, name_prefix.c_str(), name_prefix.size()) == 0)
-                doomed.push_back(dir + "/" + entry->d_name);
-        closedir(handle);
-        for (const std::string &path : doomed)
-            unlink_quietly(path);
-    } catch (...) {
-        // Out of memory or no spool directory: the files stay until the job is seen ended again.
-    }
-}
-
-std::vector<int64_t> jobs_with_files() {
-    std::string dir = spool_directory();
-    std::string name_prefix = "db" + std::to_string(MyDatabaseId) + "_job";
-    std::vector<int64_t> jobs;
-    DIR *handle = opendir(dir.c_str());
-    if (handle == nullptr)
-        return jobs;
-    while (struct dirent *entry = readdir(handle)) {
-        if (std::strncmp(entry->d_name, name_prefix.c_str(), name_prefix.size()) != 0)
-            continue;
-        char *end = nullptr;
-        long long id = std::strtoll(entry->d_name + name_prefix.size(), &end, 10);
-        if (end != nullptr && *end == '_' && (jobs.empty() || jobs.back() != id))
-            jobs.push_back(id);
-    }
-    closedir(handle);
-    return jobs;
-}
-
 namespace {
 
-// Every file of this database: its jobs' rows and results went with the extension's tables.
+// Names of the spool directory's entries that start with `name_prefix`, as full paths.
+std::vector<std::string> spool_files_named(const std::string &dir, const std::string &name_prefix) {
+    std::unique_ptr<DIR, int (*)(DIR *)> handle(opendir(dir.c_str()), closedir);
+    std::vector<std::string> paths;
+    if (!handle)
+        return paths;
+    while (struct dirent *entry = readdir(handle.get()))
+        if (std::strncmp(entry->d_name, name_prefix.c_str(), name_prefix.size()) == 0)
+            paths.push_back(dir + "/" + entry->d_name);
+    return paths;
+}
+
+std::string database_file_prefix() {
+    return "db" + std::to_string(MyDatabaseId) + "_job";
+}
+
+bool tracked_by_this_transaction(const std::string &path) {
+    if (tracked == nullptr)
+        return false;
+    return std::any_of(tracked->begin(), tracked->end(),
+                       [&path](const TrackedFile &file) { return file.path == path; });
+}
+
+// Every file of this database (its jobs' rows and results went with the extension's tables) except those
+// this transaction created itself, after the DROP (a re-created extension's jobs).
 void remove_database_files() noexcept {
     try {
-        for (int64_t job_id : jobs_with_files())
-            remove_job_files(job_id);
+        for (const std::string &path : spool_files_named(spool_directory(), database_file_prefix()))
+            if (!tracked_by_this_transaction(path))
+                unlink_quietly(path);
     } catch (...) {
         // No spool directory, or out of memory: files stay. A later job whose file name they hold fails to
         // spool (files are created with O_EXCL) instead of mixing rows.
@@ -201,6 +195,32 @@ void remove_database_files() noexcept {
 }
 
 }  // namespace
+
+void remove_job_files(int64_t job_id) noexcept {
+    try {
+        std::string prefix = job_file_prefix(job_id);
+        std::string::size_type slash = prefix.rfind('/');
+        for (const std::string &path : spool_files_named(prefix.substr(0, slash), prefix.substr(slash + 1)))
+            unlink_quietly(path);
+    } catch (...) {
+        // Out of memory or no spool directory: the files stay until the job is seen ended again.
+    }
+}
+
+std::vector<int64_t> jobs_with_files() {
+    std::string name_prefix = database_file_prefix();
+    std::vector<int64_t> jobs;
+    for (const std::string &path : spool_files_named(spool_directory(), name_prefix)) {
+        const char *name = path.c_str() + path.rfind('/') + 1 + name_prefix.size();
+        char *end = nullptr;
+        long long id = std::strtoll(name, &end, 10);
+        if (end != nullptr && *end == '_')
+            jobs.push_back(id);
+    }
+    std::sort(jobs.begin(), jobs.end());
+    jobs.erase(std::unique(jobs.begin(), jobs.end()), jobs.end());
+    return jobs;
+}
 
 void remove_spool_files_at_commit() {
     ensure_callbacks();

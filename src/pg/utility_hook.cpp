@@ -11,6 +11,7 @@ extern "C" {
 #include "tcop/utility.h"
 }
 
+#include "guard.h"
 #include "shmem.h"
 #include "spool.h"
 #include "utility_hook.h"
@@ -47,7 +48,8 @@ void utility_hook(PlannedStmt *pstmt, const char *query_string, bool read_only_t
         ListCell *cell;
         foreach (cell, castNode(DropStmt, statement)->objects)
             if (strcmp(strVal(lfirst(cell)), "sf_bulk") == 0)
-                remove_spool_files_at_commit();
+                // A hook is an entry point: nothing C++ may escape into ProcessUtility.
+                guarded_void_call([](void *) { remove_spool_files_at_commit(); }, nullptr);
     }
     if (previous_hook != nullptr)
         previous_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);

@@ -240,10 +240,6 @@ void Worker::run() {
         // effect as soon as no transfer runs on the old one.
         if (pg_call([] { return reload_requested_and_clear(); }))
             client_settings_changed_ = true;
-        if (client_settings_changed_ && client_->active() == 0) {
-            client_settings_changed_ = false;
-            make_client();
-        }
 
         if (latch_was_set_ || now_ms() >= next_refresh_ms_)
             refresh();
@@ -272,6 +268,14 @@ void Worker::run() {
                 set_aside(chunk->second, failure);
                 chunks_.erase(chunk);
             }
+        }
+        // Only between a drained client and the next request: no completed response may be dropped, and no
+        // upload or login may be left waiting for a transfer of the old client.
+        if (client_settings_changed_ && client_->active() == 0 && token_transfers_.empty() &&
+            std::none_of(chunks_.begin(), chunks_.end(),
+                         [](const auto &entry) { return entry.second.transfer != 0; })) {
+            client_settings_changed_ = false;
+            make_client();
         }
         for (auto it = chunks_.begin(); it != chunks_.end();) {
             // One upload's failure (a SQL error while recording it, a broken invariant) must not stop the
@@ -794,6 +798,11 @@ void Worker::ensure_token(Org &org) {
     }
 }
 
+// The login server's own text is not ours: it is redacted against every secret of the org before it is kept.
+std::vector<std::string_view> secret_views(const std::vector<std::string> &secrets) {
+    return std::vector<std::string_view>(secrets.begin(), secrets.end());
+}
+
 void Worker::on_token_response(Org &org, HttpResponse &response) {
     org.token = Org::Token::None;
     if (response.success()) {
@@ -809,7 +818,7 @@ void Worker::on_token_response(Org &org, HttpResponse &response) {
         } catch (const OAuthError &e) {
             org.token = Org::Token::Failed;
             org.failure_code = e.error();
-            org.failure_message = e.description();
+            org.failure_message = redact_secrets(e.description(), secret_views(org.secrets));
             return;
         }
     }
@@ -844,7 +853,7 @@ void Worker::on_token_response(Org &org, HttpResponse &response) {
     } else {
         OAuthError error = parse_token_error(response.status, response.body);
         org.failure_code = error.error();
-        org.failure_message = error.description();
+        org.failure_message = redact_secrets(error.description(), secret_views(org.secrets));
     }
 }
 
@@ -872,7 +881,11 @@ void Worker::note_waiting_chunks(const Org &org, const std::string &note) {
                 elog(ERROR, "could not record why an upload waits");
         }
     };
-    in_transaction("sf_bulk: recording a wait", body);
+    try {
+        in_transaction("sf_bulk: recording a wait", body);
+    } catch (const std::exception &) {
+        // Only the explanation is lost (run_transaction logged the error); the wait itself goes on.
+    }
 }
 
 void Worker::fail_parked(Org &org) {
@@ -1119,8 +1132,8 @@ void Worker::remove_files_of_ended_jobs() {
         for (size_t i = 0; i < candidates.size(); ++i)
             ids[i] = Int64GetDatum(candidates[i]);
         Oid types[1] = {INT8ARRAYOID};
-        Datum values[1] = {PointerGetDatum(
-            construct_array(ids, static_cast<int>(candidates.size()), INT8OID, 8, true, TYPALIGN_DOUBLE))};
+        Datum values[1] = {PointerGetDatum(construct_array(ids, static_cast<int>(candidates.size()), INT8OID,
+                                                           8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
         if (SPI_execute_with_args("SELECT id FROM sf_bulk.jobs WHERE id OPERATOR(pg_catalog.=) ANY ($1) "
                                   "AND state IN ('completed', 'failed', 'aborted')",
                                   1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
@@ -1131,7 +1144,11 @@ void Worker::remove_files_of_ended_jobs() {
                 DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &is_null));
         }
     };
-    in_transaction("sf_bulk: removing files of ended jobs", body);
+    try {
+        in_transaction("sf_bulk: removing files of ended jobs", body);
+    } catch (const std::exception &) {
+        return;  // logged by run_transaction; the files go when the next worker starts
+    }
     for (size_t i = 0; i < count; ++i)
         remove_job_files(ended[i]);
 }
@@ -1169,7 +1186,15 @@ void Worker::finish_jobs() {
                 ended[finished++] = id;
         }
     };
-    in_transaction("sf_bulk: finishing jobs", body);
+    try {
+        in_transaction("sf_bulk: finishing jobs", body);
+    } catch (const std::exception &) {
+        // Logged by run_transaction. The uploads in flight must not stop for it: look at these jobs again
+        // shortly.
+        jobs_to_check_.insert(ids.begin(), ids.end());
+        next_refresh_ms_ = now_ms() + 2000;
+        return;
+    }
     // Normally nothing is left; after a crash between storing results and this point, result downloads
     // and the upload's file are.
     for (size_t i = 0; i < finished; ++i)

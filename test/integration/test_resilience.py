@@ -116,6 +116,21 @@ class Resilience(IntegrationTest):
         self.assertEqual(again, 1)
         self.assert_exactly_once(again, 5)
 
+        # Dropped and re-created in one transaction with a job enqueued after the CREATE: the commit removes
+        # the old extension's files, never the new job's.
+        self.tag += "-same-xact"
+        out = self.pg.psql("""BEGIN;
+                              DROP EXTENSION sf_bulk CASCADE;
+                              CREATE EXTENSION sf_bulk;
+                              CREATE SERVER emu FOREIGN DATA WRAPPER salesforce OPTIONS (login_url %s);
+                              CREATE USER MAPPING FOR postgres SERVER emu OPTIONS (%s);
+                              SELECT sf_bulk_insert('Lead', $$SELECT n AS id, %s || '-' || n AS "LastName",
+                                  'Res' AS "Company" FROM generate_series(1, 5) n$$, key => 'id');
+                              COMMIT;""" % (sql_literal(ENV.emulator.url), mapping_options(), sql_literal(self.tag)))
+        same_xact = int([line for line in out.split() if line.isdigit()][-1])
+        self.assertEqual(same_xact, 1)
+        self.assert_exactly_once(same_xact, 5)
+
     def test_memory_flat_and_idle_cpu_over_1000_jobs(self):
         """1,000 jobs through one worker: its private memory (RssAnon) after 1,000 jobs is within 2 MB of what
         it was after the first 200; idle afterwards, it uses no CPU (no busy polling)."""

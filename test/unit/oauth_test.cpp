@@ -213,6 +213,14 @@ TEST(OAuthOptions, RedactSecrets) {
     EXPECT_EQ(redact_secrets("tok 00D!abcdef", c, "00D!abcdef"), "tok <redacted>");
 }
 
+TEST(OAuthOptions, RedactSecretList) {
+    const std::vector<std::string_view> secrets = {"emulator-password", "00D!tokenvalue", "pw"};
+    EXPECT_EQ(redact_secrets("authentication failure for emulator-password / 00D!tokenvalue", secrets),
+              "authentication failure for <redacted> / <redacted>");
+    EXPECT_EQ(redact_secrets("pw stays", secrets), "pw stays");
+    EXPECT_EQ(redact_secrets("nothing secret", std::vector<std::string_view>{}), "nothing secret");
+}
+
 // ---- encoding ----
 
 TEST(OAuthEncoding, FormUrlencodeGolden) {

@@ -79,7 +79,7 @@ std::string transient_text(const ChunkResponse &r, const ApiError &err, const Re
     if (r.transport == TransportError::None) {
         return err.summary();
     }
-    return with_transport_detail(d.reason, r);
+    return d.reason;  // the caller has added the transport detail to it already
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ extern "C" {
 #include "guard.h"
 #include "module.h"
 #include "owner.h"
+#include "shmem.h"
 #include "spool.h"
 #include "value_format.h"
 
@@ -356,7 +357,7 @@ class RowSpooler {
           prefix_(job_file_prefix(job_id)),
           writer_(spec.format, spec.columns, spec.max_upload_bytes,
                   [this, &outcome](std::size_t index) {
-                      std::string path = prefix_ + std::to_string(index + 1) + ".csv";
+                      std::string path = upload_file_name(prefix_, static_cast<int>(index) + 1);
                       outcome.paths.push_back(path);
                       return open_spool_file(path);
                   }),

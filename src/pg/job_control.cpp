@@ -10,6 +10,7 @@ extern "C" {
 #include "guard.h"
 #include "module.h"
 #include "owner.h"
+#include "shmem.h"
 #include "spool.h"
 
 #include <unistd.h>

@@ -14,6 +14,10 @@ void install_shmem_hooks();
 // asks the launcher to start one. Never raises an error.
 void wake_database_worker(Oid database);
 
+// Wakes this database's worker when the current transaction commits (its jobs become visible then). The
+// commit callback is the one that hands the transaction's spool files over (spool.cpp).
+void wake_worker_at_commit();
+
 // The launcher's and the workers' registration in shared memory.
 void launcher_attach();
 int launcher_take_start_requests(Oid *databases, int max);  // returns how many; clears them

@@ -13,8 +13,6 @@
 #include "core/oauth.h"
 #include "result_store.h"
 
-#include <nlohmann/json.hpp>
-
 #include "pg_headers.h"
 
 extern "C" {
@@ -135,7 +133,6 @@ struct ActiveChunk {
     std::optional<ChunkRequest> parked;  // waits for a token
     ChunkRequest in_flight;
     TransferId transfer = 0;
-    bool refreshed_token = false;  // the one refresh-and-retry after a 401 was used
     std::int64_t wake_at_ms = 0;
     std::vector<std::string> columns;  // for result parsing
     csv::Delimiter delimiter = csv::Delimiter::Comma;
@@ -607,6 +604,13 @@ void Worker::drive(ActiveChunk &chunk) {
                 chunk.machine->persisted();
                 break;
             case ChunkActionKind::Http:
+                // The resend after a 401: the cached token was refused, so it must not be used again
+                // (one that is still being fetched, or already failed, is newer or final).
+                if (action.request.needs_fresh_token) {
+                    Org &org = orgs_[chunk.org_key];
+                    if (org.token == Org::Token::Ready)
+                        org.token = Org::Token::None;
+                }
                 chunk.parked = action.request;
                 break;
             case ChunkActionKind::WaitUntil:
@@ -653,22 +657,6 @@ void Worker::on_chunk_response(ActiveChunk &chunk, HttpResponse &response) {
     chunk.transfer = 0;
     if (auto usage = response.header(kHeaderSforceLimitInfo))
         chunk.org_api_usage = *usage;
-    if (response.ok() && response.status == 401) {
-        ApiError error = parse_api_error(response.status, response.body);
-        bool refreshable =
-            error.first_code() == "INVALID_SESSION_ID" &&
-            error.first_message().find("not valid for use with the REST API") == std::string::npos;
-        Org &org = orgs_[chunk.org_key];
-        if (refreshable && !chunk.refreshed_token && org.token != Org::Token::Failed) {
-            // The session expired: get a new token and send the same request once more.
-            chunk.refreshed_token = true;
-            if (org.token == Org::Token::Ready)
-                org.token = Org::Token::None;
-            chunk.parked = chunk.in_flight;
-            return;
-        }
-    }
-    chunk.refreshed_token = false;
     ChunkResponse outcome;
     outcome.transport = to_transport_error(response.error);
     outcome.request_sent = response.request_started;
@@ -893,12 +881,7 @@ void Worker::fail_parked(Org &org) {
         if (!chunk.parked || orgs_.find(chunk.org_key) == orgs_.end() || &orgs_[chunk.org_key] != &org)
             continue;
         chunk.parked.reset();
-        ChunkResponse outcome;
-        outcome.status = 401;
-        nlohmann::json body =
-            nlohmann::json::array({{{"errorCode", org.failure_code}, {"message", org.failure_message}}});
-        outcome.body = body.dump();
-        chunk.machine->http_done(outcome, now_ms());
+        chunk.machine->credentials_failed(org.failure_code, org.failure_message, now_ms());
     }
 }
 

@@ -189,6 +189,7 @@ ChunkAction IngestChunkMachine::http(Call call, ChunkRequest req) {
     last_call_ = call;
     inflight_ = call;
     pending_ = Pending::Http;
+    last_request_ = req;
     ChunkAction a;
     a.kind = ChunkActionKind::Http;
     a.request = std::move(req);
@@ -259,6 +260,13 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
         staged_after_ = AfterAck::Finish;
         pending_ = Pending::Store;
         return a;
+    }
+    if (resend_) {
+        // The 401 resend comes before anything else (an abort, a wait): it completes the call whose answer
+        // the machine has not accepted yet.
+        ChunkRequest q = std::move(*resend_);
+        resend_.reset();
+        return http(last_call_, std::move(q));
     }
     if (is_final(rec_.step)) {
         finished_ = true;
@@ -603,14 +611,7 @@ void IngestChunkMachine::on_poll(const JobInfo &info, std::int64_t now_ms) {
 
 // ---- http_done() ------------------------------------------------------------------------------------------
 
-void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t now_ms) {
-    if (pending_ != Pending::Http) {
-        throw Error(ErrorKind::Internal, "ingest machine: http_done() without a pending Http action");
-    }
-    pending_ = Pending::None;
-    const Call call = inflight_;
-    inflight_ = Call::None;
-
+IngestChunkMachine::Outcome IngestChunkMachine::evaluate(const ChunkResponse &response, Call call) {
     AttemptOutcome ao;
     ao.transport = response.transport;
     ao.request_sent = response.request_sent;
@@ -626,22 +627,77 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
     }
     const bool idempotent =
         call == Call::Poll || call == Call::CloseCheck || call == Call::AbortCheck || call == Call::Fetch;
-    RetryDecision d = policy_.decide(ao, idempotent, retry_);
-    if (d.action == RetryAction::RefreshTokenThenRetryOnce) {
-        // The worker refreshes and resends once before reporting; a 401 that still gets here is final.
-        d.action = RetryAction::Fail;
+    Outcome o;
+    o.decision = policy_.decide(ao, idempotent, retry_);
+    RetryDecision &d = o.decision;
+    o.transient = d.action == RetryAction::RetryAfterBackoff || d.action == RetryAction::WaitForLimitWindow;
+    o.fail_text = failure_text(response, err, d);
+    if (d.action == RetryAction::Fail && classify(ao, idempotent) == RetryAction::RefreshTokenThenRetryOnce) {
+        // The policy refused a second refresh for this request: its reason says so ("again after refreshing
+        // the access token"), which Salesforce's text alone would hide.
+        o.fail_text = d.reason;
     }
-    const bool transient =
-        d.action == RetryAction::RetryAfterBackoff || d.action == RetryAction::WaitForLimitWindow;
-    std::string fail_text = failure_text(response, err, d);
     // What a retry records as the live reason names the endpoint too (failure_text has it already).
     d.reason = with_transport_detail(d.reason, response);
+    o.retry_text = transient_text(response, err, d);
+    if (response.transport == TransportError::None) {
+        o.status = response.status;
+    }
+    o.error_code = err.first_code();
+    o.body = response.body;
+    return o;
+}
+
+void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t now_ms) {
+    if (pending_ != Pending::Http) {
+        throw Error(ErrorKind::Internal, "ingest machine: http_done() without a pending Http action");
+    }
+    pending_ = Pending::None;
+    const Call call = inflight_;
+    inflight_ = Call::None;
+    Outcome o = evaluate(response, call);
+    if (o.decision.action == RetryAction::RefreshTokenThenRetryOnce) {
+        // A 401 INVALID_SESSION_ID is answered before Salesforce looks at the request: send the very same
+        // request once more, with a newer token (the policy allows this once per logical request).
+        resend_ = last_request_;
+        resend_->needs_fresh_token = true;
+        return;
+    }
+    apply(call, o, now_ms);
+}
+
+void IngestChunkMachine::credentials_failed(std::string code, std::string message, std::int64_t now_ms) {
+    if (pending_ != Pending::Http) {
+        throw Error(ErrorKind::Internal,
+                    "ingest machine: credentials_failed() without a pending Http action");
+    }
+    pending_ = Pending::None;
+    const Call call = inflight_;
+    inflight_ = Call::None;
+    // Definite, like a refused call: nothing was sent, and resending cannot help until the credentials
+    // change (a changed user mapping restarts the job's uploads anyway). The text has the form of a
+    // Salesforce error item ("<code>: <message>", see failure_text), which users and tests rely on.
+    Outcome o;
+    o.decision.action = RetryAction::Fail;
+    o.fail_text = code.empty() ? std::move(message) : std::move(code) + ": " + message;
+    if (o.fail_text.empty()) {
+        o.fail_text = "no access token could be obtained";
+    }
+    o.decision.reason = o.fail_text;
+    apply(call, o, now_ms);
+}
+
+void IngestChunkMachine::apply(Call call, const Outcome &outcome, std::int64_t now_ms) {
+    RetryDecision d = outcome.decision;
+    std::string fail_text = outcome.fail_text;
+    const bool transient = outcome.transient;
+    const std::string &body = outcome.body;
 
     switch (call) {
         case Call::Create: {
             if (d.action == RetryAction::Success) {
                 try {
-                    JobInfo info = parse_job_info(response.body);
+                    JobInfo info = parse_job_info(body);
                     (void)ingest_job_path(spec_.api_version, info.id);  // validates the id shape
                     ChunkRecord r = rec_;
                     r.step = ChunkStep::Created;
@@ -705,7 +761,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
             // 503/429/limit/timeouts/drops/500: the data may or may not be in the job, and a second PUT to it
             // is forbidden either way. Abort and replace; wait the policy's delay before creating the new
             // job.
-            replace_reason_ = transient_text(response, err, d);
+            replace_reason_ = outcome.retry_text;
             std::chrono::milliseconds delay = d.delay;
             if (d.action == RetryAction::Reconcile) {
                 delay = std::max(
@@ -737,7 +793,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
             if (d.action == RetryAction::Success) {
                 JobInfo info;
                 try {
-                    info = parse_job_info(response.body);
+                    info = parse_job_info(body);
                 } catch (const Error &) {
                     info.state = JobState::UploadComplete;  // 200 means accepted; the body is informational
                     info.state_text = "UploadComplete";
@@ -752,8 +808,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
                 return;
             }
             if (d.action == RetryAction::Reconcile ||
-                (response.transport == TransportError::None && response.status == 400 &&
-                 err.first_code() == "INVALIDJOBSTATE")) {
+                (outcome.status == 400 && outcome.error_code == "INVALIDJOBSTATE")) {
                 // Unknown outcome, or "not Open" (an earlier PATCH landed): look at the job (CloseCheck).
                 return;
             }
@@ -765,7 +820,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
             if (d.action == RetryAction::Success) {
                 JobInfo info;
                 try {
-                    info = parse_job_info(response.body);
+                    info = parse_job_info(body);
                 } catch (const Error &e) {
                     // An unreadable 200 (a proxy page): as transient as a 503.
                     bool gave_up = false;
@@ -799,7 +854,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
             if (d.action == RetryAction::Success) {
                 JobInfo info;
                 try {
-                    info = parse_job_info(response.body);
+                    info = parse_job_info(body);
                 } catch (const Error &) {
                     info.state = JobState::Aborted;
                 }
@@ -820,8 +875,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
                 if (!gave_up) {
                     return;
                 }
-            } else if (response.transport == TransportError::None &&
-                       (response.status == 400 || response.status == 404)) {
+            } else if (outcome.status == 400 || outcome.status == 404) {
                 abort_check_ = true;  // refused: probably terminal already; look
                 return;
             }
@@ -839,7 +893,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
                 JobInfo info;
                 bool parsed = true;
                 try {
-                    info = parse_job_info(response.body);
+                    info = parse_job_info(body);
                 } catch (const Error &) {
                     parsed = false;
                 }

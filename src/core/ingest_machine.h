@@ -34,13 +34,20 @@
 //
 // Contract with the worker:
 //  - Exactly one outstanding action at a time: after Persist/StoreResults call persisted(), after Http
-//    call http_done(); next() in between (or a misplaced callback) throws sfb::Error(Internal).
+//    call http_done() or credentials_failed(); next() in between (or a misplaced callback) throws
+//    sfb::Error(Internal).
 //  - If anything goes wrong on the worker's side (a commit fails, the process dies, a transfer is
 //    cancelled at shutdown), it drops the machine and builds a new one from the last COMMITTED record with
 //    resumed=true. Never report a transfer cancelled by our own shutdown through http_done(): the policy
 //    would fail the chunk; dropping the machine makes the persisted step resume instead.
-//  - The access token is the worker's business: it refreshes on 401 INVALID_SESSION_ID and resends once
-//    before reporting. A 401 that still reaches the machine fails the chunk.
+//  - Tokens: the worker adds a token to every Http request and reports every answer, 401s included. The
+//    machine owns the 401 rule (retry.h's RefreshTokenThenRetryOnce): after a 401 INVALID_SESSION_ID the
+//    next next() returns the same request again with `needs_fresh_token` set, and the worker must send it
+//    only with a token newer than the one that was refused (drop a cached token, fetch a new one). A second
+//    401 on the same logical request fails it.
+//  - When the worker cannot obtain a token at all for the pending Http action (login refused, credentials or
+//    server unusable), it calls credentials_failed() instead of http_done(); the chunk then fails as after
+//    a definite refusal of that call, with "<code>: <message>" as the reason.
 //  - abort_requested must be durable (it comes from the job row), so an abort survives restarts; the
 //    machine persists its own intent on top of that.
 
@@ -134,6 +141,10 @@ struct ChunkRequest {
     IngestResult result = IngestResult::Successful;  // FetchResult: which file
     std::string download_file;  // FetchResult: write a 2xx body here (truncate first); never into memory
     bool idempotent = true;     // informational: the machine already decides retries itself
+    // Send only with an access token newer than the one a 401 just refused for this very request (the
+    // resend after 401 INVALID_SESSION_ID). Nothing else differs from the refused request: Salesforce did
+    // not process it, so resending is right even for a non-idempotent call.
+    bool needs_fresh_token = false;
 };
 
 // What happened to one ChunkRequest (maps 1:1 from http.h's HttpResponse).
@@ -185,6 +196,11 @@ class IngestChunkMachine {
     void persisted();
     // The outcome of the last Http action; `now_ms` is when it completed.
     void http_done(const ChunkResponse &response, std::int64_t now_ms);
+    // Instead of http_done(): the worker could not obtain an access token for the pending Http action, so
+    // the request was never sent. `code` and `message` say why (an OAuth error such as "invalid_grant", or
+    // the worker's own code); they must hold no secret. The call fails definitively: the chunk ends as
+    // after a refusal of that call, with "<code>: <message>" (or just the message when `code` is empty).
+    void credentials_failed(std::string code, std::string message, std::int64_t now_ms);
 
     // The last committed record (plus, while polling without changes, an in-memory not_before).
     const ChunkRecord &record() const { return rec_; }
@@ -206,6 +222,19 @@ class IngestChunkMachine {
     };
     enum class AfterAck { None, AllowPut, AllowClose, Finish };
     enum class Pending { None, Persist, Http, Store };
+
+    // What one answer (or the failure to obtain a token for it) means to the handler of the pending call.
+    struct Outcome {
+        RetryDecision decision;  // the policy's; Fail when no token could be obtained
+        bool transient = false;  // RetryAfterBackoff or WaitForLimitWindow
+        std::string fail_text;   // the reason users see when this answer ends the call
+        std::string retry_text;  // the reason of an unknown or transient outcome (replacement note)
+        int status = 0;          // HTTP status of a complete response; 0 otherwise
+        std::string error_code;  // Salesforce's first errorCode of a non-2xx body
+        std::string body;        // the 2xx body of a JSON call
+    };
+    Outcome evaluate(const ChunkResponse &response, Call call);
+    void apply(Call call, const Outcome &outcome, std::int64_t now_ms);
 
     ChunkAction persist(ChunkRecord r, AfterAck after);
     ChunkAction http(Call call, ChunkRequest req);
@@ -242,6 +271,8 @@ class IngestChunkMachine {
     Call last_call_ = Call::None;
     RetryState retry_;
     bool first_call_ = true;
+    ChunkRequest last_request_;           // the request of the last Http action, for a resend
+    std::optional<ChunkRequest> resend_;  // after a 401: that request again, with needs_fresh_token
 
     bool put_allowed_ = false;    // Uploading persisted by THIS instance and no PUT sent yet
     bool close_allowed_ = false;  // Closing persisted by THIS instance (or GET saw Open) and no PATCH pending

@@ -6,6 +6,7 @@
 #include "core/sf_names.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <memory>
@@ -562,12 +563,17 @@ TEST(IngestMachineRetry, InvalidJobAtCreateFailsWithCodeAndMessage) {
     expect_finished(*m);
 }
 
-TEST(IngestMachineRetry, UnauthorizedThatReachesTheMachineFails) {
+TEST(IngestMachineRetry, UnauthorizedTwiceFails) {
+    // The machine owns the 401 rule: one resend with a fresh token, then the second 401 is final.
     auto m = make(at(ChunkStep::Creating), true);
     expect_http(*m, ChunkRequestKind::CreateJob);
     m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    EXPECT_TRUE(expect_http(*m, ChunkRequestKind::CreateJob).needs_fresh_token);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
     const ChunkRecord r = expect_persist(*m, ChunkStep::Failed);
-    EXPECT_EQ(r.error, "INVALID_SESSION_ID: Session expired or invalid");
+    EXPECT_EQ(
+        r.error,
+        "HTTP 401 INVALID_SESSION_ID: Session expired or invalid (again after refreshing the access token)");
 }
 
 // ---- upload ----------------------------------------------------------------------------------------------
@@ -887,6 +893,377 @@ TEST(IngestMachineAbort, OutcomesAreCommittedBeforeTheAbort) {
     EXPECT_EQ(expect_persist(*m, ChunkStep::Created, kT0, true).sf_job_id, kJobA);
     expect_persist(*m, ChunkStep::Created, kT0, true);
     expect_http(*m, ChunkRequestKind::Abort, kT0, true);
+}
+
+// ---- access tokens: 401 and credentials the worker could not use ------------------------------------------
+
+// Brings a machine to the point where the given call is the pending Http action (next() returned it).
+enum class PendingCall {
+    Create,
+    Upload,
+    AbortReplace,
+    Close,
+    CloseCheck,
+    Poll,
+    AbortUser,
+    AbortCheck,
+    AbortFailing,
+    Fetch
+};
+
+const char *name_of(PendingCall c) {
+    switch (c) {
+        case PendingCall::Create:
+            return "create";
+        case PendingCall::Upload:
+            return "upload";
+        case PendingCall::AbortReplace:
+            return "abort-replace";
+        case PendingCall::Close:
+            return "close";
+        case PendingCall::CloseCheck:
+            return "close-check";
+        case PendingCall::Poll:
+            return "poll";
+        case PendingCall::AbortUser:
+            return "abort-user";
+        case PendingCall::AbortCheck:
+            return "abort-check";
+        case PendingCall::AbortFailing:
+            return "abort-failing";
+        case PendingCall::Fetch:
+            return "fetch";
+    }
+    return "?";
+}
+
+const PendingCall kAllPendingCalls[] = {
+    PendingCall::Create,       PendingCall::Upload, PendingCall::AbortReplace, PendingCall::Close,
+    PendingCall::CloseCheck,   PendingCall::Poll,   PendingCall::AbortUser,    PendingCall::AbortCheck,
+    PendingCall::AbortFailing, PendingCall::Fetch};
+
+// Returns the machine with `call` pending, and whether the job is being aborted by request (the abort flag
+// to keep passing to next()).
+std::unique_ptr<IngestChunkMachine> with_pending(PendingCall call, ChunkRequest &request, bool &abort) {
+    abort = false;
+    std::unique_ptr<IngestChunkMachine> m;
+    switch (call) {
+        case PendingCall::Create:
+            m = make(at(ChunkStep::Creating), true);
+            request = expect_http(*m, ChunkRequestKind::CreateJob);
+            break;
+        case PendingCall::Upload:
+        case PendingCall::AbortFailing:
+            m = make(at(ChunkStep::Created, kJobA, "Open"), true);
+            expect_persist(*m, ChunkStep::Uploading);
+            request = expect_http(*m, ChunkRequestKind::Upload);
+            if (call == PendingCall::AbortFailing) {
+                m->http_done(err(400, "INVALIDJOB", "definite"), kT0);
+                request = expect_http(*m, ChunkRequestKind::Abort);
+            }
+            break;
+        case PendingCall::AbortReplace:
+            m = make(at(ChunkStep::Uploading, kJobA, "Open"), true);
+            request = expect_http(*m, ChunkRequestKind::Abort);
+            break;
+        case PendingCall::Close:
+            m = make(at(ChunkStep::Uploaded, kJobA, "Open"), true);
+            expect_persist(*m, ChunkStep::Closing);
+            request = expect_http(*m, ChunkRequestKind::Close);
+            break;
+        case PendingCall::CloseCheck:
+            m = make(at(ChunkStep::Closing, kJobA, "Open"), true);
+            request = expect_http(*m, ChunkRequestKind::GetJob);
+            break;
+        case PendingCall::Poll:
+            m = make(at(ChunkStep::Processing, kJobA, "UploadComplete"), true);
+            request = expect_http(*m, ChunkRequestKind::GetJob);
+            break;
+        case PendingCall::AbortUser:
+        case PendingCall::AbortCheck:
+            abort = true;
+            m = make(at(ChunkStep::Processing, kJobA, "InProgress"), true);
+            expect_persist(*m, ChunkStep::Processing, kT0, true);
+            request = expect_http(*m, ChunkRequestKind::Abort, kT0, true);
+            if (call == PendingCall::AbortCheck) {
+                m->http_done(err(400, "INVALIDJOBSTATE", "Job is in a terminal state"), kT0);
+                request = expect_http(*m, ChunkRequestKind::GetJob, kT0, true);
+            }
+            break;
+        case PendingCall::Fetch:
+            m = make(at(ChunkStep::Fetching, kJobA, "JobComplete"), true);
+            request = expect_http(*m, ChunkRequestKind::FetchResult);
+            break;
+    }
+    return m;
+}
+
+bool same_request(const ChunkRequest &a, const ChunkRequest &b) {
+    return a.kind == b.kind && a.method == b.method && a.path == b.path && a.json_body == b.json_body &&
+           a.upload_file == b.upload_file && a.result == b.result && a.download_file == b.download_file &&
+           a.idempotent == b.idempotent;
+}
+
+// Answers every request 2xx as a healthy Salesforce would, until the machine finishes.
+void run_to_the_end(IngestChunkMachine &m, bool abort) {
+    for (int i = 0; i < 100 && !m.finished(); ++i) {
+        const ChunkAction a = m.next(kT0 + 1000000, abort);
+        switch (a.kind) {
+            case ChunkActionKind::Persist:
+            case ChunkActionKind::StoreResults:
+                m.persisted();
+                break;
+            case ChunkActionKind::Http:
+                ASSERT_FALSE(a.request.needs_fresh_token);
+                switch (a.request.kind) {
+                    case ChunkRequestKind::CreateJob:
+                        m.http_done(ok(200, job_json(kJobB, "Open")), kT0);
+                        break;
+                    case ChunkRequestKind::Upload:
+                        m.http_done(ok(201), kT0);
+                        break;
+                    case ChunkRequestKind::Close:
+                        m.http_done(ok(200, job_json(m.record().sf_job_id, "UploadComplete")), kT0);
+                        break;
+                    case ChunkRequestKind::Abort:
+                        m.http_done(ok(200, job_json(m.record().sf_job_id, "Aborted")), kT0);
+                        break;
+                    case ChunkRequestKind::GetJob:
+                        m.http_done(ok(200, job_json(m.record().sf_job_id, "JobComplete", 5, 0)), kT0);
+                        break;
+                    case ChunkRequestKind::FetchResult:
+                        m.http_done(ok(200), kT0);
+                        break;
+                }
+                break;
+            case ChunkActionKind::WaitUntil:
+                ADD_FAILURE() << "unexpected wait";
+                return;
+            case ChunkActionKind::Finished:
+                return;
+        }
+    }
+}
+
+TEST(IngestMachineToken, UnauthorizedIsResentOnceWithAFreshTokenAtEveryCall) {
+    for (PendingCall call : kAllPendingCalls) {
+        SCOPED_TRACE(name_of(call));
+        ChunkRequest first;
+        bool abort = false;
+        auto m = with_pending(call, first, abort);
+        EXPECT_FALSE(first.needs_fresh_token);
+        m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+        // Even an abort request or a pending wait does not come first: the refused call is completed.
+        const ChunkAction again = m->next(kT0, true);
+        ASSERT_EQ(to_string(again.kind), "Http");
+        EXPECT_TRUE(again.request.needs_fresh_token);
+        EXPECT_TRUE(same_request(again.request, first));
+        EXPECT_THROW(m->next(kT0, abort), Error);  // one outstanding action
+    }
+}
+
+TEST(IngestMachineToken, UnauthorizedPutIsResentOnceThenTheJobCompletes) {
+    auto m = make(at(ChunkStep::Created, kJobA, "Open"), true);
+    expect_persist(*m, ChunkStep::Uploading);
+    const ChunkRequest put = expect_http(*m, ChunkRequestKind::Upload);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    const ChunkRequest again = expect_http(*m, ChunkRequestKind::Upload);
+    EXPECT_TRUE(again.needs_fresh_token);
+    EXPECT_TRUE(same_request(again, put));  // same job: the refused PUT put no data in it
+    m->http_done(ok(201), kT0);
+    const ChunkRecord r = expect_persist(*m, ChunkStep::Uploaded);
+    EXPECT_EQ(r.sf_job_id, kJobA);
+    EXPECT_TRUE(r.replaced_sf_job_ids.empty());
+    expect_persist(*m, ChunkStep::Closing);
+    EXPECT_FALSE(expect_http(*m, ChunkRequestKind::Close).needs_fresh_token);
+    m->http_done(ok(200, job_json(kJobA, "UploadComplete")), kT0);
+    expect_persist(*m, ChunkStep::Processing);
+    const std::int64_t t = m->record().not_before_ms.value_or(kT0);
+    expect_http(*m, ChunkRequestKind::GetJob, t);
+    m->http_done(ok(200, job_json(kJobA, "JobComplete", 10, 0)), t);
+    expect_persist(*m, ChunkStep::Fetching, t);
+    fetch_all_and_store(*m, ChunkStep::Done, t);
+    expect_finished(*m, t);
+}
+
+TEST(IngestMachineToken, EachLogicalRequestGetsItsOwnRefresh) {
+    // A 401 on the create and later one on the poll: each is resent once (tokens expire during long jobs).
+    auto m = make(at(ChunkStep::Creating), true);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_done(ok(200, job_json(kJobA, "Open")), kT0);
+    expect_persist(*m, ChunkStep::Created);
+    expect_persist(*m, ChunkStep::Uploading);
+    expect_http(*m, ChunkRequestKind::Upload);
+    m->http_done(ok(201), kT0);
+    expect_persist(*m, ChunkStep::Uploaded);
+    expect_persist(*m, ChunkStep::Closing);
+    expect_http(*m, ChunkRequestKind::Close);
+    m->http_done(ok(200, job_json(kJobA, "UploadComplete")), kT0);
+    const std::int64_t t = expect_persist(*m, ChunkStep::Processing).not_before_ms.value_or(kT0);
+    expect_http(*m, ChunkRequestKind::GetJob, t);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), t);
+    EXPECT_TRUE(expect_http(*m, ChunkRequestKind::GetJob, t).needs_fresh_token);
+    m->http_done(ok(200, job_json(kJobA, "JobComplete", 3, 0)), t);
+    expect_persist(*m, ChunkStep::Fetching, t);
+}
+
+TEST(IngestMachineToken, UnauthorizedTwiceOnTheUploadAbortsTheJobAndFails) {
+    auto m = make(at(ChunkStep::Created, kJobA, "Open"), true);
+    expect_persist(*m, ChunkStep::Uploading);
+    expect_http(*m, ChunkRequestKind::Upload);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    expect_http(*m, ChunkRequestKind::Upload);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    EXPECT_FALSE(expect_http(*m, ChunkRequestKind::Abort).needs_fresh_token);
+    m->http_done(ok(200, job_json(kJobA, "Aborted")), kT0);
+    const ChunkAction s = expect_store(*m, ChunkStep::Failed);
+    EXPECT_EQ(
+        s.record.error,
+        "HTTP 401 INVALID_SESSION_ID: Session expired or invalid (again after refreshing the access token)");
+    EXPECT_TRUE(s.result_files.empty());
+}
+
+TEST(IngestMachineToken, RestApiScopeRefusalIsNotRetried) {
+    auto m = make(at(ChunkStep::Creating), true);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_done(err(401, "INVALID_SESSION_ID", "This session is not valid for use with the REST API"), kT0);
+    EXPECT_EQ(expect_persist(*m, ChunkStep::Failed).error,
+              "INVALID_SESSION_ID: This session is not valid for use with the REST API");
+}
+
+TEST(IngestMachineToken, NoTokenForTheResendFailsWithTheLoginError) {
+    auto m = make(at(ChunkStep::Creating), true);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->credentials_failed("invalid_grant", "authentication failure", kT0);
+    EXPECT_EQ(expect_persist(*m, ChunkStep::Failed).error, "invalid_grant: authentication failure");
+    expect_finished(*m);
+}
+
+TEST(IngestMachineToken, CredentialsFailedWithoutAPendingCallThrows) {
+    auto m = make(at(ChunkStep::Spooled), false);
+    EXPECT_THROW(m->credentials_failed("AUTHENTICATION", "no user mapping", kT0), Error);
+    m->next(kT0, false);  // Persist pending, not Http
+    EXPECT_THROW(m->credentials_failed("AUTHENTICATION", "no user mapping", kT0), Error);
+}
+
+// credentials_failed() must end every call exactly as the worker's former stand-in did: a 401 whose body
+// was [{"errorCode": code, "message": message}]. Two machines, one fed each way (and kept fed that way, as
+// the org's credentials stay failed), must produce identical actions and records to the end.
+void expect_same_as_refused_login(PendingCall call, const std::string &code, const std::string &message) {
+    ChunkRequest q1, q2;
+    bool abort = false;
+    auto by_login = with_pending(call, q1, abort);
+    auto by_401 = with_pending(call, q2, abort);
+    const std::string body = nlohmann::json::array({{{"errorCode", code}, {"message", message}}}).dump();
+    int calls = 0;
+    for (int i = 0; i < 100; ++i) {
+        by_login->credentials_failed(code, message, kT0 + i);
+        by_401->http_done(ok(401, body), kT0 + i);
+        ++calls;
+        ChunkAction a, b;
+        for (;;) {
+            a = by_login->next(kT0 + i, abort);
+            b = by_401->next(kT0 + i, abort);
+            ASSERT_EQ(to_string(a.kind), to_string(b.kind));
+            ASSERT_TRUE(a.record == b.record) << a.record.error << " vs " << b.record.error;
+            if (a.kind == ChunkActionKind::Persist || a.kind == ChunkActionKind::StoreResults) {
+                by_login->persisted();
+                by_401->persisted();
+                continue;
+            }
+            break;
+        }
+        if (a.kind == ChunkActionKind::Finished) {
+            EXPECT_GE(calls, 1);
+            return;
+        }
+        ASSERT_EQ(to_string(a.kind), "Http");
+        ASSERT_TRUE(same_request(a.request, b.request));
+    }
+    ADD_FAILURE() << "did not finish";
+}
+
+TEST(IngestMachineToken, CredentialsFailedEndsEveryCallLikeTheRefusedLoginDid) {
+    for (PendingCall call : kAllPendingCalls) {
+        SCOPED_TRACE(name_of(call));
+        expect_same_as_refused_login(call, "invalid_grant", "authentication failure");
+        expect_same_as_refused_login(call, "", "token endpoint returned HTTP 500 with an empty body");
+        expect_same_as_refused_login(call, "AUTHENTICATION", "user mapping not found for \"etl\"");
+    }
+}
+
+TEST(IngestMachineToken, CredentialsFailedReasonsAtEachCall) {
+    const std::string why = "invalid_grant: authentication failure";
+    for (PendingCall call : kAllPendingCalls) {
+        SCOPED_TRACE(name_of(call));
+        ChunkRequest q;
+        bool abort = false;
+        auto m = with_pending(call, q, abort);
+        m->credentials_failed("invalid_grant", "authentication failure", kT0);
+        // The org stays refused: every later call fails the same way; look at the final record.
+        ChunkRecord last;
+        for (int i = 0; i < 50 && !m->finished(); ++i) {
+            const ChunkAction a = m->next(kT0, abort);
+            if (a.kind == ChunkActionKind::Http) {
+                m->credentials_failed("invalid_grant", "authentication failure", kT0);
+            } else if (a.kind == ChunkActionKind::Persist || a.kind == ChunkActionKind::StoreResults) {
+                last = a.record;
+                m->persisted();
+            }
+        }
+        ASSERT_TRUE(m->finished());
+        switch (call) {
+            case PendingCall::Create:
+            case PendingCall::AbortReplace:  // the replacement's create is refused the same way
+                EXPECT_EQ(to_string(last.step), "failed");
+                EXPECT_EQ(last.error, why);
+                break;
+            case PendingCall::Upload:
+            case PendingCall::Close:
+            case PendingCall::CloseCheck:
+            case PendingCall::Poll:
+                EXPECT_EQ(to_string(last.step), "failed");
+                EXPECT_EQ(last.error, why);
+                break;
+            case PendingCall::AbortFailing:
+                EXPECT_EQ(to_string(last.step), "failed");
+                EXPECT_EQ(last.error, "INVALIDJOB: definite");  // the reason it was failing for
+                break;
+            case PendingCall::AbortUser:
+                EXPECT_EQ(to_string(last.step), "aborted");
+                EXPECT_EQ(last.error,
+                          "abort requested, but aborting Salesforce job " + kJobA + " failed: " + why);
+                break;
+            case PendingCall::AbortCheck:
+                EXPECT_EQ(to_string(last.step), "aborted");
+                EXPECT_EQ(last.error, "aborted by request; successfulResults not stored: " + why +
+                                          "; failedResults not stored: " + why +
+                                          "; unprocessedrecords not stored: " + why);
+                break;
+            case PendingCall::Fetch:
+                EXPECT_EQ(to_string(last.step), "done");
+                EXPECT_EQ(last.error, "successfulResults not stored: " + why +
+                                          "; failedResults not stored: " + why +
+                                          "; unprocessedrecords not stored: " + why);
+                break;
+        }
+    }
+}
+
+TEST(IngestMachineToken, AfterCredentialsFailedAHealthyRunStillWorks) {
+    // A refused login only ends the call it was for; e.g. a failed fetch still lets the others through.
+    ChunkRequest q;
+    bool abort = false;
+    auto m = with_pending(PendingCall::Fetch, q, abort);
+    m->credentials_failed("invalid_grant", "authentication failure", kT0);
+    run_to_the_end(*m, abort);
+    EXPECT_TRUE(m->finished());
+    EXPECT_EQ(to_string(m->record().step), "done");
+    EXPECT_EQ(m->record().error, "successfulResults not stored: invalid_grant: authentication failure");
 }
 
 // ---- randomized property test ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include "core/ingest_spec.h"
 #include "core/row_fingerprint.h"
 #include "core/sf_values.h"
+#include "core/spool_names.h"
 
 #include "pg_headers.h"
 

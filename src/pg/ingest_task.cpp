@@ -3,6 +3,7 @@
 // job store, calls through the loop, tokens from the broker.
 #include "core/error.h"
 #include "core/ingest_machine.h"
+#include "core/spool_names.h"
 #include "job_store.h"
 #include "settings.h"
 #include "spool.h"

@@ -1,4 +1,3 @@
-#include "core/bulk_api.h"
 #include "core/error.h"
 
 #include "pg_headers.h"
@@ -155,17 +154,6 @@ std::string spool_directory() {
 
 std::string job_file_prefix(int64_t job_id) {
     return spool_directory() + "/db" + std::to_string(MyDatabaseId) + "_job" + std::to_string(job_id) + "_";
-}
-
-std::string upload_file_name(const std::string &job_prefix, int upload_no) {
-    return job_prefix + std::to_string(upload_no) + ".csv";
-}
-
-std::string result_file_name(const std::string &upload_file, IngestResult kind) {
-    std::string_view stem(upload_file);
-    if (stem.size() >= 4 && stem.substr(stem.size() - 4) == ".csv")
-        stem.remove_suffix(4);
-    return std::string(stem) + "." + std::string(to_string(kind)) + ".csv";
 }
 
 namespace {

@@ -6,10 +6,6 @@
 #include <string>
 #include <vector>
 
-namespace sfb {
-enum class IngestResult;  // core/bulk_api.h (this header is included after the server headers)
-}
-
 namespace sfb::pg {
 
 // The directory of our own under the data directory (not pgsql_tmp, which every restart empties).
@@ -19,12 +15,7 @@ std::string spool_directory();
 // "<dir>/db<database>_job<id>_": every file of a job (its uploads and their result downloads) starts so.
 // The one place spool files are named: the cleanup below finds a job's files by this prefix.
 std::string job_file_prefix(int64_t job_id);
-
-// "<prefix>N.csv": upload N (1-based) of a job, as the enqueueing backend writes it.
-std::string upload_file_name(const std::string &job_prefix, int upload_no);
-
-// "<upload without .csv>.successful.csv" (failed, unprocessed): where a result download of that upload goes.
-std::string result_file_name(const std::string &upload_file, IngestResult kind);
+// The names below that prefix: core/spool_names.h.
 
 // Unlinks every file of the job in the spool directory (it has ended). Never throws.
 void remove_job_files(int64_t job_id) noexcept;

@@ -115,6 +115,9 @@ class Worker final : public TaskContext {
     void remove_files_of_ended_jobs();
     void make_client();
     bool transfers_pending() const;
+    // Brings the next look for work forward (never back: a failure repeated every round must not keep
+    // postponing the look that would notice, say, a dropped extension).
+    void look_again_within(int ms) { next_look_ms_ = std::min(next_look_ms_, now_ms() + ms); }
     void wait();
     int wait_timeout_ms() const;
 
@@ -358,11 +361,11 @@ void Worker::set_aside(WorkerTask &task, const std::string &failure) {
     if (give_up)
         local_failures_.erase(task.key());
     else
-        next_look_ms_ = now_ms() + 2000;
+        next_look_ms_ = now_ms() + 2000;  // not at once: let whatever failed (a lock, a full disk) pass
     try {
         task.set_aside(message, give_up);
     } catch (const std::exception &) {
-        next_look_ms_ = now_ms() + 2000;  // logged by the store; the task is loaded and failed again later
+        look_again_within(2000);  // logged by the store; the task is loaded and failed again later
     }
     jobs_to_check_.insert(task.job_id());
 }
@@ -379,7 +382,7 @@ void Worker::finish_jobs() {
     } catch (const std::exception &) {
         // Logged by the store. The calls in flight must not stop for it: look at these jobs again shortly.
         jobs_to_check_.insert(ids.begin(), ids.end());
-        next_look_ms_ = now_ms() + 2000;
+        look_again_within(2000);
         return;
     }
     // Normally nothing is left; after a crash between storing results and this point, result downloads

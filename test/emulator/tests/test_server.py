@@ -15,7 +15,7 @@ from emu import EMULATOR, PYTHON, TOKEN, EmuTestCase, Emulator
 
 import sys
 sys.path.insert(0, os.path.dirname(EMULATOR))
-import sf_emulator  # noqa: E402
+from sf_emulator import common as ids  # noqa: E402
 
 
 class StartStop(unittest.TestCase):
@@ -84,16 +84,16 @@ class StartStop(unittest.TestCase):
 class Ids(unittest.TestCase):
     def test_checksum_matches_documented_algorithm(self):
         # bit i of each 5-char block set when char i is upper-case A-Z
-        self.assertEqual(sf_emulator.id_suffix("001000000000000"), "AAA")
-        self.assertEqual(sf_emulator.id_suffix("00AB0000000000Z"), "MAQ")
-        self.assertEqual(sf_emulator.to18("001A0000006Vm9r"), "001A0000006Vm9rIAC")  # a well-known real id
-        i = sf_emulator.make_id("750", 12345)
+        self.assertEqual(ids.id_suffix("001000000000000"), "AAA")
+        self.assertEqual(ids.id_suffix("00AB0000000000Z"), "MAQ")
+        self.assertEqual(ids.to18("001A0000006Vm9r"), "001A0000006Vm9rIAC")  # a well-known real id
+        i = ids.make_id("750", 12345)
         self.assertEqual(len(i), 18)
         self.assertTrue(i.startswith("750"))
-        self.assertEqual(sf_emulator.normalize_id(i[:15]), i)
-        self.assertEqual(sf_emulator.normalize_id(i[:15] + i[15:].lower()), i)
-        self.assertIsNone(sf_emulator.normalize_id(i[:15] + "ZZZ" if i[15:] != "ZZZ" else i[:15] + "AAA"))
-        self.assertIsNone(sf_emulator.normalize_id("001-bad"))
+        self.assertEqual(ids.normalize_id(i[:15]), i)
+        self.assertEqual(ids.normalize_id(i[:15] + i[15:].lower()), i)
+        self.assertIsNone(ids.normalize_id(i[:15] + "ZZZ" if i[15:] != "ZZZ" else i[:15] + "AAA"))
+        self.assertIsNone(ids.normalize_id("001-bad"))
 
 
 class Http(EmuTestCase):

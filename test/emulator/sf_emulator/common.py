@@ -134,6 +134,9 @@ class ApiError(Exception):
         self.core = core
 
     def body(self, subsystem):
+        core = self.core if self.core is not None else subsystem == "rest"
+        if core:
+            return dumps([{"message": self.message, "errorCode": self.code}])
         return dumps([{"errorCode": self.code, "message": self.message}])
 
 

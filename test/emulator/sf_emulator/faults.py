@@ -87,6 +87,7 @@ def fault_response(fault):
                  "1234567890-12345 (-1234567890)",
             503: "Server temporarily unavailable", 429: "Too Many Requests",
             401: "Session expired or invalid"}.get(status, "Error %d" % status)
-        return Response(status, dumps([{"errorCode": fault.get("error_code", code), "message": msg}]), JSON_CT,
+        # platform-level answers (session, limits, server errors) come from REST core: message first
+        return Response(status, dumps([{"message": msg, "errorCode": fault.get("error_code", code)}]), JSON_CT,
                         headers)
     return Response(status, str(kind).encode("utf-8"), fault.get("content_type", "text/plain"), headers)

@@ -159,6 +159,23 @@ class Http(EmuTestCase):
         self.assertEqual(self.api("POST", "/limits").status, 405)
         self.assertEqual(self.api("GET", "/jobs/ingest/").status, 200)  # trailing slash accepted
 
+    def test_error_member_order_follows_the_subsystem(self):
+        """bulk-api-2.md §3: errorCode first from the jobs framework, message first from REST core."""
+        jobs = '[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]'
+        core = '[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]'
+        self.assertEqual(self.api("GET", "/jobs/ingest/750Em0000000009IAA").text, jobs)
+        self.assertEqual(self.api("GET", "/jobs/query/750Em0000000009IAA/results").text, jobs)
+        self.assertEqual(self.api("GET", "/jobs/ingest/750Em0000000009IAA/nothing").text, jobs)
+        self.assertEqual(self.api("GET", "/sobjects/Nope/describe").text, core)
+        self.assertEqual(self.api("GET", "/nothing").text, core)
+        self.assertEqual(self.request("GET", "/services/data/v99.0/jobs/ingest").text, core)
+        r = self.api("GET", "/query?q=SELEKT+Id+FROM+Lead")
+        self.assertEqual(list(r.json()[0]), ["message", "errorCode"])
+        self.assertEqual(list(self.api("POST", "/jobs/ingest", {"object": "Nope", "operation": "insert"}).json()[0]),
+                         ["errorCode", "message"])
+        self.fault(path="/limits$", status=503)
+        self.assertEqual(list(self.api("GET", "/limits").json()[0]), ["message", "errorCode"])
+
     def test_versions_list_needs_no_auth_and_is_not_counted(self):
         r = self.request("GET", "/services/data/", token=None)
         self.assertEqual(r.status, 200)

@@ -182,7 +182,18 @@ class Http(EmuTestCase):
         vs = r.json()
         self.assertIn({"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"}, vs)
         self.assertEqual(vs[0]["version"], "41.0")
-        self.assertIsNone(r.headers.get("Sforce-Limit-Info"))
+        # not counted, but like every REST response it carries the usage (bulk-api-2.md §1)
+        self.assertEqual(r.headers.get("Sforce-Limit-Info"), "api-usage=0/15000")
+        self.assertEqual(self.api("GET", "/limits").headers["Sforce-Limit-Info"], "api-usage=1/15000")
+
+    def test_limit_info_on_refused_calls(self):
+        """401 (before counting), unknown versions and the concurrency refusal also carry Sforce-Limit-Info."""
+        self.assertEqual(self.api("GET", "/limits").headers["Sforce-Limit-Info"], "api-usage=1/15000")
+        r = self.api("GET", "/limits", token="bogus")
+        self.assertEqual((r.status, r.headers.get("Sforce-Limit-Info")), (401, "api-usage=1/15000"))
+        r = self.request("GET", "/services/data/v99.0/limits")
+        self.assertEqual((r.status, r.headers.get("Sforce-Limit-Info")), (404, "api-usage=1/15000"))
+        self.assertIsNone(self.request("GET", "/__emulator/health", token=None).headers.get("Sforce-Limit-Info"))
 
     def test_json_conventions(self):
         job = self.create_job("Account", "insert")

@@ -671,7 +671,7 @@ def create_ingest(req, m, _):
     ext = None
     if op == "upsert":
         ext = d.get("externalIdFieldName")
-        if not ext:
+        if ext is None:  # absent (or null); "" is a provided name that matches no external id (§5.1)
             raise ApiError(400, "INVALIDJOB", "InvalidJob : External ID was blank for %s. An External ID must be "
                            "specified for upsert." % obj.name)
         f = obj.fields_lower.get(ext.lower())

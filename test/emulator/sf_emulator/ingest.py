@@ -777,9 +777,7 @@ def results_body(emu, job, sub):
         if shuffle_results:
             shuffle(rnd, lines)
         blob = csv_bytes(csv_quote_all_lines([head], delim) + lines, le)
-    else:
-        if shuffle_results:
-            shuffle(rnd, entries)
+    else:  # unprocessed rows keep the upload order (bulk-api-2.md §6.3); only the processed ones are unordered
         pending = [rows[k] if isinstance(rows[k], list) else blank for k in entries]
         blob = csv_unprocessed(header, pending, delim, le, final_nl).encode("utf-8")
     if cache_ok:

@@ -91,7 +91,7 @@ class Job:
             d["jobType"] = "V2Query"
             d.update({"lineEnding": self.line_ending, "columnDelimiter": self.delimiter,
                       "numberRecordsProcessed": self.processed, "retries": self.retries,
-                      "totalProcessingTime": self.total_ms, "isPkChunkingSupported": True})
+                      "totalProcessingTime": self.total_ms})  # no isPkChunkingSupported: §9.2 (optional, 4.1)
         if self.state == "Failed" and self.error:
             d["errorMessage"] = self.error
         return d

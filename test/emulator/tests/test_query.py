@@ -37,7 +37,7 @@ class Query(EmuTestCase):
         info = self.wait_job(job["id"], "query")
         self.assertEqual(list(info), QUERY_CREATE_KEYS[:10] + ["jobType", "lineEnding", "columnDelimiter",
                                                                "numberRecordsProcessed", "retries",
-                                                               "totalProcessingTime", "isPkChunkingSupported"])
+                                                               "totalProcessingTime"])
         self.assertEqual((info["jobType"], info["numberRecordsProcessed"]), ("V2Query", 4))
 
     def test_result_format(self):

@@ -148,21 +148,20 @@ def results(req, m, job):
             raise ApiError(400, "INVALIDPARAMETER", "Invalid locator: %s" % q["locator"])
     rows = job.query_rows
     if sub == "resultPages":
-        urls = []
-        pos = start
-        while pos < len(rows) and len(urls) < 5:
-            loc = encode_locator(pos)
-            urls.append({"resultUrl": "/services/data/v%s/jobs/query/%s/results?locator=%s&maxRecords=%d"
-                         % (ver, job.id, loc, page) if pos else
-                         "/services/data/v%s/jobs/query/%s/results?maxRecords=%d" % (ver, job.id, page)})
+        # §9.4: each link and the continuation carry a locator (the first page's too); maxRecords only when the
+        # caller asked for a page size; members in the reference's order
+        base = "/services/data/v%s/jobs/query/%s/" % (ver, job.id)
+        size = "&maxRecords=%d" % page if "maxRecords" in q else ""
+        urls, pos = [], start
+        per_call = max(1, int(emu.config["result_pages_per_call"]))
+        while len(urls) < per_call and (pos < len(rows) or (not urls and not rows)):
+            urls.append({"resultUrl": base + "results?locator=%s%s" % (encode_locator(pos), size)})
             pos += page
-        if not rows and start == 0:
-            urls.append({"resultUrl": "/services/data/v%s/jobs/query/%s/results" % (ver, job.id)})
         done = pos >= len(rows)
-        out = {"resultPages": urls, "done": done,
-               "nextRecordsUrl": None if done else "/services/data/v%s/jobs/query/%s/resultPages?locator=%s"
-               "&maxRecords=%d" % (ver, job.id, encode_locator(pos), page)}
-        return req.json(out)
+        return req.json({"resultPages": urls,
+                         "nextRecordsUrl": None if done else base + "resultPages?locator=%s%s" % (
+                             encode_locator(pos), size),
+                         "done": done})
     chunk = rows[start:start + page]
     nxt = start + page
     cols = job.query_columns

@@ -28,6 +28,7 @@ DEFAULT_CONFIG = {
     "second_upload_mode": "put",   # "put": 2nd PUT -> 400 BULK_API_ERROR; "close": accepted, close -> 400
     "max_upload_bytes": 150000000,  # limit on the base64-encoded size of one upload (Salesforce: 150 MB)
     "query_page_size": 100000,      # default rows per results page when maxRecords is absent
+    "result_pages_per_call": 5,     # resultPages links per call (Salesforce: up to 5)
     "list_page_size": 1000,
     "gzip_responses": True,
     "jwt_full_response": False,

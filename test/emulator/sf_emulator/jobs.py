@@ -3,6 +3,7 @@ jobs, background processing, the job-request JSON checks, state changes (PATCH),
 
 import base64
 import json
+import re
 import threading
 import time
 import traceback
@@ -189,9 +190,34 @@ def job_request(req):
                        "value")
     for k, v in d.items():
         if v is not None and not isinstance(v, str):
-            col = body.decode("utf-8", "replace").find('"%s"' % k) + len(k) + 4
-            raise ApiError(400, "API_ERROR", "Value does not match expected type at [line:1, column:%d]" % col)
+            line, col = value_position(body.decode("utf-8", "replace"), k)
+            raise ApiError(400, "API_ERROR", "Value does not match expected type at [line:%d, column:%d]"
+                           % (line, col))
     return d
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def value_position(text, member):
+    """(line, column), 1-based, where the value of a top-level member starts, as a JSON parser reports a type
+    mismatch (whitespace around ':' counted)."""
+    found, pos = 0, _WS.match(text, 0).end() + 1  # after "{"
+    decoder = json.JSONDecoder()
+    try:
+        while True:
+            pos = _WS.match(text, pos).end()
+            key, pos = json.decoder.scanstring(text, pos + 1)
+            pos = _WS.match(text, _WS.match(text, pos).end() + 1).end()  # past ":"
+            if key == member:
+                found = pos
+            pos = _WS.match(text, decoder.raw_decode(text, pos)[1]).end()
+            if text[pos:pos + 1] != ",":
+                break
+            pos += 1
+    except (ValueError, IndexError):
+        pass
+    return text.count("\n", 0, found) + 1, found - (text.rfind("\n", 0, found) + 1) + 1
 
 
 def check_json_ct(req):

@@ -75,7 +75,12 @@ class Create(EmuTestCase):
                      {"Content-Type": "application/json"})
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json()[0]["errorCode"], "API_ERROR")
-        self.assertRegex(r.json()[0]["message"], r"^Value does not match expected type at \[line:1, column:\d+\]$")
+        self.assertEqual(r.json()[0]["message"], "Value does not match expected type at [line:1, column:33]")
+        # the column is where the value starts, whitespace included (a key inside a string value is no key)
+        for text, where in (('{"assignmentRuleId": 42, "object": "Lead", "operation": "insert"}', "line:1, column:22"),
+                            ('{"object":"operation",\n  "operation" :  ["insert"]}', "line:2, column:18")):
+            r = self.api("POST", "/jobs/ingest", text, {"Content-Type": "application/json"})
+            self.assertEqual(r.json()[0]["message"], "Value does not match expected type at [%s]" % where, text)
         r = self.api("POST", "/jobs/ingest", '{"object":', {"Content-Type": "application/json"})
         self.assertEqual(r.status, 400)
 

@@ -89,7 +89,7 @@ sfb_crash_lines() {
 # Starts the Bulk API 2.0 emulator on a free loopback port. Sets SFB_EMULATOR_URL.
 sfb_start_emulator() {
   local url_file=$SFB_WORK/emulator.url
-  "$SFB_PYTHON" "$SFB_ROOT/test/emulator/sf_emulator.py" --host 127.0.0.1 --port 0 --url-file "$url_file" "$@" \
+  "$SFB_PYTHON" "$SFB_ROOT/test/emulator/sf_emulator" --host 127.0.0.1 --port 0 --url-file "$url_file" "$@" \
     >"$SFB_WORK/emulator.log" 2>&1 &
   SFB_EMULATOR_PID=$!
   local i

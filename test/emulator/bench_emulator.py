@@ -47,7 +47,7 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sfemu-bench-")
     url_file = os.path.join(tmp, "url")
-    proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "sf_emulator.py"), "--port", "0",
+    proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "sf_emulator"), "--port", "0",
                              "--url-file", url_file], stdout=subprocess.DEVNULL)
     try:
         while not os.path.exists(url_file):

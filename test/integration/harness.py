@@ -22,7 +22,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-EMULATOR = os.path.join(ROOT, "test", "emulator", "sf_emulator.py")
+EMULATOR = os.path.join(ROOT, "test", "emulator", "sf_emulator")  # a package, run as a directory
 PYTHON = "/usr/bin/python3"
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 PSQL = os.path.join(PG_BIN, "psql") if os.path.exists(os.path.join(PG_BIN, "psql")) else "psql"

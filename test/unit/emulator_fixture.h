@@ -1,4 +1,4 @@
-// A reusable GoogleTest fixture that runs the project's Bulk API 2.0 emulator (test/emulator/sf_emulator.py)
+// A reusable GoogleTest fixture that runs the project's Bulk API 2.0 emulator (test/emulator/sf_emulator/, a package run as a directory)
 // as a child process on 127.0.0.1, plus small blocking helpers for its admin API (/__emulator/...).
 //
 // Usage:
@@ -101,7 +101,7 @@ class EmulatorProcess {
                              std::chrono::milliseconds startup_timeout = std::chrono::seconds(20))
         : url_file_(dir_.file("url")), stderr_file_(dir_.file("stderr")) {
         dir_.file("url.tmp");  // the emulator writes url.tmp, then renames it
-        std::vector<std::string> args = {"/usr/bin/python3", source_path("test/emulator/sf_emulator.py"),
+        std::vector<std::string> args = {"/usr/bin/python3", source_path("test/emulator/sf_emulator"),
                                          "--host",           "127.0.0.1",
                                          "--port",           "0",
                                          "--url-file",       url_file_};

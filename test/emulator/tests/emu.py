@@ -18,7 +18,7 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EMU_DIR = os.path.dirname(HERE)
-EMULATOR = os.path.join(EMU_DIR, "sf_emulator.py")
+EMULATOR = os.path.join(EMU_DIR, "sf_emulator")  # the package directory (runs its __main__.py)
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 with open(os.path.join(EMU_DIR, "default_org.json")) as _fh:
     ORG = json.load(_fh)

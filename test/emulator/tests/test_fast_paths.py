@@ -13,7 +13,7 @@ import unittest
 from emu import EMU_DIR
 
 sys.path.insert(0, EMU_DIR)
-import sf_emulator as E  # noqa: E402
+from sf_emulator import common, ingest, jobs, state, store  # noqa: E402
 
 
 def reference_make_id(prefix, n):
@@ -21,8 +21,8 @@ def reference_make_id(prefix, n):
     body = ""
     while n:
         n, r = divmod(n, 62)
-        body = E._B62[r] + body
-    return E.to18(prefix + "Em" + body.rjust(10, "0"))
+        body = common._B62[r] + body
+    return common.to18(prefix + "Em" + body.rjust(10, "0"))
 
 
 class FastPathUnits(unittest.TestCase):
@@ -32,14 +32,14 @@ class FastPathUnits(unittest.TestCase):
         ns += [62 ** 4 - 1, 62 ** 4, 62 ** 5 - 1, 62 ** 5, 62 ** 5 + 1, 62 ** 10 - 1]
         for prefix in ("00Q", "001", "a0B"):
             for n in ns:
-                self.assertEqual(E.make_id(prefix, n), reference_make_id(prefix, n), (prefix, n))
+                self.assertEqual(common.make_id(prefix, n), reference_make_id(prefix, n), (prefix, n))
 
     def test_shuffle_is_random_shuffle(self):
         for n in (0, 1, 2, 3, 17, 1000, 4097):
             for seed in ("1:750Em0000000001AAA:successfulResults", "2:x:failedResults"):
                 a, b = list(range(n)), list(range(n))
                 random.Random(seed).shuffle(a)
-                E.shuffle(random.Random(seed), b)
+                ingest.shuffle(random.Random(seed), b)
                 self.assertEqual(a, b)
 
     def test_quote_all_lines_is_csv_writer(self):
@@ -49,7 +49,7 @@ class FastPathUnits(unittest.TestCase):
             rows = [[rnd.choice(pool) + rnd.choice(pool) for _ in range(rnd.randrange(1, 6))] for _ in range(500)]
             buf = io.StringIO()
             csv.writer(buf, delimiter=delim, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows(rows)
-            self.assertEqual(E.csv_bytes(E.csv_quote_all_lines(rows, delim), "\r\n"), buf.getvalue().encode())
+            self.assertEqual(ingest.csv_bytes(ingest.csv_quote_all_lines(rows, delim), "\r\n"), buf.getvalue().encode())
 
     def test_split_plain_csv_is_csv_reader(self):
         """Texts it takes (no quotes, no NUL, one line ending) give csv.reader's non-empty rows; others None."""
@@ -59,7 +59,7 @@ class FastPathUnits(unittest.TestCase):
         for _ in range(20000):
             text = "".join(rnd.choice(alpha) for _ in range(rnd.randrange(0, 30)))
             delim = rnd.choice([",", ";", "\t"])
-            rows = E.split_plain_csv(text, delim)
+            rows = ingest.split_plain_csv(text, delim)
             if rows is None:
                 continue
             taken += 1
@@ -69,7 +69,7 @@ class FastPathUnits(unittest.TestCase):
 
     def test_plain_predicates_only_accept_unchanged_values(self):
         """plain(column) True => conv(v) == v without error for every non-empty cell."""
-        schema = E.Schema(os.path.join(EMU_DIR, "metadata.json"))
+        schema = store.Schema(os.path.join(EMU_DIR, "metadata.json"))
         samples = ["", "0", "7", "007", "+5", "-3", "12", "12.5", "12.50", "0.00", "1e3", "123456789", "1234567890",
                    "2147483648", "\u0663", "true", "false", "TRUE", "1", "yes", "AMER", "amer", "Bulk", "Working - Contacted",
                    "a@b.org", "a@b.org\n", "bad@", "x" * 81, "2000-02-29", "1900-02-29", "2020-04-31", "2020-12-31",
@@ -80,7 +80,7 @@ class FastPathUnits(unittest.TestCase):
         checked = 0
         for obj in schema.objects.values():
             for i, f in enumerate(obj.fields.values()):
-                conv = E.make_converter(f, i)
+                conv = store.make_converter(f, i)
                 if conv is None or conv.plain is None:
                     continue
                 for _ in range(300):
@@ -91,7 +91,7 @@ class FastPathUnits(unittest.TestCase):
                         checked += 1
                         try:
                             self.assertEqual(conv(v), v, (f.name, f.type, v))
-                        except E.RowError as e:
+                        except common.RowError as e:
                             self.fail("plain() accepted %r for %s (%s): %s" % (v, f.name, f.type, e.text))
         self.assertGreater(checked, 1000)
 
@@ -122,24 +122,23 @@ class ColumnPathMatchesRowPath(unittest.TestCase):
     def emulator(self):
         args = argparse.Namespace(metadata=os.path.join(EMU_DIR, "metadata.json"), data_dir=None,
                                   processing_delay_ms=0, token_ttl_seconds=7200, seed=1, jwt_cert=None)
-        return E.Emulator(args)
+        return state.Emulator(args)
 
     def run_job(self, emu, op, content, ext=None):
         emu.job_counter += 1
-        job = E.Job(E.make_id("750", emu.job_counter), "ingest", op, "Lead", "62.0", "COMMA", "LF")
+        job = jobs.Job(common.make_id("750", emu.job_counter), "ingest", op, "Lead", "62.0", "COMMA", "LF")
         job.ext_id = ext
         job.content, job.upload_count, job.state = content.encode(), 1, "UploadComplete"
         emu.jobs[job.id] = job
-        emu.process_ingest(job, time.time())
-        h = E.Handler.__new__(E.Handler)
+        ingest.process_ingest(emu, job, time.time())
         return (job.state, job.error, job.success, job.failures,
-                [E.Handler.ingest_results(h, emu, job, s).body for s in ("successfulResults", "failedResults")])
+                [ingest.results_body(emu, job, s) for s in ("successfulResults", "failedResults")])
 
     def test_random_jobs(self):
-        real = E.IngestPlan.convert_columns
-        clock = E.now
+        real = ingest.IngestPlan.convert_columns
+        clock = common.now
         try:
-            E.now = lambda: 1700000000.0  # same timestamps in both runs
+            common.now = lambda: 1700000000.0  # same timestamps in both runs
             for case in range(40):
                 rnd = random.Random(case)
                 dirt = rnd.choice([0.0, 0.05, 0.4])
@@ -155,7 +154,7 @@ class ColumnPathMatchesRowPath(unittest.TestCase):
                     row = []
                     for c in cols:
                         if c == "Id":
-                            v = E.make_id("00Q", rnd.randrange(1, 400))
+                            v = common.make_id("00Q", rnd.randrange(1, 400))
                         else:
                             pool = POOL[c]
                             v = rnd.choice(pool) if rnd.random() < dirt else pool[min(3, len(pool) - 1)]
@@ -167,7 +166,7 @@ class ColumnPathMatchesRowPath(unittest.TestCase):
                 batch_size = rnd.choice([50, 10000])
                 outcomes = []
                 for fast in (True, False):
-                    E.IngestPlan.convert_columns = real if fast else (lambda self, s, e: [None] * (e - s))
+                    ingest.IngestPlan.convert_columns = real if fast else (lambda self, s, e: [None] * (e - s))
                     emu = self.emulator()
                     emu.config["batch_size"] = batch_size
                     self.run_job(emu, "insert", seed)
@@ -175,8 +174,8 @@ class ColumnPathMatchesRowPath(unittest.TestCase):
                     outcomes.append((outcome, emu.store.records["Lead"], emu.store.index["Lead"]))
                 self.assertEqual(outcomes[0], outcomes[1], "case %d: %s %s" % (case, op, cols))
         finally:
-            E.IngestPlan.convert_columns = real
-            E.now = clock
+            ingest.IngestPlan.convert_columns = real
+            common.now = clock
 
 
 if __name__ == "__main__":

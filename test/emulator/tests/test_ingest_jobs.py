@@ -47,6 +47,10 @@ class Create(EmuTestCase):
             ({"object": "", "operation": "insert"}, "INVALIDJOB", "InvalidJob : Unable to find object: "),
             ({"object": "Contact", "operation": "upsert"}, "INVALIDJOB",
              "InvalidJob : External ID was blank for Contact. An External ID must be specified for upsert."),
+            ({"object": "Contact", "operation": "upsert", "externalIdFieldName": None}, "INVALIDJOB",
+             "InvalidJob : External ID was blank for Contact. An External ID must be specified for upsert."),
+            ({"object": "Lead", "operation": "upsert", "externalIdFieldName": ""}, "INVALIDJOB",
+             "InvalidJob : Field name provided,  does not match an External ID for Lead"),
             ({"object": "Contact", "operation": "upsert", "externalIdFieldName": "Foo__c"}, "INVALIDJOB",
              "InvalidJob : Field name provided, Foo__c does not match an External ID for Contact"),
             ({"object": "Contact", "operation": "upsert", "externalIdFieldName": "LastName"}, "INVALIDJOB",
@@ -71,7 +75,12 @@ class Create(EmuTestCase):
                      {"Content-Type": "application/json"})
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json()[0]["errorCode"], "API_ERROR")
-        self.assertRegex(r.json()[0]["message"], r"^Value does not match expected type at \[line:1, column:\d+\]$")
+        self.assertEqual(r.json()[0]["message"], "Value does not match expected type at [line:1, column:33]")
+        # the column is where the value starts, whitespace included (a key inside a string value is no key)
+        for text, where in (('{"assignmentRuleId": 42, "object": "Lead", "operation": "insert"}', "line:1, column:22"),
+                            ('{"object":"operation",\n  "operation" :  ["insert"]}', "line:2, column:18")):
+            r = self.api("POST", "/jobs/ingest", text, {"Content-Type": "application/json"})
+            self.assertEqual(r.json()[0]["message"], "Value does not match expected type at [%s]" % where, text)
         r = self.api("POST", "/jobs/ingest", '{"object":', {"Content-Type": "application/json"})
         self.assertEqual(r.status, 400)
 

@@ -74,7 +74,7 @@ class Limits(EmuTestCase):
             self.assertEqual(self.api("GET", "/limits").status, 200)
         r = self.api("GET", "/jobs/ingest")
         self.assertApiError(r, 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-        self.assertEqual(r.text, '[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]')
+        self.assertEqual(r.text, '[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]')
         self.assertIsNone(r.headers.get("Retry-After"))
         self.assertEqual(r.headers["Sforce-Limit-Info"], "api-usage=3/3")
         self.admin("POST", "/usage", {"api": 0})

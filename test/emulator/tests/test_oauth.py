@@ -188,7 +188,7 @@ class OAuth(EmuTestCase):
         time.sleep(1.2)
         r = self.api("GET", "/limits", token=tok)
         self.assertApiError(r, 401, "INVALID_SESSION_ID", "Session expired or invalid")
-        self.assertEqual(r.text, '[{"errorCode":"INVALID_SESSION_ID","message":"Session expired or invalid"}]')
+        self.assertEqual(r.text, '[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]')
         # every API route answers 401
         for m, p in (("GET", "/jobs/ingest"), ("POST", "/jobs/query"), ("GET", "/sobjects"),
                      ("PUT", "/jobs/ingest/750Em0000000001IAA/batches")):

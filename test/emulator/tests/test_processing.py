@@ -139,9 +139,9 @@ class RowErrors(EmuTestCase):
             self.assertEqual(r["sf__Created"], "true")
         import sys, os
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        import sf_emulator
+        from sf_emulator.common import to18
         for r in ok:
-            self.assertEqual(sf_emulator.to18(r["sf__Id"][:15]), r["sf__Id"])
+            self.assertEqual(to18(r["sf__Id"][:15]), r["sf__Id"])
         info, _ = self.errors("Lead", "insert", "LastName,Company\nA,B\n")
         self.assertTrue(self.results(info["id"], "successfulResults")[0]["sf__Id"].startswith("00Q"))
 

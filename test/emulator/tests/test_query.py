@@ -37,7 +37,7 @@ class Query(EmuTestCase):
         info = self.wait_job(job["id"], "query")
         self.assertEqual(list(info), QUERY_CREATE_KEYS[:10] + ["jobType", "lineEnding", "columnDelimiter",
                                                                "numberRecordsProcessed", "retries",
-                                                               "totalProcessingTime", "isPkChunkingSupported"])
+                                                               "totalProcessingTime"])
         self.assertEqual((info["jobType"], info["numberRecordsProcessed"]), ("V2Query", 4))
 
     def test_result_format(self):
@@ -148,6 +148,29 @@ class Query(EmuTestCase):
             body = self.request("GET", body["nextRecordsUrl"]).json()
         self.assertEqual(total, 13)
         self.assertEqual(self.api("GET", "/jobs/query/%s/resultPages" % job["id"], v="57.0").status, 409)
+
+    def test_result_pages_shape(self):
+        """bulk-api-2.md 9.4: resultPages, nextRecordsUrl, done; every link with a locator, no page size unless
+        the caller gave one; result_pages_per_call links per answer."""
+        self.run_job("Lead", "insert", "LastName,Company\n" + "".join("L%02d,C\n" % i for i in range(5)))
+        self.config(query_page_size=1, result_pages_per_call=2)
+        job, _ = self.query("SELECT LastName FROM Lead")
+        base = "/services/data/v62.0/jobs/query/%s/" % job["id"]
+        body = self.api("GET", "/jobs/query/%s/resultPages" % job["id"]).json()
+        self.assertEqual(list(body), ["resultPages", "nextRecordsUrl", "done"])
+        self.assertEqual(body, {"resultPages": [{"resultUrl": base + "results?locator=MA"},
+                                                {"resultUrl": base + "results?locator=MQ"}],
+                                "nextRecordsUrl": base + "resultPages?locator=Mg", "done": False})
+        body = self.request("GET", body["nextRecordsUrl"]).json()
+        body = self.request("GET", body["nextRecordsUrl"]).json()
+        self.assertEqual(body, {"resultPages": [{"resultUrl": base + "results?locator=NA"}], "nextRecordsUrl": None,
+                                "done": True})
+        res = self.request("GET", base + "results?locator=NA")
+        self.assertEqual((res.text, res.headers["Sforce-Locator"]), ('"LastName"\n"L04"\n', "null"))
+        body = self.api("GET", "/jobs/query/%s/resultPages?maxRecords=3" % job["id"]).json()
+        self.assertEqual(body["resultPages"], [{"resultUrl": base + "results?locator=MA&maxRecords=3"},
+                                               {"resultUrl": base + "results?locator=Mw&maxRecords=3"}])
+        self.assertTrue(body["done"])
 
     def test_unsupported_and_invalid_soql(self):
         cases = [

@@ -100,6 +100,17 @@ class Results(EmuTestCase):
         self.assertEqual(len(un) - 1, 15)
         self.assertEqual(un[1], '"A20"')
 
+    def test_unprocessed_rows_keep_upload_order_when_results_are_shuffled(self):
+        self.config(batch_size=10, next_job_fails={"after_batches": 1}, shuffle_results=True)
+        data = "Name\n" + "".join("A%d\n" % i for i in range(40))
+        info = self.run_job("Account", "insert", data)
+        self.assertEqual(info["state"], "Failed")
+        un = self.api("GET", "/jobs/ingest/%s/unprocessedrecords" % info["id"]).text.split("\n")
+        self.assertEqual(un, ['"Name"'] + ['"A%d"' % i for i in range(10, 40)])
+        ok = [r["Name"] for r in self.results(info["id"], "successfulResults")]
+        self.assertEqual(sorted(ok), sorted("A%d" % i for i in range(10)))
+        self.assertNotEqual(ok, ["A%d" % i for i in range(10)])  # the processed rows are shuffled
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -15,7 +15,7 @@ from emu import EMULATOR, PYTHON, TOKEN, EmuTestCase, Emulator
 
 import sys
 sys.path.insert(0, os.path.dirname(EMULATOR))
-import sf_emulator  # noqa: E402
+from sf_emulator import common as ids  # noqa: E402
 
 
 class StartStop(unittest.TestCase):
@@ -84,16 +84,16 @@ class StartStop(unittest.TestCase):
 class Ids(unittest.TestCase):
     def test_checksum_matches_documented_algorithm(self):
         # bit i of each 5-char block set when char i is upper-case A-Z
-        self.assertEqual(sf_emulator.id_suffix("001000000000000"), "AAA")
-        self.assertEqual(sf_emulator.id_suffix("00AB0000000000Z"), "MAQ")
-        self.assertEqual(sf_emulator.to18("001A0000006Vm9r"), "001A0000006Vm9rIAC")  # a well-known real id
-        i = sf_emulator.make_id("750", 12345)
+        self.assertEqual(ids.id_suffix("001000000000000"), "AAA")
+        self.assertEqual(ids.id_suffix("00AB0000000000Z"), "MAQ")
+        self.assertEqual(ids.to18("001A0000006Vm9r"), "001A0000006Vm9rIAC")  # a well-known real id
+        i = ids.make_id("750", 12345)
         self.assertEqual(len(i), 18)
         self.assertTrue(i.startswith("750"))
-        self.assertEqual(sf_emulator.normalize_id(i[:15]), i)
-        self.assertEqual(sf_emulator.normalize_id(i[:15] + i[15:].lower()), i)
-        self.assertIsNone(sf_emulator.normalize_id(i[:15] + "ZZZ" if i[15:] != "ZZZ" else i[:15] + "AAA"))
-        self.assertIsNone(sf_emulator.normalize_id("001-bad"))
+        self.assertEqual(ids.normalize_id(i[:15]), i)
+        self.assertEqual(ids.normalize_id(i[:15] + i[15:].lower()), i)
+        self.assertIsNone(ids.normalize_id(i[:15] + "ZZZ" if i[15:] != "ZZZ" else i[:15] + "AAA"))
+        self.assertIsNone(ids.normalize_id("001-bad"))
 
 
 class Http(EmuTestCase):
@@ -159,13 +159,41 @@ class Http(EmuTestCase):
         self.assertEqual(self.api("POST", "/limits").status, 405)
         self.assertEqual(self.api("GET", "/jobs/ingest/").status, 200)  # trailing slash accepted
 
+    def test_error_member_order_follows_the_subsystem(self):
+        """bulk-api-2.md §3: errorCode first from the jobs framework, message first from REST core."""
+        jobs = '[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]'
+        core = '[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]'
+        self.assertEqual(self.api("GET", "/jobs/ingest/750Em0000000009IAA").text, jobs)
+        self.assertEqual(self.api("GET", "/jobs/query/750Em0000000009IAA/results").text, jobs)
+        self.assertEqual(self.api("GET", "/jobs/ingest/750Em0000000009IAA/nothing").text, jobs)
+        self.assertEqual(self.api("GET", "/sobjects/Nope/describe").text, core)
+        self.assertEqual(self.api("GET", "/nothing").text, core)
+        self.assertEqual(self.request("GET", "/services/data/v99.0/jobs/ingest").text, core)
+        r = self.api("GET", "/query?q=SELEKT+Id+FROM+Lead")
+        self.assertEqual(list(r.json()[0]), ["message", "errorCode"])
+        self.assertEqual(list(self.api("POST", "/jobs/ingest", {"object": "Nope", "operation": "insert"}).json()[0]),
+                         ["errorCode", "message"])
+        self.fault(path="/limits$", status=503)
+        self.assertEqual(list(self.api("GET", "/limits").json()[0]), ["message", "errorCode"])
+
     def test_versions_list_needs_no_auth_and_is_not_counted(self):
         r = self.request("GET", "/services/data/", token=None)
         self.assertEqual(r.status, 200)
         vs = r.json()
         self.assertIn({"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"}, vs)
         self.assertEqual(vs[0]["version"], "41.0")
-        self.assertIsNone(r.headers.get("Sforce-Limit-Info"))
+        # not counted, but like every REST response it carries the usage (bulk-api-2.md §1)
+        self.assertEqual(r.headers.get("Sforce-Limit-Info"), "api-usage=0/15000")
+        self.assertEqual(self.api("GET", "/limits").headers["Sforce-Limit-Info"], "api-usage=1/15000")
+
+    def test_limit_info_on_refused_calls(self):
+        """401 (before counting), unknown versions and the concurrency refusal also carry Sforce-Limit-Info."""
+        self.assertEqual(self.api("GET", "/limits").headers["Sforce-Limit-Info"], "api-usage=1/15000")
+        r = self.api("GET", "/limits", token="bogus")
+        self.assertEqual((r.status, r.headers.get("Sforce-Limit-Info")), (401, "api-usage=1/15000"))
+        r = self.request("GET", "/services/data/v99.0/limits")
+        self.assertEqual((r.status, r.headers.get("Sforce-Limit-Info")), (404, "api-usage=1/15000"))
+        self.assertIsNone(self.request("GET", "/__emulator/health", token=None).headers.get("Sforce-Limit-Info"))
 
     def test_json_conventions(self):
         job = self.create_job("Account", "insert")

@@ -1,0 +1,198 @@
+"""The admin API under /__emulator/ (README "Admin API"): JSON, no auth, never counted, never faulted.
+
+Route table ROUTES: paths below /__emulator."""
+
+import base64
+import json
+import os
+import re
+
+from . import auth, common, jobs
+from .common import ApiError, Route
+from .state import DEFAULT_CONFIG
+
+
+def jbody(req):
+    if not req.body:
+        return {}
+    try:
+        return json.loads(req.body.decode("utf-8"))
+    except ValueError:
+        raise ApiError(400, "JSON_PARSER_ERROR", "admin: body is not JSON")
+
+
+def reset(req, m, _):
+    req.emu.reset()
+    return req.json({"ok": True})
+
+
+def health(req, m, _):
+    return req.json({"ok": True, "base_url": req.emu.base_url})
+
+
+def requests_log(req, m, _):
+    emu, q = req.emu, req.params()
+    since = int(q.get("since", 0))
+    incl_admin = q.get("admin") in ("1", "true")
+    with emu.log_lock:
+        entries = [e for e in emu.log if e.get("seq", 0) > since and (incl_admin or not e["admin"])]
+        last = emu.log_seq
+    return req.json({"last_seq": last, "requests": entries})
+
+
+def clear_requests(req, m, _):
+    with req.emu.log_lock:
+        req.emu.log = []
+    return req.json({"ok": True})
+
+
+def _object(req, m):
+    obj = req.emu.schema.get(m.group("obj"))
+    if not obj:
+        raise ApiError(404, "NOT_FOUND", "Unknown object %s" % m.group("obj"))
+    return obj
+
+
+def records(req, m, _):
+    emu, obj = req.emu, _object(req, m)
+    with emu.lock:
+        recs = []
+        for r in emu.store.records[obj.name].values():
+            d = dict(r)
+            d["deleted"] = r.get("IsDeleted") == "true"
+            recs.append(d)
+    return req.json({"object": obj.name, "totalSize": len(recs), "records": recs})
+
+
+def seed_records(req, m, _):
+    emu, obj = req.emu, _object(req, m)
+    data = jbody(req)
+    items = data if isinstance(data, list) else data.get("records", [])
+    ids = []
+    with emu.lock:
+        for it in items:
+            ids.append(emu.store.insert_raw(obj, {k: (None if v is None else str(v)) for k, v in it.items()})["Id"])
+    return req.json({"ids": ids})
+
+
+def list_faults(req, m, _):
+    return req.json({"faults": req.emu.faults.list()})
+
+
+def add_faults(req, m, _):
+    data = jbody(req)
+    try:
+        added = [req.emu.faults.add(s) for s in (data if isinstance(data, list) else [data])]
+    except (ValueError, re.error) as e:
+        raise ApiError(400, "INVALID_FAULT", str(e))
+    return req.json({"faults": added})
+
+
+def clear_faults(req, m, _):
+    req.emu.faults.clear()
+    return req.json({"ok": True})
+
+
+def expire_tokens(req, m, _):
+    emu, data = req.emu, jbody(req)
+    if data.get("after_calls"):
+        with emu.lock:
+            emu.calls_until_expiry = int(data["after_calls"])
+        return req.json({"expire_after_calls": emu.calls_until_expiry})
+    n = auth.expire_tokens(emu, data.get("access_token"), data.get("refresh_token"))
+    return req.json({"expired": n})
+
+
+def issue_token(req, m, _):
+    emu, data = req.emu, jbody(req)
+    u = emu.org["user"]["username"]
+    ttl = data.get("ttl_seconds")
+    tok = auth.new_token(emu, u, emu.org["client_id"])
+    with emu.lock:
+        if ttl is not None:
+            emu.tokens[tok]["expires"] = common.now() + float(ttl) if ttl else None
+        rt = "5Aep" + base64.urlsafe_b64encode(os.urandom(36)).decode().rstrip("=").replace("-", ".")
+        emu.refresh_tokens[rt] = {"username": u, "client_id": emu.org["client_id"], "revoked": False}
+    return req.json({"access_token": tok, "refresh_token": rt, "instance_url": emu.base_url})
+
+
+def get_config(req, m, _):
+    return req.json(req.emu.config)
+
+
+def set_config(req, m, _):
+    emu, data = req.emu, jbody(req)
+    bad = [k for k in data if k not in DEFAULT_CONFIG]
+    if bad:
+        raise ApiError(400, "INVALID_CONFIG", "unknown config keys: %s" % ", ".join(bad))
+    with emu.lock:
+        emu.config.update(data)
+        if "tokens_expire_after_calls" in data:
+            emu.calls_until_expiry = data["tokens_expire_after_calls"]
+        if "daily_api_limit" in data and data.get("reset_usage"):
+            emu.api_used = 0
+    return req.json(emu.config)
+
+
+def usage(req, m, _):
+    emu, data = req.emu, jbody(req)
+    with emu.lock:
+        for k, attr in (("api", "api_used"), ("records", "records_used"), ("batches", "batches_used"),
+                        ("query_jobs", "query_jobs_used")):
+            if k in data:
+                setattr(emu, attr, int(data[k]))
+    return req.json({"api": emu.api_used, "records": emu.records_used, "batches": emu.batches_used,
+                     "query_jobs": emu.query_jobs_used})
+
+
+def clock(req, m, _):
+    offset = common.advance_clock(float(jbody(req).get("advance_seconds", 0)))
+    return req.json({"offset_seconds": offset, "now": common.record_ts(common.now())})
+
+
+def all_jobs(req, m, _):
+    emu = req.emu
+    with emu.lock:
+        jobs.purge_old_jobs(emu)
+        out = []
+        for j in emu.jobs.values():
+            d = j.info_shape()
+            d["kind"] = j.kind
+            d["uploadCount"] = j.upload_count
+            d["uploadBytes"] = len(j.content) if j.content is not None else 0
+            out.append(d)
+    return req.json({"jobs": out})
+
+
+def save(req, m, _):
+    req.emu.persist()
+    return req.json({"ok": True})
+
+
+_ANY = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+ROUTES = [
+    Route(r"/reset", {"POST": reset}),
+    Route(r"/health", {m: health for m in _ANY}),
+    Route(r"/requests", {"GET": requests_log, "DELETE": clear_requests}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)", {"GET": records, "POST": seed_records}),
+    Route(r"/faults", {"GET": list_faults, "POST": add_faults, "DELETE": clear_faults}),
+    Route(r"/tokens/expire", {"POST": expire_tokens}),
+    Route(r"/tokens", {"POST": issue_token}),
+    Route(r"/config", {"GET": get_config, "POST": set_config, "PUT": get_config, "PATCH": get_config,
+                       "DELETE": get_config, "HEAD": get_config, "OPTIONS": get_config}),
+    Route(r"/usage", {"POST": usage}),
+    Route(r"/clock", {"POST": clock}),
+    Route(r"/jobs", {"GET": all_jobs}),
+    Route(r"/save", {"POST": save}),
+]
+
+
+def handle(req):
+    """Admin answers keep the errorCode-first order; an unknown resource or method is a 404."""
+    req.subsystem = "admin"
+    sub = req.path[len("/__emulator"):].rstrip("/")
+    for r in ROUTES:
+        m = r.regex.fullmatch(sub)
+        if m is not None and req.method in r.methods:
+            return r.methods[req.method](req, m, None)
+    raise ApiError(404, "NOT_FOUND", "Unknown admin resource")

@@ -1,0 +1,230 @@
+"""Query jobs (bulk-api-2.md §9): create, processing, result pages with locators, resultPages (58.0+).
+
+Route table ROUTES: /jobs/query... below /services/data/vNN.0 (47.0+)."""
+
+import base64
+import csv
+import datetime as _dt
+import io
+import re
+import time
+
+from . import common, jobs
+from .common import CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, ApiError, Response, Route, make_id
+from .soql import QueryRunner, Soql, SoqlError
+
+
+class SyntheticRows:
+    """A huge query result generated on demand, page by page (fault: large result sets, bounded memory)."""
+
+    def __init__(self, n, soql, schema):
+        self.n = n
+        self.gens = []
+        for header, chain, f in soql.columns:
+            self.gens.append(self.generator(header, f, schema, soql.obj if not chain else None))
+
+    @staticmethod
+    def generator(header, f, schema, obj):
+        t = f.type
+        if t == "id" and obj is not None:
+            return lambda i, p=obj.key_prefix: make_id(p, i + 1)
+        if t in ("id", "reference"):
+            target = schema.get(f.reference_to[0]) if f.reference_to else None
+            prefix = target.key_prefix if target else "000"
+            return lambda i, p=prefix: make_id(p, i % 1000 + 1)
+        if t == "boolean":
+            return lambda i: "true" if i % 2 else "false"
+        if t == "int":
+            return lambda i: str(i)
+        if t in ("double", "currency", "percent"):
+            return lambda i: "%d.%02d" % (i, i % 100)
+        if t == "date":
+            return lambda i: (_dt.date(2020, 1, 1) + _dt.timedelta(days=i % 3650)).isoformat()
+        if t == "datetime":
+            return lambda i: common.record_ts(1577836800 + i)
+        if t == "picklist" and f.picklist:
+            return lambda i, v=f.picklist: v[i % len(v)]
+        return lambda i, h=header: "%s %d" % (h, i)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, sl):
+        start, stop, _ = sl.indices(self.n)
+        return [[g(i) for g in self.gens] for i in range(start, stop)]
+
+
+def process_query(emu, job, t0):
+    if not jobs.set_state(emu, job, "InProgress"):
+        return
+    if isinstance(job.query, SoqlError):
+        return jobs.fail_job(emu, job, "%s : %s" % (job.query.code, job.query.message.strip()), t0)
+    if job.synthetic_rows is not None:
+        rows = SyntheticRows(job.synthetic_rows, job.query, emu.schema)
+    else:
+        rows = QueryRunner(job.query, emu.store, job.operation == "queryAll").run(emu.lock)
+    if emu.config["batch_delay_ms"]:
+        if not jobs.wait_interruptible(job, emu.config["batch_delay_ms"]):
+            return
+    fail_spec = job.fail_spec
+    if fail_spec is not None:
+        return jobs.fail_job(emu, job, fail_spec.get("message") or "InvalidBatch : Failed to process query: the "
+                             "job was retried more than 15 times", t0)
+    with emu.lock:
+        if job.state in TERMINAL:
+            return
+        job.query_rows = rows
+        job.processed = len(rows)
+        job.total_ms = int((time.time() - t0) * 1000)
+        job.state = "JobComplete"
+        job.touch()
+
+
+def create_query(req, m, _):
+    """POST /jobs/query (§9.1)."""
+    emu, ver = req.emu, req.ver
+    d = jobs.job_request(req)
+    op = d.get("operation")
+    if op not in ("query", "queryAll"):
+        raise ApiError(400, "API_ERROR", "Invalid value: '%s' supplied for property: 'operation'" % op)
+    delim, le = jobs.common_options(d)
+    text = d.get("query")
+    if not text:
+        raise ApiError(400, "API_ERROR", "Query is required for a query job")
+    try:
+        soql = Soql(text, emu.schema)
+        obj_name = soql.obj.name
+    except SoqlError as e:
+        if emu.config["query_errors_at"] != "job" or e.code == "MALFORMED_QUERY":
+            raise ApiError(400, e.code, e.message)
+        soql = e
+        m = re.search(r"\bfrom\s+([A-Za-z0-9_]+)", text, re.I)
+        obj_name = m.group(1) if m else ""
+    with emu.lock:
+        if emu.query_jobs_used >= emu.config["daily_query_jobs_limit"]:
+            raise ApiError(400, "LIMIT_EXCEEDED", "ExceededQuota : Maximum number of Bulk API 2.0 query jobs "
+                           "per rolling 24 hour period exceeded")
+        emu.query_jobs_used += 1
+        job = jobs.Job(jobs.new_job_id(emu), "query", op, obj_name, ver, delim, le)
+        job.query = soql
+        if not isinstance(soql, SoqlError):
+            cols = [c[0] for c in soql.columns]
+            job.query_columns = sorted(cols, key=str.lower) if float(ver) < 50 else cols
+            if float(ver) < 50:
+                order = sorted(range(len(cols)), key=lambda i: cols[i].lower())
+                soql.columns = [soql.columns[i] for i in order]
+        jobs.take_fail_spec(emu, job)
+        if emu.config["synthetic_query_rows"] and not isinstance(soql, SoqlError):
+            job.synthetic_rows = int(emu.config["synthetic_query_rows"])
+        emu.jobs[job.id] = job
+        resp = req.json(job.create_shape())
+        jobs.start_processing(emu, job, process_query)
+        return resp
+
+
+def results(req, m, job):
+    """GET .../results (§9.3) and .../resultPages (§9.4): only for JobComplete jobs, with the job's API version."""
+    emu, ver, sub = req.emu, req.ver, m.group("sub")
+    if job.api_version != ver:
+        raise ApiError(409, "API_ERROR", "The API version of the request (%s) does not match the API version "
+                       "of the job (%s)" % (ver, job.api_version))
+    if sub == "resultPages" and float(ver) < 58:
+        raise ApiError(404, *NOT_FOUND)
+    if job.state != "JobComplete":
+        raise ApiError(400, "JOB_NOT_COMPLETE", "Job is not complete. Current state: %s" % job.state)
+    q = req.params()
+    page = emu.config["query_page_size"]
+    if "maxRecords" in q:
+        try:
+            page = int(q["maxRecords"])
+            if page <= 0:
+                raise ValueError
+        except ValueError:
+            raise ApiError(400, "INVALIDPARAMETER", "Invalid value for maxRecords: %s" % q["maxRecords"])
+    start = 0
+    if q.get("locator"):
+        start = decode_locator(q["locator"])
+        if start is None or start > len(job.query_rows):
+            raise ApiError(400, "INVALIDPARAMETER", "Invalid locator: %s" % q["locator"])
+    rows = job.query_rows
+    if sub == "resultPages":
+        # §9.4: each link and the continuation carry a locator (the first page's too); maxRecords only when the
+        # caller asked for a page size; members in the reference's order
+        base = "/services/data/v%s/jobs/query/%s/" % (ver, job.id)
+        size = "&maxRecords=%d" % page if "maxRecords" in q else ""
+        urls, pos = [], start
+        per_call = max(1, int(emu.config["result_pages_per_call"]))
+        while len(urls) < per_call and (pos < len(rows) or (not urls and not rows)):
+            urls.append({"resultUrl": base + "results?locator=%s%s" % (encode_locator(pos), size)})
+            pos += page
+        done = pos >= len(rows)
+        return req.json({"resultPages": urls,
+                         "nextRecordsUrl": None if done else base + "resultPages?locator=%s%s" % (
+                             encode_locator(pos), size),
+                         "done": done})
+    chunk = rows[start:start + page]
+    nxt = start + page
+    cols = job.query_columns
+    data = csv_quote_all([cols] + [["" if v is None else v for v in r] for r in chunk],
+                         DELIMITERS[job.delimiter], LINE_ENDINGS[job.line_ending])
+    return Response(200, data.encode("utf-8"), CSV_CT,
+                    [("Sforce-Locator", encode_locator(nxt) if nxt < len(rows) else "null"),
+                     ("Sforce-NumberOfRecords", str(len(chunk)))])
+
+
+def csv_quote_all(rows, delim, le):
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delim, lineterminator=le, quoting=csv.QUOTE_ALL)
+    for i in range(0, len(rows), 5000):  # slices: let other threads have the GIL in between
+        w.writerows(rows[i:i + 5000])
+    return buf.getvalue()
+
+
+def encode_locator(n):
+    return base64.urlsafe_b64encode(str(n).encode()).decode().rstrip("=")
+
+
+def decode_locator(s):
+    try:
+        return int(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def job_info(req, m, job):
+    with req.emu.lock:
+        return req.json(job.info_shape())
+
+
+def patch(req, m, job):
+    d = jobs.job_request(req)
+    if d.get("state") != "Aborted":
+        raise ApiError(400, "INVALIDJOBSTATE", "InvalidJobState : Cannot change state from %s to %s"
+                       % (job.state, d.get("state")))
+    return jobs.patch_job(req, job, process_query)
+
+
+def delete(req, m, job):
+    return jobs.delete_job(req, job)
+
+
+def list_query(req, m, _):
+    return jobs.list_jobs(req, "query")
+
+
+def lookup(req, m):
+    with req.emu.lock:
+        return jobs.get_job(req.emu, m.group("id"), "query")
+
+
+def not_found(req, m):
+    raise ApiError(404, *NOT_FOUND)
+
+
+_JOB = r"/jobs/query/(?P<id>[0-9A-Za-z]{15,18})"
+ROUTES = [
+    Route(r"/jobs/query/?", {"GET": list_query, "POST": create_query}, min_version=47, subsystem="jobs"),
+    Route(_JOB + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": delete}, lookup, 47, "jobs"),
+    Route(_JOB + r"/(?P<sub>results|resultPages)/?", {"GET": results}, lookup, 47, "jobs"),
+    Route(r"/jobs/query.*", {}, not_found, 47, "jobs"),
+]

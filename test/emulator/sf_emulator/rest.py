@@ -1,0 +1,179 @@
+"""REST core resources beside Bulk API 2.0: the version list, the resource root, limits, describe, record
+reads and the REST /query, /queryAll and /tooling/query the Salesforce CLI uses at login (bulk-api-2.md §10-§11,
+soql-and-rest.md).
+
+Route tables: UNVERSIONED (/services/data) and ROUTES (below /services/data/vNN.0)."""
+
+import json
+import re
+import urllib.parse
+
+from .common import ApiError, Route, normalize_id
+from .soql import QueryRunner, Soql, SoqlError
+
+
+def _release_label(v):
+    k = v - 41
+    return "%s '%02d" % (("Winter", "Spring", "Summer")[k % 3], 18 + k // 3)
+
+
+def describe_body(obj, ver):
+    g = json.loads(json.dumps(obj.describe_global()).replace("{v}", ver))
+    g.update({"fields": [f.describe() for f in obj.fields.values()], "childRelationships": [],
+              "recordTypeInfos": [], "activateable": False})
+    return g
+
+
+def limits_body(emu):
+    c = emu.config
+
+    def lim(mx, used):
+        return {"Max": mx, "Remaining": max(0, mx - used)}
+    return {"DailyApiRequests": lim(c["daily_api_limit"], emu.api_used),
+            "DailyBulkApiBatches": lim(c["daily_batches_limit"], emu.batches_used),
+            "DailyBulkV2QueryJobs": lim(c["daily_query_jobs_limit"], emu.query_jobs_used),
+            "DailyBulkV2QueryFileStorageMB": lim(976562, 0),
+            "DataStorageMB": lim(1024, 0), "FileStorageMB": lim(1024, 0),
+            "DailyAsyncApexExecutions": lim(250000, 0),
+            "ConcurrentAsyncGetReportInstances": lim(200, 0)}
+
+
+def record_json(obj, rec, ver, query=""):
+    fields = None
+    q = urllib.parse.parse_qs(query)
+    if q.get("fields"):
+        fields = [x.strip() for x in q["fields"][0].split(",")]
+    out = {"attributes": {"type": obj.name, "url": "/services/data/v%s/sobjects/%s/%s" % (ver, obj.name,
+                                                                                         rec["Id"])}}
+    for f in obj.fields.values():
+        if fields and f.name not in fields:
+            continue
+        out[f.name] = json_value(f, rec.get(f.name))
+    return out
+
+
+def rest_query(req, all_rows):
+    emu, query = req.emu, req.query
+    q = urllib.parse.parse_qs(query).get("q")
+    if not q:
+        raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
+    try:
+        soql = Soql(q[0], emu.schema)
+    except SoqlError as e:
+        if e.code == "API_ERROR":
+            pass
+        else:
+            raise ApiError(400, e.code, e.message)
+        raise ApiError(400, "MALFORMED_QUERY", e.message)
+    with emu.lock:
+        rows = QueryRunner(soql, emu.store, all_rows).run()
+    records = []
+    for r in rows:
+        rec = {"attributes": {"type": soql.obj.name}}
+        for (hdr, chain, f), v in zip(soql.columns, r):
+            if chain:
+                cur = rec
+                for rf in chain:
+                    cur = cur.setdefault(rf.relationship_name, {"attributes": {"type": rf.reference_to[0]}})
+                cur[f.name] = json_value(f, v)
+            else:
+                rec[f.name] = json_value(f, v)
+        records.append(rec)
+    return req.json({"totalSize": len(records), "done": True, "records": records})
+
+
+def json_value(f, v):
+    if v is None:
+        return None
+    if f.type == "boolean":
+        return v == "true"
+    if f.type == "int":
+        return int(v)
+    if f.type in ("double", "currency", "percent"):
+        return float(v)
+    if f.type == "datetime":
+        return v[:-1] + "+0000" if v.endswith("Z") else v
+    return v
+
+
+def versions(req, m, _):
+    return req.json([{"label": _release_label(v), "url": "/services/data/v%d.0" % v, "version": "%d.0" % v}
+                     for v in range(41, req.emu.config["max_api_version"] + 1)])
+
+
+def resources(req, m, _):
+    return req.json({k: "/services/data/v%s/%s" % (req.ver, k) for k in
+                     ("limits", "sobjects", "query", "queryAll", "jobs")})
+
+
+def limits(req, m, _):
+    return req.json(limits_body(req.emu))
+
+
+def _global(obj, ver):
+    return json.loads(json.dumps(obj.describe_global()).replace("{v}", ver))
+
+
+def sobjects(req, m, _):
+    return req.json({"encoding": "UTF-8", "maxBatchSize": 200,
+                     "sobjects": [_global(o, req.ver) for o in req.emu.schema.objects.values()]})
+
+
+def sobject_lookup(req, m):
+    obj = req.emu.schema.get(m.group("obj"))
+    if not obj:
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    return obj
+
+
+def sobject(req, m, obj):
+    return req.json({"objectDescribe": _global(obj, req.ver), "recentItems": []})
+
+
+def describe(req, m, obj):
+    return req.json(describe_body(obj, req.ver))
+
+
+def record(req, m, obj):
+    emu = req.emu
+    rid = normalize_id(m.group("rid"))
+    with emu.lock:
+        rec = emu.store.records[obj.name].get(rid) if rid else None
+        rec = dict(rec) if rec and rec.get("IsDeleted") != "true" else None
+    if not rec:
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    return req.json(record_json(obj, rec, req.ver, req.query))
+
+
+def query(req, m, _):
+    return rest_query(req, False)
+
+
+def query_all(req, m, _):
+    return rest_query(req, True)
+
+
+def tooling_query(req, m, _):
+    """The CLI's login probes SandboxProcess here; a production org has none."""
+    q = req.params().get("q") or ""
+    mm = re.search(r"\bfrom\s+([A-Za-z0-9_]+)", q, re.I)
+    ent = mm.group(1) if mm else ""
+    if req.emu.schema.get(ent):
+        return rest_query(req, False)
+    return req.json({"size": 0, "totalSize": 0, "done": True, "queryLocator": None, "entityTypeName": ent,
+                     "records": []})
+
+
+UNVERSIONED = [Route(r"/services/data/?", {"GET": versions})]
+_OBJ = r"/sobjects/(?P<obj>[A-Za-z0-9_]+)"
+ROUTES = [
+    Route(r"/?", {"GET": resources}),
+    Route(r"/limits", {"GET": limits}),
+    Route(r"/sobjects", {"GET": sobjects}),
+    Route(_OBJ, {"GET": sobject}, sobject_lookup),
+    Route(_OBJ + r"/describe", {"GET": describe}, sobject_lookup),
+    Route(_OBJ + r"/(?P<rid>[0-9A-Za-z]{15}|[0-9A-Za-z]{18})", {"GET": record}, sobject_lookup),
+    Route(r"/query", {"GET": query}),
+    Route(r"/queryAll", {"GET": query_all}),
+    Route(r"/tooling/query", {"GET": tooling_query}),
+]

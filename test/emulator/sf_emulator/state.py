@@ -1,0 +1,146 @@
+"""The emulated org's state: settings, record store, jobs, tokens, usage counters and the request log."""
+
+import json
+import os
+import threading
+
+from . import auth, common
+from .common import EMU_DIR, ORG_ID, USER_ID, ApiError
+from .faults import Faults
+from .store import Schema, Store
+
+
+DEFAULT_CONFIG = {
+    "processing_delay_ms": 0,       # queue wait before a job leaves UploadComplete
+    "batch_delay_ms": 0,            # extra time per internal batch ("slow processing")
+    "batch_size": 10000,            # internal batch size
+    "token_ttl_seconds": 7200,      # lifetime of tokens issued by the token endpoint
+    "daily_api_limit": 15000,
+    "daily_records_limit": 150000000,
+    "daily_batches_limit": 15000,
+    "daily_query_jobs_limit": 10000,
+    "shuffle_results": True,
+    "seed": 1,
+    "lock_failure_fraction": 0.0,
+    "next_job_fails": None,         # null | true | {"after_batches": K, "message": "..."}
+    "stuck_jobs": False,
+    "hard_delete_allowed": True,
+    "second_upload_mode": "put",   # "put": 2nd PUT -> 400 BULK_API_ERROR; "close": accepted, close -> 400
+    "max_upload_bytes": 150000000,  # limit on the base64-encoded size of one upload (Salesforce: 150 MB)
+    "query_page_size": 100000,      # default rows per results page when maxRecords is absent
+    "result_pages_per_call": 5,     # resultPages links per call (Salesforce: up to 5)
+    "list_page_size": 1000,
+    "gzip_responses": True,
+    "jwt_full_response": False,
+    "jwt_max_exp_seconds": 300,
+    "max_api_version": 67,
+    "max_concurrent_requests": 0,   # 0 = unlimited
+    "job_retention_seconds": 7 * 86400,
+    "unprocessed_final_newline": False,
+    "tokens_expire_after_calls": None,
+    "query_errors_at": "create",    # "create": bad SOQL -> 400 at creation; "job": job goes Failed
+    "my_domain_hosts": None,        # Host header values accepted for client_credentials; null = own host
+    "synthetic_query_rows": None,   # N: query jobs return N generated rows, built page by page (big results)
+    "multipart_max_chars": 100000,  # data limit of a multipart create (job + content in one request)
+}
+
+
+class Emulator:
+    def __init__(self, args):
+        self.args = args
+        self.schema = Schema(args.metadata)
+        with open(os.path.join(EMU_DIR, "default_org.json"), "r", encoding="utf-8") as fh:
+            self.org = json.load(fh)
+        self.lock = threading.RLock()
+        self.store = Store(self.schema)
+        self.faults = Faults()
+        self.log_lock = threading.Lock()
+        self.base_url = None
+        self.pubkey = self.load_public_key(args.jwt_cert or os.path.join(EMU_DIR, self.org["jwt"]["certificate"]))
+        self.startup_config = {"processing_delay_ms": args.processing_delay_ms,
+                               "token_ttl_seconds": args.token_ttl_seconds, "seed": args.seed}
+        self.config = dict(DEFAULT_CONFIG)
+        self.inflight = 0
+        self.reset(initial=True)
+        if args.data_dir:
+            p = os.path.join(args.data_dir, "store.json")
+            if os.path.exists(p):
+                with open(p, "r", encoding="utf-8") as fh:
+                    self.store.load(json.load(fh))
+
+    @staticmethod
+    def load_public_key(path):
+        try:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import serialization
+        except ImportError:
+            return None
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if b"CERTIFICATE" in data:
+            return x509.load_pem_x509_certificate(data).public_key()
+        return serialization.load_pem_public_key(data)
+
+    def reset(self, initial=False):
+        with self.lock:
+            for j in getattr(self, "jobs", {}).values():
+                j.abort_requested = True
+                j.killed = True  # running threads check this inside every critical section
+            self.jobs = {}
+            self.job_counter = 0
+            self.store.clear()
+            self.seed_records()
+            self.log = []
+            self.log_seq = 0
+            self.api_used = 0
+            self.records_used = 0
+            self.batches_used = 0
+            self.query_jobs_used = 0
+            self.faults.clear()
+            auth.reset_tokens(self)
+            self.config = dict(DEFAULT_CONFIG)
+            self.config.update(self.startup_config)
+            common.reset_clock()
+
+    def seed_records(self):
+        u = self.org["user"]
+        user_obj = self.schema.objects.get("User")
+        if user_obj:
+            self.store.insert_raw(user_obj, {"Id": USER_ID, "Username": u["username"], "FirstName": u["first_name"],
+                                             "LastName": u["last_name"], "Email": u["email"], "Alias": "emu",
+                                             "IsActive": "true", "TimeZoneSidKey": "GMT",
+                                             "LanguageLocaleKey": "en_US"})
+            self.store.counters["User"] = max(self.store.counters["User"], 1)
+        org_obj = self.schema.objects.get("Organization")
+        if org_obj:
+            self.store.insert_raw(org_obj, {"Id": ORG_ID, "Name": self.org["org_name"],
+                                            "OrganizationType": "Developer Edition", "IsSandbox": "false",
+                                            "InstanceName": "EMU1"})
+            self.store.counters["Organization"] = max(self.store.counters["Organization"], 1)
+
+    def persist(self):
+        if not self.args.data_dir:
+            return
+        os.makedirs(self.args.data_dir, exist_ok=True)
+        p = os.path.join(self.args.data_dir, "store.json")
+        with self.lock:
+            data = json.dumps(self.store.dump())
+        with open(p + ".tmp", "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(p + ".tmp", p)
+
+
+    # -- limits ----------------------------------------------------------------------------------------------
+    def limit_header(self):
+        return "api-usage=%d/%d" % (self.api_used, self.config["daily_api_limit"])
+
+    def count_call(self):
+        with self.lock:
+            if self.api_used >= self.config["daily_api_limit"]:
+                raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", core=True)
+            self.api_used += 1
+            if self.calls_until_expiry is not None:
+                self.calls_until_expiry -= 1
+                if self.calls_until_expiry <= 0:
+                    self.calls_until_expiry = None
+                    auth.expire_tokens(self)

@@ -1,0 +1,466 @@
+"""Object metadata (the org's schema), the canonical form of field values, and the record store.
+
+Values are kept as canonical text: what a CSV cell becomes once Salesforce has accepted it (bulk-api-2.md §7)."""
+
+import datetime as _dt
+import json
+import re
+from decimal import Decimal, InvalidOperation
+
+from . import common
+from .common import USER_ID, RowError, make_id, normalize_id
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Metadata
+# ----------------------------------------------------------------------------------------------------------
+class Field:
+    def __init__(self, d):
+        self.name = d["name"]
+        self.label = d.get("label", self.name)
+        self.type = d.get("type", "string")
+        self.length = int(d.get("length", 255 if self.type in ("string", "picklist", "multipicklist") else 0))
+        if self.type in ("email",) and not d.get("length"):
+            self.length = 80
+        if self.type in ("textarea",) and not d.get("length"):
+            self.length = 32000
+        self.precision = int(d.get("precision", 18))
+        self.scale = int(d.get("scale", 0 if self.type in ("int", "currency") else 2))
+        self.required = bool(d.get("required", False))
+        self.nillable = bool(d.get("nillable", not self.required and self.type != "boolean"))
+        self.createable = bool(d.get("createable", True))
+        self.updateable = bool(d.get("updateable", True))
+        self.external_id = bool(d.get("externalId", False))
+        self.unique = bool(d.get("unique", False))
+        self.case_sensitive = bool(d.get("caseSensitive", False))
+        self.id_lookup = bool(d.get("idLookup", self.external_id or self.type == "id"))
+        self.picklist = list(d.get("picklistValues", []))
+        self.picklist_set = set(self.picklist)
+        self.restricted = bool(d.get("restrictedPicklist", False))
+        self.default = d.get("defaultValue")
+        self.defaulted_on_create = bool(d.get("defaultedOnCreate", self.default is not None))
+        self.reference_to = list(d.get("referenceTo", []))
+        self.relationship_name = d.get("relationshipName")
+        self.computed = bool(d.get("computed", False))
+        self.polymorphic = len(self.reference_to) > 1
+        self.indexed = self.unique or self.external_id
+
+    def describe(self):
+        soap = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
+                "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
+                "datetime": "xsd:dateTime"}.get(self.type, "xsd:string")
+        return {
+            "name": self.name, "label": self.label, "type": self.type,
+            "length": self.length if self.type not in ("boolean", "int", "double", "currency", "percent", "date",
+                                                       "datetime") else 0,
+            "precision": self.precision if self.type in ("double", "currency", "percent") else 0,
+            "scale": self.scale if self.type in ("double", "currency", "percent") else 0,
+            "digits": self.precision if self.type == "int" else 0,
+            "byteLength": self.length * 3 if self.type not in ("boolean", "int", "double", "currency", "percent",
+                                                               "date", "datetime") else 0,
+            "soapType": soap,
+            "nillable": self.nillable, "createable": self.createable, "updateable": self.updateable,
+            "defaultedOnCreate": self.defaulted_on_create, "defaultValue": self.default,
+            "externalId": self.external_id, "unique": self.unique, "caseSensitive": self.case_sensitive,
+            "idLookup": self.id_lookup, "filterable": True, "sortable": self.type not in ("textarea", "multipicklist"),
+            "calculated": self.computed, "custom": self.name.endswith("__c"),
+            "picklistValues": [{"active": True, "defaultValue": v == self.default, "label": v, "validFor": None,
+                                "value": v} for v in self.picklist],
+            "restrictedPicklist": self.restricted,
+            "referenceTo": self.reference_to, "relationshipName": self.relationship_name,
+            "polymorphicForeignKey": self.polymorphic,
+        }
+
+
+SYSTEM_FIELDS = [
+    {"name": "Id", "label": "Record ID", "type": "id", "length": 18, "createable": False, "updateable": False,
+     "idLookup": True, "nillable": False},
+    {"name": "IsDeleted", "label": "Deleted", "type": "boolean", "createable": False, "updateable": False,
+     "defaultValue": "false"},
+    {"name": "CreatedDate", "label": "Created Date", "type": "datetime", "createable": False, "updateable": False},
+    {"name": "CreatedById", "label": "Created By ID", "type": "reference", "referenceTo": ["User"],
+     "relationshipName": "CreatedBy", "createable": False, "updateable": False},
+    {"name": "LastModifiedDate", "label": "Last Modified Date", "type": "datetime", "createable": False,
+     "updateable": False},
+    {"name": "LastModifiedById", "label": "Last Modified By ID", "type": "reference", "referenceTo": ["User"],
+     "relationshipName": "LastModifiedBy", "createable": False, "updateable": False},
+    {"name": "SystemModstamp", "label": "System Modstamp", "type": "datetime", "createable": False,
+     "updateable": False},
+]
+COMPOUND_FIELDS = {"address", "billingaddress", "shippingaddress", "mailingaddress", "otheraddress", "location"}
+
+
+class SObject:
+    def __init__(self, name, d):
+        self.name = name
+        self.key_prefix = d["keyPrefix"]
+        self.label = d.get("label", name)
+        self.label_plural = d.get("labelPlural", self.label + "s")
+        self.name_fields = d.get("nameFields")
+        self.bulk_ingest = bool(d.get("bulkIngest", True))
+        self.fields = {}
+        defs = (SYSTEM_FIELDS[:1] if d.get("systemFields", True) else []) + list(d.get("fields", []))
+        if d.get("systemFields", True):
+            defs += SYSTEM_FIELDS[1:]
+        for fd in defs:
+            f = Field(fd)
+            self.fields[f.name] = f
+        self.fields_lower = {k.lower(): f for k, f in self.fields.items()}
+        self.defaults = {f.name: f.default for f in self.fields.values() if f.default is not None and f.name != "Id"}
+        self.defaults.update({"IsDeleted": "false", "CreatedById": USER_ID, "LastModifiedById": USER_ID})
+        if "OwnerId" in self.fields:
+            self.defaults["OwnerId"] = USER_ID
+        self.rel_lower = {f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name}
+
+    def describe_global(self):
+        return {"name": self.name, "label": self.label, "labelPlural": self.label_plural,
+                "keyPrefix": self.key_prefix, "custom": self.name.endswith("__c"), "createable": True,
+                "updateable": True, "deletable": True, "queryable": True, "searchable": True,
+                "urls": {"sobject": "/services/data/v{v}/sobjects/%s" % self.name,
+                         "describe": "/services/data/v{v}/sobjects/%s/describe" % self.name,
+                         "rowTemplate": "/services/data/v{v}/sobjects/%s/{ID}" % self.name}}
+
+
+class Schema:
+    def __init__(self, path):
+        with open(path, "r", encoding="utf-8") as fh:
+            doc = json.load(fh)
+        self.objects = {n: SObject(n, d) for n, d in doc["objects"].items()}
+        self.lower = {n.lower(): o for n, o in self.objects.items()}
+        self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
+
+    def get(self, name):
+        return self.lower.get((name or "").lower())
+
+
+def apply_values(rec, values):
+    """Writes field values into a record; None clears the field."""
+    if None in values.values():
+        for k, v in values.items():
+            if v is None:
+                rec.pop(k, None)
+            else:
+                rec[k] = v
+    else:
+        rec.update(values)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Value conversion (CSV text -> canonical stored text) per Salesforce type
+# ----------------------------------------------------------------------------------------------------------
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_DEC_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+_DBL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DT_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(Z|[+-]\d{2}:?\d{2})?$")
+_BOOL = {"true": "true", "false": "false", "1": "true", "0": "false"}
+
+
+def parse_date(v):
+    m = _DATE_RE.match(v)
+    if not m:
+        return None
+    y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if not (1700 <= y <= 4000):
+        return None
+    try:
+        _dt.date(y, mo, d)
+    except ValueError:
+        return None
+    return v
+
+
+def parse_datetime(v):
+    m = _DT_RE.match(v)
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss = (int(m.group(i)) for i in range(1, 7))
+    ms = int((m.group(7) or "0").ljust(3, "0"))
+    if not (1700 <= y <= 4000):
+        return None
+    try:
+        base = _dt.datetime(y, mo, d, hh, mi, ss, ms * 1000)
+    except ValueError:
+        return None
+    tz = m.group(8)
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        oh, om = int(digits[:2]), int(digits[2:])
+        if oh > 14 or om > 59:
+            return None
+        base -= sign * _dt.timedelta(hours=oh, minutes=om)
+    return base.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (base.microsecond // 1000)
+
+
+# Forms that a converter returns unchanged and without error (see make_converter's "plain" predicates). They are
+# strict subsets of what the converters accept: anything else simply takes the exact per-value path.
+_PLAIN_DATE = (r"(?:1[7-9][0-9]{2}|[23][0-9]{3}|4000)-"        # years 1700-4000
+               r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"  # days 1-28 exist in every month
+               r"|(?:0[13-9]|1[0-2])-(?:29|30)"                # 29/30: every month but February (leap days: exact path)
+               r"|(?:0[13578]|1[02])-31)")                      # 31: the long months
+_PLAIN_DATE_RE = re.compile(_PLAIN_DATE)
+_PLAIN_DATETIME_RE = re.compile(_PLAIN_DATE + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z")
+
+
+def _all_match(rx, col):
+    """True when every non-empty cell of col matches rx completely (C loops: map/filter)."""
+    return all(map(rx.fullmatch, filter(None, col)))
+
+
+def _deser(col, v, xsd, f):
+    return RowError("INVALID_FIELD", "Failed to deserialize field at col %d. Due to, '%s' is not a valid value "
+                    "for the type %s" % (col, v, xsd), [f.name])
+
+
+def make_converter(f, col):
+    """Return a function text -> canonical value, raising RowError. Only syntax/length/picklist checks.
+
+    The function carries a predicate conv.plain(column): True when conv(v) == v without error for every
+    non-empty cell of the column (a tuple of cells of one internal batch). It is checked with C-level loops over
+    the whole column, so clean data skips the per-cell call; a column for which it says False is converted cell by
+    cell. None means "no shortcut"."""
+    conv = _make_converter(f, col)
+    if conv is not None:
+        conv.plain = _plain_predicate(f)
+    return conv
+
+
+def _plain_predicate(f):
+    t = f.type
+    if t in ("string", "textarea", "phone", "url", "id", "email", "picklist"):
+        maxlen = f.length or (80 if t == "email" else 255)
+        allowed = f.picklist_set if (t == "picklist" and f.restricted) else None
+
+        def plain(col):
+            if max(map(len, col)) > maxlen:
+                return False
+            if allowed is not None and not allowed.issuperset(filter(None, col)):
+                return False
+            return t != "email" or _all_match(_EMAIL_RE, col)
+        return plain
+    if t == "boolean":
+        return {"", "true", "false"}.issuperset
+    if t == "int":
+        # digits without sign or leading zero, at most 9 of them: str(int(v)) == v and always inside the int range
+        rx = re.compile(r"0|[1-9][0-9]{0,%d}" % (min(f.precision or 9, 9) - 1))
+        return lambda col: _all_match(rx, col)
+    if t in ("double", "currency", "percent"):
+        # exactly `scale` decimals, no sign, no leading zero, integer part within precision: quantize() keeps it
+        intdigits, scale = max(1, f.precision - f.scale), f.scale
+        if intdigits + scale > 28:  # beyond the decimal context's precision quantize() may fail: exact path
+            return None
+        rx = re.compile(r"(?:0|[1-9][0-9]{0,%d})%s" % (intdigits - 1, r"\.[0-9]{%d}" % scale if scale else ""))
+        return lambda col: _all_match(rx, col)
+    if t == "date":
+        return lambda col: _all_match(_PLAIN_DATE_RE, col)
+    if t == "datetime":
+        return lambda col: _all_match(_PLAIN_DATETIME_RE, col)
+    if t in ("multipicklist", "reference"):
+        return None
+    return lambda col: True  # types without checks keep the text as it is
+
+
+def _make_converter(f, col):
+    t = f.type
+    name, label = f.name, f.label
+    if t in ("string", "textarea", "phone", "url", "id"):
+        maxlen = f.length or 255
+
+        def conv(v):
+            if len(v) > maxlen:
+                raise RowError("STRING_TOO_LONG", "%s: data value too large: %s (max length=%d)" % (label, v, maxlen),
+                               [name])
+            return v
+        return conv
+    if t == "email":
+        maxlen = f.length or 80
+
+        def conv(v):
+            if len(v) > maxlen:
+                raise RowError("STRING_TOO_LONG", "%s: data value too large: %s (max length=%d)" % (label, v, maxlen),
+                               [name])
+            if not _EMAIL_RE.match(v):
+                raise RowError("INVALID_EMAIL_ADDRESS", "%s: invalid email address: %s" % (label, v), [name])
+            return v
+        return conv
+    if t == "picklist":
+        allowed, restricted, maxlen = f.picklist_set, f.restricted, f.length or 255
+
+        def conv(v):
+            if restricted and v not in allowed:
+                raise RowError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                               "%s: bad value for restricted picklist field: %s" % (label, v), [name])
+            if len(v) > maxlen:
+                raise RowError("STRING_TOO_LONG", "%s: data value too large: %s (max length=%d)" % (label, v, maxlen),
+                               [name])
+            return v
+        return conv
+    if t == "multipicklist":
+        allowed, restricted = f.picklist_set, f.restricted
+
+        def conv(v):
+            parts = [p for p in v.split(";")]
+            if restricted:
+                for p in parts:
+                    if p not in allowed:
+                        raise RowError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                       "%s: bad value for restricted picklist field: %s" % (label, p), [name])
+            return ";".join(parts)
+        return conv
+    if t == "boolean":
+        def conv(v):
+            r = _BOOL.get(v.lower())
+            if r is None:
+                raise RowError("INVALID_TYPE_ON_FIELD_IN_RECORD", "%s: value not of required type: %s" % (label, v),
+                               [name])
+            return r
+        return conv
+    if t == "int":
+        digits = f.precision or 9
+
+        def conv(v):
+            if not _INT_RE.match(v):
+                if _DBL_RE.match(v):
+                    raise RowError("INVALID_TYPE_ON_FIELD_IN_RECORD",
+                                   "%s: value not of required type: %s" % (label, v), [name])
+                raise _deser(col, v, "xsd:int", f)
+            n = int(v)
+            if len(str(abs(n))) > digits or not (-2147483648 <= n <= 2147483647):
+                raise RowError("NUMBER_OUTSIDE_VALID_RANGE",
+                               "%s: value outside of valid range on numeric field: %s" % (label, v), [name])
+            return str(n)
+        return conv
+    if t in ("double", "currency", "percent"):
+        intdigits = max(1, f.precision - f.scale)
+        scale = f.scale
+        q = Decimal(1).scaleb(-scale)
+        rx = _DBL_RE if t == "double" else _DEC_RE
+
+        def conv(v):
+            if not rx.match(v):
+                raise _deser(col, v, "xsd:double", f)
+            try:
+                d = Decimal(v).quantize(q)
+            except InvalidOperation:
+                raise RowError("NUMBER_OUTSIDE_VALID_RANGE",
+                               "%s: value outside of valid range on numeric field: %s" % (label, v), [name])
+            if len(str(abs(int(d)))) > intdigits:
+                raise RowError("NUMBER_OUTSIDE_VALID_RANGE",
+                               "%s: value outside of valid range on numeric field: %s" % (label, v), [name])
+            s = format(d, "f")
+            if d == 0:
+                s = format(Decimal(0).quantize(q), "f")
+            return s
+        return conv
+    if t in ("date", "datetime"):
+        parse, xsd = (parse_date, "xsd:date") if t == "date" else (parse_datetime, "xsd:dateTime")
+
+        def conv(v):
+            r = parse(v)
+            if r is None:
+                raise _deser(col, v, xsd, f)
+            return r
+        return conv
+    if t == "reference":
+        return None  # resolved against the store
+    return lambda v: v
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Record store
+# ----------------------------------------------------------------------------------------------------------
+class Store:
+    def __init__(self, schema):
+        self.schema = schema
+        self.clear()
+
+    def clear(self):
+        self.records = {n: {} for n in self.schema.objects}
+        self.index = {n: {f.name: {} for f in o.fields.values() if f.indexed} for n, o in self.schema.objects.items()}
+        # the same indexes as (field name, index, case-sensitive) for the per-record loops
+        self.index_list = {n: [(fname, idx, o.fields[fname].case_sensitive) for fname, idx in self.index[n].items()]
+                           for n, o in self.schema.objects.items()}
+        self.counters = {n: 0 for n in self.schema.objects}
+
+    def key(self, f, v):
+        return v if f.case_sensitive else v.lower()
+
+    def new_id(self, obj):
+        self.counters[obj.name] += 1
+        return make_id(obj.key_prefix, self.counters[obj.name])
+
+    def get_any(self, rid):
+        obj = self.schema.by_prefix.get(rid[:3])
+        if not obj:
+            return None, None
+        return obj, self.records[obj.name].get(rid)
+
+    def index_add(self, obj, rec):
+        for fname, idx, case_sensitive in self.index_list[obj.name]:
+            v = rec.get(fname)
+            if v is not None:
+                idx[v if case_sensitive else v.lower()] = rec["Id"]
+
+    def index_remove(self, obj, rec):
+        for fname, idx, case_sensitive in self.index_list[obj.name]:
+            v = rec.get(fname)
+            if v is not None:
+                k = v if case_sensitive else v.lower()
+                if idx.get(k) == rec["Id"]:
+                    del idx[k]
+
+    def find_by(self, obj, f, value):
+        """Live (not deleted) records whose field f equals value. Returns list of ids."""
+        if f.name == "Id":
+            rid = normalize_id(value)
+            rec = self.records[obj.name].get(rid) if rid else None
+            return [rid] if rec and rec.get("IsDeleted") != "true" else []
+        idx = self.index[obj.name].get(f.name)
+        if idx is not None:
+            rid = idx.get(self.key(f, value))
+            return [rid] if rid else []
+        lv = value.lower()
+        return [r["Id"] for r in self.records[obj.name].values()
+                if r.get("IsDeleted") != "true" and (r.get(f.name) or "").lower() == lv]
+
+    def compute_name(self, obj, rec):
+        nf = obj.name_fields
+        if nf:
+            a, b = rec.get(nf[0]), rec.get(nf[1])
+            name = (a + " " + b) if a and b else (a or b)
+            if name:
+                rec["Name"] = name
+            else:
+                rec.pop("Name", None)
+
+    def insert_raw(self, obj, values, ts=None):
+        ts = ts or common.record_ts(common.now())
+        rec = dict(obj.defaults)
+        rec["Id"] = values.get("Id") or self.new_id(obj)
+        rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
+        apply_values(rec, values)
+        self.compute_name(obj, rec)
+        self.records[obj.name][rec["Id"]] = rec
+        if rec.get("IsDeleted") != "true":
+            self.index_add(obj, rec)
+        return rec
+
+    def dump(self):
+        return {"counters": self.counters, "records": self.records}
+
+    def load(self, d):
+        self.clear()
+        for n, c in d.get("counters", {}).items():
+            if n in self.counters:
+                self.counters[n] = c
+        for n, recs in d.get("records", {}).items():
+            obj = self.schema.objects.get(n)
+            if not obj:
+                continue
+            for rid, rec in recs.items():
+                self.records[n][rid] = rec
+                if rec.get("IsDeleted") != "true":
+                    self.index_add(obj, rec)

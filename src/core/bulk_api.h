@@ -1,6 +1,7 @@
-// Bulk API 2.0 value types, JSON bodies, response parsers and resource paths (bulk-api-2.md §1, §3-§6, §9,
-// §11). No I/O. Parsers follow §12.7: unknown members are ignored, missing optional members are absent, and a
-// member of an unexpected type is treated as absent rather than failing a whole poll.
+// Bulk API 2.0 value types, JSON bodies, response parsers and resource paths (docs/bulk-api-2.md §2, §4-§7,
+// §9, §11; a bare § below is a section of that file). No I/O. Parsers follow §2.4: unknown members are
+// ignored, missing optional members are absent, and a member of an unexpected type is treated as absent
+// rather than failing a whole poll.
 #pragma once
 #include "core/core_only.h"
 
@@ -73,7 +74,7 @@ struct QueryJobRequest {
 };
 std::string to_json(const QueryJobRequest &r);
 
-// {"state":"UploadComplete"} or {"state":"Aborted"}; the only states a client may request (§4.2).
+// {"state":"UploadComplete"} or {"state":"Aborted"}; the only states a client may request (§5.2).
 std::string state_change_body(JobState target);
 
 // ---- job info ----
@@ -107,14 +108,14 @@ struct JobInfo {
     std::optional<std::string> error_message;  // verbatim; present when Failed (not always for query jobs)
 };
 
-// Parses the create, PATCH and GET shapes (§4.1). Throws sfb::Error(ExternalService) when the body is not a
+// Parses the create, PATCH and GET shapes (§5.3). Throws sfb::Error(ExternalService) when the body is not a
 // JSON object or has no string `id` / `state`; the message never quotes the body.
 JobInfo parse_job_info(std::string_view body);
 
 // "2025-11-04T16:20:07.000+0000" (also "+00:00", "Z", no fraction, other offsets) -> ms since the epoch.
 std::optional<std::int64_t> parse_salesforce_datetime_ms(std::string_view text);
 
-// A page of GET .../jobs/ingest or .../jobs/query (§5.6). Used to reconcile after a create whose answer was
+// A page of GET .../jobs/ingest or .../jobs/query (§6.6). Used to reconcile after a create whose answer was
 // lost: look for a job with our object/operation created at about that time.
 struct JobList {
     bool done = true;
@@ -168,11 +169,11 @@ ApiError parse_api_error(int http_status, std::string_view body);
 enum class IngestResult { Successful, Failed, Unprocessed };
 
 std::string ingest_jobs_path(const ApiVersion &v);  // .../jobs/ingest
-// .../jobs/ingest?jobType=V2Ingest: the list filtered to Bulk 2.0 ingest jobs (§5.6).
+// .../jobs/ingest?jobType=V2Ingest: the list filtered to Bulk 2.0 ingest jobs (§6.6).
 std::string ingest_jobs_list_path(const ApiVersion &v);
 std::string ingest_job_path(const ApiVersion &v, std::string_view job_id);      // .../jobs/ingest/{id}
 std::string ingest_batches_path(const ApiVersion &v, std::string_view job_id);  // .../{id}/batches
-// successfulResults, failedResults, unprocessedrecords (exact case, §1).
+// successfulResults, failedResults, unprocessedrecords (exact case, §2.1).
 std::string ingest_results_path(const ApiVersion &v, std::string_view job_id, IngestResult kind);
 std::string query_jobs_path(const ApiVersion &v);  // .../jobs/query
 std::string query_job_path(const ApiVersion &v, std::string_view job_id);
@@ -202,7 +203,7 @@ struct RowError {
     std::string message;              // "Required fields are missing: [LastName]"
     std::vector<std::string> fields;  // {"LastName"}; empty for "CODE:message:--"
 };
-// Splits an sf__Error value (§6.2): "CODE:message:field[,field...] --" or "CODE:message:--", possibly several
+// Splits an sf__Error value (§7.2): "CODE:message:field[,field...] --" or "CODE:message:--", possibly several
 // such errors one after another (each one ends in "--"; the next starts with an upper-case CODE followed by
 // ':'). Messages may contain ':' themselves ("xsd:date"); the fields part is the text after the last ':' of
 // each error only when it looks like a list of field names, otherwise it stays part of the message. Never

@@ -1,7 +1,7 @@
 // Streaming CSV for Salesforce Bulk API 2.0: the writer that turns rows into upload files, the spool
 // writer that cuts those files at a byte limit, and the reader for result files.
 //
-// Format decisions (bulk-api-2.md §6–§7), in one place because every caller depends on them:
+// Format decisions (docs/bulk-api-2.md §7–§8), in one place because every caller depends on them:
 //
 // Writer
 //  - A field is quoted only when it contains the delimiter, '"', CR or LF; inner quotes are doubled.

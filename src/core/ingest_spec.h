@@ -36,10 +36,10 @@ struct IngestSpec {
     std::vector<std::string> columns;  // the CSV header, as the query named them
 };
 
-// Salesforce's ceiling: 150 MB per upload after base64, i.e. 100 MB raw (bulk-api-2.md §5.2).
+// Salesforce's ceiling: 150 MB per upload after base64, i.e. 100 MB raw (docs/bulk-api-2.md §6.2).
 inline constexpr std::int64_t kMaxUploadMb = 100;
 inline constexpr std::uint64_t kBytesPerMb = 1000 * 1000;
-// bulk-api-2.md §7: at most 5,000 fields per record.
+// docs/bulk-api-2.md §8: at most 5,000 fields per record.
 inline constexpr std::size_t kMaxColumns = 5000;
 
 // The text written for a NULL value.

@@ -36,21 +36,21 @@ bool is_valid_field_name(std::string_view name);
 void validate_object_name(std::string_view name);
 void validate_field_name(std::string_view name);
 
-// A CSV header column for ingest (bulk-api-2.md §7):
+// A CSV header column for ingest (docs/bulk-api-2.md §8):
 //   Field                      e.g. LastName, Legacy_Key__c
 //   Relationship.Field         e.g. Account.External_Id__c, Parent_Obj__r.Ext__c   (exactly one level)
 //   X:Y.Field                  e.g. Owner:User.Username, What:Account.External_Id__c (polymorphic lookups)
-// The polymorphic form is checked structurally only (three identifiers): bulk-api-2.md §7 names it
-// ObjectType:RelationshipName.IndexedField but its examples put the relationship first, so the order of X and
-// Y is left to Salesforce. In the plain Rel.Field form a relationship ending in "__c" is rejected with a hint
-// to use "__r" (the lookup field's name is not its relationship name; Salesforce would fail the whole job at
-// processing time, after the upload).
+// The polymorphic form is checked structurally only (three identifiers): Salesforce names it
+// ObjectType:RelationshipName.IndexedField but its examples put the relationship first (docs/bulk-api-2.md
+// §8), so the order of X and Y is left to Salesforce. In the plain Rel.Field form a relationship ending in
+// "__c" is rejected with a hint to use "__r" (the lookup field's name is not its relationship name;
+// Salesforce would fail the whole job at processing time, after the upload).
 std::optional<std::string> column_name_error(std::string_view column);
 bool is_valid_column_name(std::string_view column);
 void validate_column_name(std::string_view column);
 
 // Record ids: 15 characters [A-Za-z0-9] (case-sensitive), or 18 whose last 3 characters are the checksum of
-// the first 15 (bulk-api-2.md §1). The checksum is compared case-insensitively, as Salesforce does.
+// the first 15 (docs/bulk-api-2.md §2.5). The checksum is compared case-insensitively, as Salesforce does.
 std::optional<std::string> record_id_error(std::string_view id);
 bool is_valid_record_id(std::string_view id);
 void validate_record_id(std::string_view id);

@@ -1,4 +1,5 @@
-// How values are spelled for Salesforce (bulk-api-2.md §7): dates, UTC date-times, plain decimals.
+// How values are spelled for Salesforce (docs/bulk-api-2.md §8): dates, UTC date-times, plain
+// decimals.
 // The glue breaks PostgreSQL values down into plain numbers and calls these; nothing here knows
 // PostgreSQL's types.
 #pragma once

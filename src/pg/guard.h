@@ -1,4 +1,4 @@
-// The C++/PostgreSQL boundary (engineering.md §a). Two guards, one implementation:
+// The C++/PostgreSQL boundary (docs/architecture.md §4). Two guards, one implementation:
 //
 //  * Outer guard: every function PostgreSQL calls is defined with SFB_PG_FUNCTION, which runs the body
 //    inside try/catch. A caught exception is copied into a fixed-size plain buffer (no allocation, no

@@ -1,4 +1,5 @@
-// PostgreSQL values as Salesforce wants them (bulk-api-2.md §7, the README's type table). The PostgreSQL
+// PostgreSQL values as Salesforce wants them (docs/bulk-api-2.md §8, the README's type table). The
+// PostgreSQL
 // half (detoasting, output functions, breaking timestamps down) runs here in C-style code that may raise
 // ERRORs and owns no C++ objects; the spelling of dates and numbers is core's (sf_values.h).
 #pragma once

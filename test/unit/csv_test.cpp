@@ -338,7 +338,7 @@ TEST(CsvReader, FinalLineWithoutLineEnding) {
 }
 
 TEST(CsvReader, SalesforceUnprocessedRecordsSample) {
-    // bulk-api-2.md §6.3: re-quoted by the server and sent without a final line ending.
+    // docs/bulk-api-2.md §7.3: re-quoted by the server and sent without a final line ending.
     EXPECT_EQ(parse("\"Name\",\"Employees\"\n\"Foo\",12"), (Rows{{"Name", "Employees"}, {"Foo", "12"}}));
 }
 

@@ -100,7 +100,7 @@ TEST(SfNames, PolymorphicWithoutRelationshipExplainsForm) {
 }
 
 TEST(SfNames, RecordIdChecksumFromDocExamples) {
-    // Ids quoted in bulk-api-2.md; the emulator generates ids the same way.
+    // Ids quoted in docs/bulk-api-2.md §2.5; the emulator generates ids the same way.
     EXPECT_EQ(record_id_suffix("750Hs00000Zq8Rt"), "IAJ");
     EXPECT_EQ(record_id_suffix("005Hs00000Lm3Nz"), "IAJ");
     EXPECT_EQ(record_id_suffix("00DHs00000Q7xPl"), "MAJ");

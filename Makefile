@@ -13,7 +13,7 @@ GLUE_SRCS   = $(sort $(wildcard src/pg/*.cpp))
 OBJS        = $(GLUE_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o)
 
 # pg_regress tests, listed explicitly; `make check-regress-list` fails when a sql/*.sql is not listed.
-REGRESS     = guard fdw_validator ingest_validation ingest results security
+REGRESS     = guard fdw_validator ingest_validation ingest results security catalog
 REGRESS_OPTS = --dbname=contrib_regression
 
 
@@ -51,3 +51,21 @@ check-regress-list:
 	@missing=$$(for f in sql/*.sql; do t=$$(basename $$f .sql); \
 	  case " $(REGRESS) " in *" $$t "*) ;; *) echo $$t;; esac; done); \
 	if [ -n "$$missing" ]; then echo "sql tests not listed in REGRESS: $$missing"; exit 1; fi
+
+# One version, four places: sf_bulk.control's default_version (what CREATE EXTENSION installs), the user agent
+# the module sends (kSfBulkVersion in src/core/http.h), META.json's release and provides versions, and an
+# install script extension/sf_bulk--<version>.sql. Checked before every build; `make check-version` alone too.
+.PHONY: check-version
+check-version:
+	@control=$$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" sf_bulk.control); \
+	agent=$$(sed -n 's/.*kSfBulkVersion *= *"\([^"]*\)".*/\1/p' src/core/http.h); \
+	meta=$$(python3 -c 'import json; m = json.load(open("META.json")); \
+	  print(*sorted({m["version"], m["provides"]["sf_bulk"]["version"]}))'); \
+	bad=; \
+	[ -n "$$control" ] || bad="$$bad; no default_version in sf_bulk.control"; \
+	[ "$$agent" = "$$control" ] || bad="$$bad; src/core/http.h kSfBulkVersion is '$$agent'"; \
+	[ "$$meta" = "$$control.0" ] || bad="$$bad; META.json versions are '$$(echo $$meta)'"; \
+	[ -f "extension/sf_bulk--$$control.sql" ] || bad="$$bad; extension/sf_bulk--$$control.sql is missing"; \
+	if [ -n "$$bad" ]; then echo "version mismatch: sf_bulk.control says '$$control'$$bad" >&2; exit 1; fi
+
+all: check-version

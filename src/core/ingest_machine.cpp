@@ -126,6 +126,27 @@ std::string_view to_string(ChunkRequestKind k) {
     return "unknown";
 }
 
+std::string_view to_string(IngestChunkMachine::State s) {
+    using State = IngestChunkMachine::State;
+    switch (s) {
+        case State::FollowStep:
+            return "follow-step";
+        case State::MayPut:
+            return "may-put";
+        case State::MayClose:
+            return "may-close";
+        case State::AbortingByRequest:
+            return "aborting-by-request";
+        case State::CheckingAbort:
+            return "checking-abort";
+        case State::Failing:
+            return "failing";
+        case State::Finished:
+            return "finished";
+    }
+    return "unknown";
+}
+
 std::string_view to_string(ChunkActionKind k) {
     switch (k) {
         case ChunkActionKind::Persist:
@@ -164,28 +185,30 @@ IngestChunkMachine::IngestChunkMachine(ChunkRecord record, ChunkSpec spec, Inges
     // The retry budget of the step in progress survives restarts, so a crash loop cannot retry forever.
     retry_.attempts = std::max(0, rec_.attempts);
     retry_.backoff_retries = retry_.attempts;
-    finished_ = false;
 }
 
 // ---- action builders --------------------------------------------------------------------------------------
 
-ChunkAction IngestChunkMachine::persist(ChunkRecord r, AfterAck after) {
+ChunkAction IngestChunkMachine::commit(Commit c) {
     ChunkAction a;
-    a.kind = ChunkActionKind::Persist;
-    a.record = r;
-    staged_ = std::move(r);
-    staged_after_ = after;
-    pending_ = Pending::Persist;
+    a.kind = c.with_results ? ChunkActionKind::StoreResults : ChunkActionKind::Persist;
+    a.record = c.record;
+    a.result_files = c.files;
+    staged_ = std::move(c);
+    pending_ = Pending::Commit;
     return a;
+}
+
+ChunkAction IngestChunkMachine::persist(ChunkRecord r, std::optional<State> then) {
+    return commit(Commit{std::move(r), then, false, {}});
 }
 
 ChunkAction IngestChunkMachine::http(Call call, ChunkRequest req) {
     // A new kind of call starts a new logical request: fresh retry budget (except the first call after
     // construction, which continues the persisted one).
-    if (call != last_call_ && !first_call_) {
+    if (call != last_call_ && last_call_ != Call::None) {
         retry_ = RetryState{};
     }
-    first_call_ = false;
     last_call_ = call;
     inflight_ = call;
     pending_ = Pending::Http;
@@ -197,8 +220,6 @@ ChunkAction IngestChunkMachine::http(Call call, ChunkRequest req) {
 }
 
 ChunkAction IngestChunkMachine::store_results() {
-    ChunkAction a;
-    a.kind = ChunkActionKind::StoreResults;
     ChunkRecord r = rec_;
     r.step = final_step_for(rec_.sf_state);
     r.attempts = 0;
@@ -206,12 +227,7 @@ ChunkAction IngestChunkMachine::store_results() {
     if (!fetch_notes_.empty()) {
         r.error += (r.error.empty() ? "" : "; ") + fetch_notes_;
     }
-    a.record = r;
-    a.result_files = fetched_;
-    staged_ = std::move(r);
-    staged_after_ = AfterAck::Finish;
-    pending_ = Pending::Store;
-    return a;
+    return commit(Commit{std::move(r), State::Finished, true, fetched_});
 }
 
 ChunkRequest IngestChunkMachine::abort_request() const {
@@ -233,32 +249,22 @@ ChunkRequest IngestChunkMachine::get_job_request() const {
     return q;
 }
 
+const std::string &IngestChunkMachine::result_path(IngestResult kind) const {
+    return kind == IngestResult::Successful ? spec_.successful_results_path
+           : kind == IngestResult::Failed   ? spec_.failed_results_path
+                                            : spec_.unprocessed_results_path;
+}
+
 // ---- next() -----------------------------------------------------------------------------------------------
 
 ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) {
     if (pending_ != Pending::None) {
         throw Error(ErrorKind::Internal, "ingest machine: next() called while an action is outstanding");
     }
-    if (finished_) {
+    if (state_ == State::Finished) {
         ChunkAction a;
         a.kind = ChunkActionKind::Finished;
         a.record = rec_;
-        return a;
-    }
-    // Outcomes first: what a remote call did must be durable before anything else happens (also an abort).
-    if (queued_) {
-        ChunkRecord r = std::move(*queued_);
-        queued_.reset();
-        return persist(std::move(r), queued_after_);
-    }
-    if (store_queued_) {
-        store_queued_ = false;
-        ChunkAction a;
-        a.kind = ChunkActionKind::StoreResults;
-        a.record = store_record_;
-        staged_ = store_record_;
-        staged_after_ = AfterAck::Finish;
-        pending_ = Pending::Store;
         return a;
     }
     if (resend_) {
@@ -268,12 +274,19 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
         resend_.reset();
         return http(last_call_, std::move(q));
     }
+    // Outcomes first: what a remote call did must be durable before anything else happens (also an abort).
+    if (outbox_) {
+        Commit c = std::move(*outbox_);
+        outbox_.reset();
+        return commit(std::move(c));
+    }
     if (is_final(rec_.step)) {
-        finished_ = true;
+        state_ = State::Finished;
         return next(now_ms, abort_requested);
     }
 
-    if (abort_requested && !user_abort_ && !failing_ && rec_.step != ChunkStep::Fetching) {
+    const bool aborting = state_ == State::AbortingByRequest || state_ == State::CheckingAbort;
+    if (abort_requested && !aborting && state_ != State::Failing && rec_.step != ChunkStep::Fetching) {
         ChunkRecord r = rec_;
         r.attempts = 0;
         r.not_before_ms.reset();
@@ -282,14 +295,12 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
             // holds no data and is never uploaded to, so there is nothing to abort remotely.
             r.step = ChunkStep::Aborted;
             r.error = "aborted by request before a Salesforce job was created";
-            return persist(std::move(r), AfterAck::Finish);
+            return persist(std::move(r), State::Finished);
         }
-        user_abort_ = true;
-        abort_check_ = false;
-        put_allowed_ = false;
-        close_allowed_ = false;
+        // Also ends MayPut and MayClose: an aborted job is neither uploaded to nor closed.
+        state_ = State::AbortingByRequest;
         r.error = "abort requested; aborting Salesforce job " + rec_.sf_job_id;
-        return persist(std::move(r), AfterAck::None);
+        return persist(std::move(r));
     }
 
     if (rec_.not_before_ms && *rec_.not_before_ms > now_ms) {
@@ -299,20 +310,58 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
         return a;
     }
 
-    if (failing_) {
-        return http(Call::AbortFailing, abort_request());
+    switch (state_) {
+        case State::Failing:
+            return http(Call::AbortFailing, abort_request());
+        case State::AbortingByRequest:
+            return http(Call::AbortUser, abort_request());
+        case State::CheckingAbort:
+            return http(Call::AbortCheck, get_job_request());
+        case State::MayPut: {
+            // The only place a PUT is ever built, and only right after THIS instance committed the
+            // Uploading intent for this job id: at most one PUT per Salesforce job (§5.2).
+            state_ = State::FollowStep;
+            ChunkRequest q;
+            q.kind = ChunkRequestKind::Upload;
+            q.method = HttpMethod::Put;
+            q.path = ingest_batches_path(spec_.api_version, rec_.sf_job_id);
+            q.upload_file = spec_.spool_path;
+            q.idempotent = bulk_method_is_idempotent(HttpMethod::Put);
+            return http(Call::Upload, std::move(q));
+        }
+        case State::MayClose: {
+            state_ = State::FollowStep;
+            // A job that keeps answering "Open" after our PATCHes would otherwise loop forever (each round
+            // starts a fresh retry budget).
+            if (++close_rounds_ > config_.retry.max_attempts) {
+                start_failing("the Salesforce job " + rec_.sf_job_id + " is still Open after " +
+                              std::to_string(close_rounds_ - 1) + " UploadComplete requests");
+                return http(Call::AbortFailing, abort_request());
+            }
+            ChunkRequest q;
+            q.kind = ChunkRequestKind::Close;
+            q.method = HttpMethod::Patch;
+            q.path = ingest_job_path(spec_.api_version, rec_.sf_job_id);
+            q.json_body = state_change_body(JobState::UploadComplete);
+            q.idempotent = bulk_method_is_idempotent(HttpMethod::Patch);
+            return http(Call::Close, std::move(q));
+        }
+        case State::FollowStep:
+            return next_for_step();
+        case State::Finished:
+            break;
     }
-    if (user_abort_) {
-        return abort_check_ ? http(Call::AbortCheck, get_job_request())
-                            : http(Call::AbortUser, abort_request());
-    }
+    throw Error(ErrorKind::Internal, "ingest machine: unreachable state");
+}
 
+// FollowStep: the durable step alone says what comes next.
+ChunkAction IngestChunkMachine::next_for_step() {
     switch (rec_.step) {
         case ChunkStep::Spooled: {
             ChunkRecord r = rec_;
             r.step = ChunkStep::Creating;
             r.attempts = 0;
-            return persist(std::move(r), AfterAck::None);
+            return persist(std::move(r));
         }
         case ChunkStep::Creating: {
             ChunkRequest q;
@@ -327,7 +376,7 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
                 r.step = ChunkStep::Failed;
                 r.error = std::string("invalid job definition: ") + e.what();
                 r.not_before_ms.reset();
-                return persist(std::move(r), AfterAck::Finish);
+                return persist(std::move(r), State::Finished);
             }
             q.idempotent = bulk_method_is_idempotent(HttpMethod::Post);
             return http(Call::Create, std::move(q));
@@ -336,55 +385,24 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
             ChunkRecord r = rec_;
             r.step = ChunkStep::Uploading;
             r.attempts = 0;
-            return persist(std::move(r), AfterAck::AllowPut);
+            return persist(std::move(r), State::MayPut);
         }
-        case ChunkStep::Uploading: {
-            if (put_allowed_) {
-                // The only place a PUT is ever built, and only right after THIS instance committed the
-                // Uploading intent for this job id: at most one PUT per Salesforce job (§5.2).
-                put_allowed_ = false;
-                ChunkRequest q;
-                q.kind = ChunkRequestKind::Upload;
-                q.method = HttpMethod::Put;
-                q.path = ingest_batches_path(spec_.api_version, rec_.sf_job_id);
-                q.upload_file = spec_.spool_path;
-                q.idempotent = bulk_method_is_idempotent(HttpMethod::Put);
-                return http(Call::Upload, std::move(q));
-            }
+        case ChunkStep::Uploading:
             // Uploading persisted by an earlier instance, or a PUT whose outcome we do not know: the data may
             // be in that job. Never PUT again there and never close it; abort it and start over.
             if (replace_reason_.empty()) {
                 replace_reason_ = "the upload was interrupted by a restart";
             }
             return http(Call::AbortReplace, abort_request());
-        }
         case ChunkStep::Uploaded: {
             ChunkRecord r = rec_;
             r.step = ChunkStep::Closing;
             r.attempts = 0;
-            return persist(std::move(r), AfterAck::AllowClose);
+            return persist(std::move(r), State::MayClose);
         }
-        case ChunkStep::Closing: {
-            if (close_allowed_) {
-                close_allowed_ = false;
-                // A job that keeps answering "Open" after our PATCHes would otherwise loop forever (each
-                // round starts a fresh retry budget).
-                if (++close_rounds_ > config_.retry.max_attempts) {
-                    start_failing("the Salesforce job " + rec_.sf_job_id + " is still Open after " +
-                                  std::to_string(close_rounds_ - 1) + " UploadComplete requests");
-                    return http(Call::AbortFailing, abort_request());
-                }
-                ChunkRequest q;
-                q.kind = ChunkRequestKind::Close;
-                q.method = HttpMethod::Patch;
-                q.path = ingest_job_path(spec_.api_version, rec_.sf_job_id);
-                q.json_body = state_change_body(JobState::UploadComplete);
-                q.idempotent = bulk_method_is_idempotent(HttpMethod::Patch);
-                return http(Call::Close, std::move(q));
-            }
+        case ChunkStep::Closing:
             // The PATCH may or may not have landed: look before closing again.
             return http(Call::CloseCheck, get_job_request());
-        }
         case ChunkStep::Processing:
             return http(Call::Poll, get_job_request());
         case ChunkStep::Fetching: {
@@ -397,9 +415,7 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
             q.method = HttpMethod::Get;
             q.path = ingest_results_path(spec_.api_version, rec_.sf_job_id, kind);
             q.result = kind;
-            q.download_file = kind == IngestResult::Successful ? spec_.successful_results_path
-                              : kind == IngestResult::Failed   ? spec_.failed_results_path
-                                                               : spec_.unprocessed_results_path;
+            q.download_file = result_path(kind);
             q.idempotent = true;
             return http(Call::Fetch, std::move(q));
         }
@@ -412,38 +428,33 @@ ChunkAction IngestChunkMachine::next(std::int64_t now_ms, bool abort_requested) 
 }
 
 void IngestChunkMachine::persisted() {
-    if (pending_ != Pending::Persist && pending_ != Pending::Store) {
+    if (pending_ != Pending::Commit) {
         throw Error(ErrorKind::Internal,
                     "ingest machine: persisted() without a pending Persist/StoreResults");
     }
-    const bool store = pending_ == Pending::Store;
     pending_ = Pending::None;
-    rec_ = std::move(staged_);
-    staged_ = ChunkRecord{};
-    switch (staged_after_) {
-        case AfterAck::AllowPut:
-            put_allowed_ = true;
-            break;
-        case AfterAck::AllowClose:
-            close_allowed_ = true;
-            break;
-        case AfterAck::Finish:
-            finished_ = true;
-            break;
-        case AfterAck::None:
-            break;
+    rec_ = std::move(staged_.record);
+    if (staged_.then) {
+        state_ = *staged_.then;
     }
-    staged_after_ = AfterAck::None;
-    if (store) {
-        finished_ = true;
-    }
+    staged_ = Commit{};
 }
 
 // ---- outcome helpers --------------------------------------------------------------------------------------
 
-void IngestChunkMachine::queue(ChunkRecord r, AfterAck after) {
-    queued_ = std::move(r);
-    queued_after_ = after;
+void IngestChunkMachine::queue(ChunkRecord r, std::optional<State> then) {
+    outbox_ = Commit{std::move(r), then, false, {}};
+}
+
+// The final record after a call that ended the chunk, with no result files (whatever the job did is unknown
+// or irrelevant), committed as StoreResults so the worker stores the spool file's rows as unprocessed.
+void IngestChunkMachine::queue_final_without_results(ChunkStep step, std::string error) {
+    ChunkRecord r = rec_;
+    r.step = step;
+    r.attempts = 0;
+    r.not_before_ms.reset();
+    r.error = std::move(error);
+    outbox_ = Commit{std::move(r), State::Finished, true, {}};
 }
 
 // Same step again after the policy's delay. The reason is shown to users, except while Fetching, where
@@ -452,20 +463,19 @@ void IngestChunkMachine::retry_later(const RetryDecision &d, std::int64_t now_ms
     ChunkRecord r = rec_;
     r.attempts = retry_.backoff_retries;  // the budget used (limit-window waits do not count)
     r.not_before_ms = now_ms + d.delay.count();
-    if (rec_.step != ChunkStep::Fetching && !failing_) {
+    if (rec_.step != ChunkStep::Fetching && state_ != State::Failing) {
         r.error = d.reason + (d.action == RetryAction::WaitForLimitWindow
                                   ? "; the org's daily API request limit is used up, waiting"
                                   : "; retrying");
     }
-    queue(std::move(r), AfterAck::None);
+    queue(std::move(r));
 }
 
 // Resend after an unknown outcome (the policy's Reconcile). The policy does not budget these, so the machine
-// does: after max_attempts it reports gave_up.
-void IngestChunkMachine::retry_unknown(const std::string &reason, std::int64_t now_ms, bool &gave_up) {
-    gave_up = retry_.backoff_retries + 1 >= config_.retry.max_attempts;
-    if (gave_up) {
-        return;
+// does: after max_attempts it gives up and returns false.
+bool IngestChunkMachine::retry_unknown(const std::string &reason, std::int64_t now_ms) {
+    if (retry_.backoff_retries + 1 >= config_.retry.max_attempts) {
+        return false;
     }
     ++retry_.backoff_retries;
     RetryDecision d;
@@ -474,12 +484,13 @@ void IngestChunkMachine::retry_unknown(const std::string &reason, std::int64_t n
                                                                     retry_.backoff_retries, random_()));
     d.reason = reason + " (outcome unknown)";
     retry_later(d, now_ms);
+    return true;
 }
 
 void IngestChunkMachine::start_failing(std::string reason) {
     // A job exists and sf_bulk gives up on it: abort it (best effort) so it neither processes rows nobody
     // tracks nor lingers Open, then store the final record with no result files.
-    failing_ = true;
+    state_ = State::Failing;
     fail_reason_ = std::move(reason);
     retry_ = RetryState{};
 }
@@ -506,10 +517,9 @@ void IngestChunkMachine::enter_fetching(const JobInfo *info, std::string error) 
     fetch_index_ = 0;
     fetched_.clear();
     fetch_notes_.clear();
-    user_abort_ = false;
-    abort_check_ = false;
+    state_ = State::FollowStep;  // also ends an abort by request: what is left is fetching
     retry_ = RetryState{};
-    queue(std::move(r), AfterAck::None);
+    queue(std::move(r));
 }
 
 void IngestChunkMachine::enter_processing(const JobInfo &info, std::int64_t now_ms) {
@@ -523,7 +533,7 @@ void IngestChunkMachine::enter_processing(const JobInfo &info, std::int64_t now_
     r.not_before_ms = now_ms + poll_interval_ms_;
     grow_poll_interval();
     retry_ = RetryState{};
-    queue(std::move(r), AfterAck::None);
+    queue(std::move(r));
 }
 
 void IngestChunkMachine::finish_replacement(std::int64_t now_ms) {
@@ -545,7 +555,7 @@ void IngestChunkMachine::finish_replacement(std::int64_t now_ms) {
         r.error = "gave up after " + std::to_string(r.replaced_sf_job_ids.size()) +
                   " Salesforce jobs; last: " + why + "; the job was aborted";
         replace_not_before_.reset();
-        queue(std::move(r), AfterAck::Finish);
+        queue(std::move(r), State::Finished);
         return;
     }
     // Straight to Creating (the intent of the next step) instead of Spooled: saves a commit, and a restart
@@ -557,7 +567,7 @@ void IngestChunkMachine::finish_replacement(std::int64_t now_ms) {
     }
     replace_not_before_.reset();
     r.error = why + "; it was aborted and the chunk goes to a new job";
-    queue(std::move(r), AfterAck::None);
+    queue(std::move(r));
 }
 
 // Gaps between polls: first, first*growth, first*growth^2, ... capped at max.
@@ -567,7 +577,9 @@ void IngestChunkMachine::grow_poll_interval() {
                                                                           : static_cast<std::int64_t>(grown);
 }
 
-void IngestChunkMachine::on_poll(const JobInfo &info, std::int64_t now_ms) {
+// A job seen by a poll (or by the look after a close): fetch when terminal, close again when Open, otherwise
+// record progress and poll again later.
+void IngestChunkMachine::track_job(const JobInfo &info, std::int64_t now_ms) {
     if (is_terminal(info.state)) {
         std::string error;
         if (info.state == JobState::Failed) {
@@ -586,7 +598,7 @@ void IngestChunkMachine::on_poll(const JobInfo &info, std::int64_t now_ms) {
         r.sf_state = info.state_text;
         r.attempts = 0;
         r.not_before_ms.reset();
-        queue(std::move(r), AfterAck::AllowClose);
+        queue(std::move(r), State::MayClose);
         return;
     }
     ChunkRecord r = rec_;
@@ -606,10 +618,25 @@ void IngestChunkMachine::on_poll(const JobInfo &info, std::int64_t now_ms) {
         rec_.not_before_ms = r.not_before_ms;
         return;
     }
-    queue(std::move(r), AfterAck::None);
+    queue(std::move(r));
 }
 
-// ---- http_done() ------------------------------------------------------------------------------------------
+// A 200 job description, or false after scheduling a retry (an unreadable 200, e.g. a proxy page, is as
+// transient as a 503) or starting to fail when those retries are used up.
+bool IngestChunkMachine::read_job(const Outcome &o, std::int64_t now_ms, JobInfo &info) {
+    try {
+        info = parse_job_info(o.body);
+        return true;
+    } catch (const Error &e) {
+        if (!retry_unknown(e.what(), now_ms)) {
+            start_failing("gave up after " + std::to_string(retry_.attempts) +
+                          " attempts; last: " + e.what());
+        }
+        return false;
+    }
+}
+
+// ---- answers ----------------------------------------------------------------------------------------------
 
 IngestChunkMachine::Outcome IngestChunkMachine::evaluate(const ChunkResponse &response, Call call) {
     AttemptOutcome ao;
@@ -663,7 +690,7 @@ void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t n
         resend_->needs_fresh_token = true;
         return;
     }
-    apply(call, o, now_ms);
+    dispatch(call, o, now_ms);
 }
 
 void IngestChunkMachine::credentials_failed(std::string code, std::string message, std::int64_t now_ms) {
@@ -684,281 +711,281 @@ void IngestChunkMachine::credentials_failed(std::string code, std::string messag
         o.fail_text = "no access token could be obtained";
     }
     o.decision.reason = o.fail_text;
-    apply(call, o, now_ms);
+    dispatch(call, o, now_ms);
 }
 
-void IngestChunkMachine::apply(Call call, const Outcome &outcome, std::int64_t now_ms) {
-    RetryDecision d = outcome.decision;
-    std::string fail_text = outcome.fail_text;
-    const bool transient = outcome.transient;
-    const std::string &body = outcome.body;
-
+void IngestChunkMachine::dispatch(Call call, const Outcome &o, std::int64_t now_ms) {
     switch (call) {
-        case Call::Create: {
-            if (d.action == RetryAction::Success) {
-                try {
-                    JobInfo info = parse_job_info(body);
-                    (void)ingest_job_path(spec_.api_version, info.id);  // validates the id shape
-                    ChunkRecord r = rec_;
-                    r.step = ChunkStep::Created;
-                    r.sf_job_id = info.id;
-                    r.sf_state = info.state_text;
-                    r.attempts = 0;
-                    r.not_before_ms.reset();
-                    r.error.clear();
-                    retry_ = RetryState{};
-                    queue(std::move(r), AfterAck::None);
-                    return;
-                } catch (const Error &e) {
-                    // A job may exist but we cannot name it: same as a lost response.
-                    d.action = RetryAction::Reconcile;
-                    fail_text = e.what();
-                }
-            }
-            if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            if (d.action == RetryAction::Reconcile) {
-                // The job may have been created. Create again: an orphan Open job holds no data, is never
-                // uploaded to or closed, and Salesforce never processes it (listing jobs cannot tell ours
-                // apart).
-                bool gave_up = false;
-                retry_unknown(fail_text, now_ms, gave_up);
-                if (!gave_up) {
-                    return;
-                }
-            }
-            ChunkRecord r = rec_;
-            r.step = ChunkStep::Failed;
-            r.attempts = 0;
-            r.not_before_ms.reset();
-            r.error =
-                d.action == RetryAction::Reconcile
-                    ? "gave up after " + std::to_string(retry_.attempts) + " attempts; last: " + fail_text
-                    : fail_text;
-            queue(std::move(r), AfterAck::Finish);
-            return;
-        }
-        case Call::Upload: {
-            if (d.action == RetryAction::Success) {
-                ChunkRecord r = rec_;
-                r.step = ChunkStep::Uploaded;
-                r.attempts = 0;
-                r.not_before_ms.reset();
-                r.error.clear();
-                retry_ = RetryState{};
-                queue(std::move(r), AfterAck::None);
-                return;
-            }
-            if (d.action == RetryAction::Fail) {
-                // A definite HTTP rejection of the upload (size, content, job not Open, 401 after the
-                // worker's refresh...) would repeat on a new job with the same file, and TLS/other transport
-                // failures are not retried by policy: fail. Abort this job first, whatever landed in it.
-                start_failing(fail_text);
-                return;
-            }
-            // 503/429/limit/timeouts/drops/500: the data may or may not be in the job, and a second PUT to it
-            // is forbidden either way. Abort and replace; wait the policy's delay before creating the new
-            // job.
-            replace_reason_ = outcome.retry_text;
-            std::chrono::milliseconds delay = d.delay;
-            if (d.action == RetryAction::Reconcile) {
-                delay = std::max(
-                    config_.retry.min_delay,
-                    full_jitter_backoff(config_.retry.base, config_.retry.cap,
-                                        static_cast<int>(rec_.replaced_sf_job_ids.size()) + 1, random_()));
-            }
-            replace_not_before_ = now_ms + delay.count();
-            return;
-        }
-        case Call::AbortReplace: {
-            if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            if (d.action == RetryAction::Reconcile) {
-                bool gave_up = false;
-                retry_unknown(fail_text, now_ms, gave_up);
-                if (!gave_up) {
-                    return;
-                }
-            }
-            // Success, 400 INVALIDJOBSTATE (already terminal), 404 (gone) or anything else: the old job is
-            // never closed by us, so Salesforce never processes its data. Aborting is hygiene, not safety.
-            finish_replacement(now_ms);
-            return;
-        }
-        case Call::Close: {
-            if (d.action == RetryAction::Success) {
-                JobInfo info;
-                try {
-                    info = parse_job_info(body);
-                } catch (const Error &) {
-                    info.state = JobState::UploadComplete;  // 200 means accepted; the body is informational
-                    info.state_text = "UploadComplete";
-                }
-                enter_processing(info, now_ms);
-                return;
-            }
-            if (transient) {
-                // 429/503/limit are refusals before processing (retry.h): sending the PATCH again is safe.
-                close_allowed_ = true;
-                retry_later(d, now_ms);
-                return;
-            }
-            if (d.action == RetryAction::Reconcile ||
-                (outcome.status == 400 && outcome.error_code == "INVALIDJOBSTATE")) {
-                // Unknown outcome, or "not Open" (an earlier PATCH landed): look at the job (CloseCheck).
-                return;
-            }
-            start_failing(fail_text);
-            return;
-        }
+        case Call::Create:
+            return on_create(o, now_ms);
+        case Call::Upload:
+            return on_upload(o, now_ms);
+        case Call::Close:
+            return on_close(o, now_ms);
         case Call::CloseCheck:
-        case Call::Poll: {
-            if (d.action == RetryAction::Success) {
-                JobInfo info;
-                try {
-                    info = parse_job_info(body);
-                } catch (const Error &e) {
-                    // An unreadable 200 (a proxy page): as transient as a 503.
-                    bool gave_up = false;
-                    retry_unknown(e.what(), now_ms, gave_up);
-                    if (gave_up) {
-                        start_failing("gave up after " + std::to_string(retry_.attempts) +
-                                      " attempts; last: " + e.what());
-                    }
-                    return;
-                }
-                if (call == Call::CloseCheck && info.state == JobState::Open) {
-                    close_allowed_ = true;  // the PATCH did not land; the Closing intent is already durable
-                    retry_ = RetryState{};
-                    return;
-                }
-                if (call == Call::CloseCheck && !is_terminal(info.state)) {
-                    enter_processing(info, now_ms);
-                    return;
-                }
-                on_poll(info, now_ms);
-                return;
-            }
-            if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            start_failing(fail_text);
-            return;
-        }
-        case Call::AbortUser: {
-            if (d.action == RetryAction::Success) {
-                JobInfo info;
-                try {
-                    info = parse_job_info(body);
-                } catch (const Error &) {
-                    info.state = JobState::Aborted;
-                }
-                if (!is_terminal(info.state)) {
-                    info.state = JobState::Aborted;
-                }
-                info.state_text = std::string(to_string(info.state));
-                enter_fetching(&info, "aborted by request");
-                return;
-            }
-            if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            if (d.action == RetryAction::Reconcile) {
-                bool gave_up = false;
-                retry_unknown(fail_text, now_ms, gave_up);  // aborting twice is harmless
-                if (!gave_up) {
-                    return;
-                }
-            } else if (outcome.status == 400 || outcome.status == 404) {
-                abort_check_ = true;  // refused: probably terminal already; look
-                return;
-            }
-            store_record_ = rec_;
-            store_record_.step = ChunkStep::Aborted;
-            store_record_.attempts = 0;
-            store_record_.not_before_ms.reset();
-            store_record_.error =
-                "abort requested, but aborting Salesforce job " + rec_.sf_job_id + " failed: " + fail_text;
-            store_queued_ = true;
-            return;
-        }
-        case Call::AbortCheck: {
-            if (d.action == RetryAction::Success) {
-                JobInfo info;
-                bool parsed = true;
-                try {
-                    info = parse_job_info(body);
-                } catch (const Error &) {
-                    parsed = false;
-                }
-                if (parsed && is_terminal(info.state)) {
-                    std::string error = info.state == JobState::Failed
-                                            ? info.error_message.value_or("the Salesforce job failed")
-                                        : info.state == JobState::Aborted ? "aborted by request"
-                                                                          : "";
-                    enter_fetching(&info, std::move(error));
-                    return;
-                }
-                if (parsed && ++abort_rounds_ < config_.retry.max_attempts) {
-                    abort_check_ = false;  // still running: abort again
-                    return;
-                }
-            } else if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            // 404 (job gone), unreadable, or still not terminal after several aborts: store what we have.
-            enter_fetching(nullptr, "aborted by request");
-            return;
-        }
-        case Call::AbortFailing: {
-            if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            store_record_ = rec_;
-            store_record_.step = ChunkStep::Failed;
-            store_record_.attempts = 0;
-            store_record_.not_before_ms.reset();
-            store_record_.error = fail_reason_;
-            store_queued_ = true;
-            failing_ = false;
-            return;
-        }
-        case Call::Fetch: {
-            const IngestResult kind = kResultOrder[fetch_index_];
-            if (d.action == RetryAction::Success) {
-                const std::string &path = kind == IngestResult::Successful ? spec_.successful_results_path
-                                          : kind == IngestResult::Failed   ? spec_.failed_results_path
-                                                                           : spec_.unprocessed_results_path;
-                fetched_.push_back(ChunkResultFile{kind, path});
-                ++fetch_index_;
-                retry_ = RetryState{};
-                return;
-            }
-            if (transient) {
-                retry_later(d, now_ms);
-                return;
-            }
-            // 404: the job never had data of this kind or Salesforce already deleted it (7-day retention) —
-            // retrying cannot bring it back, and failing would throw away the other files and the counts.
-            // Other definite errors and an exhausted budget: store what we have and say what is missing.
-            fetch_notes_ += (fetch_notes_.empty() ? "" : "; ") + std::string(result_name(kind)) +
-                            " not stored: " + fail_text;
-            ++fetch_index_;
-            retry_ = RetryState{};
-            return;
-        }
+            return on_close_check(o, now_ms);
+        case Call::Poll:
+            return on_poll(o, now_ms);
+        case Call::AbortReplace:
+            return on_abort_replace(o, now_ms);
+        case Call::AbortUser:
+            return on_abort_user(o, now_ms);
+        case Call::AbortCheck:
+            return on_abort_check(o, now_ms);
+        case Call::AbortFailing:
+            return on_abort_failing(o, now_ms);
+        case Call::Fetch:
+            return on_fetch(o, now_ms);
         case Call::None:
             break;
     }
     throw Error(ErrorKind::Internal, "ingest machine: outcome for no call");
+}
+
+void IngestChunkMachine::on_create(const Outcome &o, std::int64_t now_ms) {
+    RetryAction action = o.decision.action;
+    std::string fail_text = o.fail_text;
+    if (action == RetryAction::Success) {
+        try {
+            JobInfo info = parse_job_info(o.body);
+            (void)ingest_job_path(spec_.api_version, info.id);  // validates the id shape
+            ChunkRecord r = rec_;
+            r.step = ChunkStep::Created;
+            r.sf_job_id = info.id;
+            r.sf_state = info.state_text;
+            r.attempts = 0;
+            r.not_before_ms.reset();
+            r.error.clear();
+            retry_ = RetryState{};
+            queue(std::move(r));
+            return;
+        } catch (const Error &e) {
+            // A job may exist but we cannot name it: same as a lost response.
+            action = RetryAction::Reconcile;
+            fail_text = e.what();
+        }
+    }
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    // The job may have been created. Create again: an orphan Open job holds no data, is never uploaded to or
+    // closed, and Salesforce never processes it (listing jobs cannot tell ours apart).
+    if (action == RetryAction::Reconcile && retry_unknown(fail_text, now_ms)) {
+        return;
+    }
+    ChunkRecord r = rec_;
+    r.step = ChunkStep::Failed;
+    r.attempts = 0;
+    r.not_before_ms.reset();
+    r.error = action == RetryAction::Reconcile
+                  ? "gave up after " + std::to_string(retry_.attempts) + " attempts; last: " + fail_text
+                  : fail_text;
+    queue(std::move(r), State::Finished);
+}
+
+void IngestChunkMachine::on_upload(const Outcome &o, std::int64_t now_ms) {
+    const RetryDecision &d = o.decision;
+    if (d.action == RetryAction::Success) {
+        ChunkRecord r = rec_;
+        r.step = ChunkStep::Uploaded;
+        r.attempts = 0;
+        r.not_before_ms.reset();
+        r.error.clear();
+        retry_ = RetryState{};
+        queue(std::move(r));
+        return;
+    }
+    if (d.action == RetryAction::Fail) {
+        // A definite HTTP rejection of the upload (size, content, job not Open, a second 401...) would repeat
+        // on a new job with the same file, and TLS/other transport failures are not retried by policy: fail.
+        // Abort this job first, whatever landed in it.
+        start_failing(o.fail_text);
+        return;
+    }
+    // 503/429/limit/timeouts/drops/500: the data may or may not be in the job, and a second PUT to it is
+    // forbidden either way. Abort and replace (FollowStep in Uploading); wait the policy's delay before
+    // creating the new job.
+    replace_reason_ = o.retry_text;
+    std::chrono::milliseconds delay = d.delay;
+    if (d.action == RetryAction::Reconcile) {
+        delay =
+            std::max(config_.retry.min_delay,
+                     full_jitter_backoff(config_.retry.base, config_.retry.cap,
+                                         static_cast<int>(rec_.replaced_sf_job_ids.size()) + 1, random_()));
+    }
+    replace_not_before_ = now_ms + delay.count();
+}
+
+void IngestChunkMachine::on_abort_replace(const Outcome &o, std::int64_t now_ms) {
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    if (o.decision.action == RetryAction::Reconcile && retry_unknown(o.fail_text, now_ms)) {
+        return;
+    }
+    // Success, 400 INVALIDJOBSTATE (already terminal), 404 (gone) or anything else: the old job is never
+    // closed by us, so Salesforce never processes its data. Aborting is hygiene, not safety.
+    finish_replacement(now_ms);
+}
+
+void IngestChunkMachine::on_close(const Outcome &o, std::int64_t now_ms) {
+    const RetryAction action = o.decision.action;
+    if (action == RetryAction::Success) {
+        JobInfo info;
+        try {
+            info = parse_job_info(o.body);
+        } catch (const Error &) {
+            info.state = JobState::UploadComplete;  // 200 means accepted; the body is informational
+            info.state_text = "UploadComplete";
+        }
+        enter_processing(info, now_ms);
+        return;
+    }
+    if (o.transient) {
+        // 429/503/limit are refusals before processing (retry.h): sending the PATCH again is safe.
+        state_ = State::MayClose;
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    if (action == RetryAction::Reconcile || (o.status == 400 && o.error_code == "INVALIDJOBSTATE")) {
+        // Unknown outcome, or "not Open" (an earlier PATCH landed): look at the job (FollowStep in Closing).
+        return;
+    }
+    start_failing(o.fail_text);
+}
+
+void IngestChunkMachine::on_close_check(const Outcome &o, std::int64_t now_ms) {
+    if (o.decision.action == RetryAction::Success) {
+        JobInfo info;
+        if (!read_job(o, now_ms, info)) {
+            return;
+        }
+        if (info.state == JobState::Open) {
+            state_ = State::MayClose;  // the PATCH did not land; the Closing intent is already durable
+            retry_ = RetryState{};
+            return;
+        }
+        if (!is_terminal(info.state)) {
+            enter_processing(info, now_ms);
+            return;
+        }
+        track_job(info, now_ms);
+        return;
+    }
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    start_failing(o.fail_text);
+}
+
+void IngestChunkMachine::on_poll(const Outcome &o, std::int64_t now_ms) {
+    if (o.decision.action == RetryAction::Success) {
+        JobInfo info;
+        if (read_job(o, now_ms, info)) {
+            track_job(info, now_ms);
+        }
+        return;
+    }
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    start_failing(o.fail_text);
+}
+
+void IngestChunkMachine::on_abort_user(const Outcome &o, std::int64_t now_ms) {
+    const RetryAction action = o.decision.action;
+    if (action == RetryAction::Success) {
+        JobInfo info;
+        try {
+            info = parse_job_info(o.body);
+        } catch (const Error &) {
+            info.state = JobState::Aborted;
+        }
+        if (!is_terminal(info.state)) {
+            info.state = JobState::Aborted;
+        }
+        info.state_text = std::string(to_string(info.state));
+        enter_fetching(&info, "aborted by request");
+        return;
+    }
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    if (action == RetryAction::Reconcile) {
+        if (retry_unknown(o.fail_text, now_ms)) {  // aborting twice is harmless
+            return;
+        }
+    } else if (o.status == 400 || o.status == 404) {
+        state_ = State::CheckingAbort;  // refused: probably terminal already; look
+        return;
+    }
+    queue_final_without_results(ChunkStep::Aborted, "abort requested, but aborting Salesforce job " +
+                                                        rec_.sf_job_id + " failed: " + o.fail_text);
+}
+
+void IngestChunkMachine::on_abort_check(const Outcome &o, std::int64_t now_ms) {
+    if (o.decision.action == RetryAction::Success) {
+        JobInfo info;
+        bool parsed = true;
+        try {
+            info = parse_job_info(o.body);
+        } catch (const Error &) {
+            parsed = false;
+        }
+        if (parsed && is_terminal(info.state)) {
+            std::string error = info.state == JobState::Failed
+                                    ? info.error_message.value_or("the Salesforce job failed")
+                                : info.state == JobState::Aborted ? "aborted by request"
+                                                                  : "";
+            enter_fetching(&info, std::move(error));
+            return;
+        }
+        if (parsed && ++abort_rounds_ < config_.retry.max_attempts) {
+            state_ = State::AbortingByRequest;  // still running: abort again
+            return;
+        }
+    } else if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    // 404 (job gone), unreadable, or still not terminal after several aborts: store what we have.
+    enter_fetching(nullptr, "aborted by request");
+}
+
+void IngestChunkMachine::on_abort_failing(const Outcome &o, std::int64_t now_ms) {
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    // Whatever the abort's answer, the chunk fails for the reason it started failing for.
+    state_ = State::FollowStep;
+    queue_final_without_results(ChunkStep::Failed, fail_reason_);
+}
+
+void IngestChunkMachine::on_fetch(const Outcome &o, std::int64_t now_ms) {
+    const IngestResult kind = kResultOrder[fetch_index_];
+    if (o.decision.action == RetryAction::Success) {
+        fetched_.push_back(ChunkResultFile{kind, result_path(kind)});
+        ++fetch_index_;
+        retry_ = RetryState{};
+        return;
+    }
+    if (o.transient) {
+        retry_later(o.decision, now_ms);
+        return;
+    }
+    // 404: the job never had data of this kind or Salesforce already deleted it (7-day retention) — retrying
+    // cannot bring it back, and failing would throw away the other files and the counts. Other definite
+    // errors and an exhausted budget: store what we have and say what is missing.
+    fetch_notes_ +=
+        (fetch_notes_.empty() ? "" : "; ") + std::string(result_name(kind)) + " not stored: " + o.fail_text;
+    ++fetch_index_;
+    retry_ = RetryState{};
 }
 
 }  // namespace sfb

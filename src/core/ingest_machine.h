@@ -181,6 +181,34 @@ struct ChunkAction {
 
 class IngestChunkMachine {
   public:
+    // What the machine does next, on top of the durable step (record().step). In memory only: every instance
+    // starts in FollowStep, so an intent that an earlier instance persisted is
+    // never trusted after a restart. Independent of it: which callback the worker owes (one outstanding
+    // action), an outcome waiting to be committed by the next next(), and the one resend after a 401.
+    enum class State {
+        // next() acts on the step alone: Spooled, Created, Uploaded -> persist the next intent (Creating,
+        // Uploading, Closing); Creating -> POST create; Uploading -> abort that job and replace it (the
+        // outcome
+        // of its PUT is unknown); Closing -> GET the job (did the PATCH land?); Processing -> poll;
+        // Fetching -> the next result download, then StoreResults.
+        FollowStep,
+        // Step Uploading, committed by THIS instance for this job id, PUT not sent yet: the one PUT is next.
+        MayPut,
+        // Step Closing, and the job is known to be Open (or our PATCH was refused before processing, e.g.
+        // 503):
+        // PATCH UploadComplete is next, at most max_attempts rounds.
+        MayClose,
+        // The user asked to abort and a Salesforce job exists: PATCH Aborted is next, then the results.
+        AbortingByRequest,
+        // That PATCH was refused (400/404): GET the job, which probably ended already.
+        CheckingAbort,
+        // sf_bulk gives up on an existing job: best-effort PATCH Aborted, then StoreResults with the final
+        // Failed record (the reason kept since the decision) and no files.
+        Failing,
+        // The final record is committed: next() answers Finished.
+        Finished,
+    };
+
     // `resumed`: the record was loaded after a restart (any step) rather than freshly made (step Spooled; a
     // fresh machine with another step is a worker bug and throws sfb::Error(InvalidParameter)). Either way
     // the machine never trusts an intent step persisted by an earlier instance: Creating, Uploading and
@@ -204,9 +232,11 @@ class IngestChunkMachine {
 
     // The last committed record (plus, while polling without changes, an in-memory not_before).
     const ChunkRecord &record() const { return rec_; }
-    bool finished() const { return finished_; }
+    bool finished() const { return state_ == State::Finished; }
+    State state() const { return state_; }
 
   private:
+    // The calls the machine makes; each answer goes to its own handler (on_create ... on_fetch).
     enum class Call {
         None,
         Create,
@@ -220,8 +250,16 @@ class IngestChunkMachine {
         AbortFailing,  // best-effort PATCH Aborted before failing the chunk
         Fetch,
     };
-    enum class AfterAck { None, AllowPut, AllowClose, Finish };
-    enum class Pending { None, Persist, Http, Store };
+    // The callback the worker owes for the last action.
+    enum class Pending { None, Commit, Http };
+
+    // A record to commit: Persist, or StoreResults (final record plus result rows in one transaction).
+    struct Commit {
+        ChunkRecord record;
+        std::optional<State> then;           // the state to enter once it is committed; nullopt: unchanged
+        bool with_results = false;           // StoreResults rather than Persist
+        std::vector<ChunkResultFile> files;  // StoreResults: the downloaded files
+    };
 
     // What one answer (or the failure to obtain a token for it) means to the handler of the pending call.
     struct Outcome {
@@ -233,24 +271,40 @@ class IngestChunkMachine {
         std::string error_code;  // Salesforce's first errorCode of a non-2xx body
         std::string body;        // the 2xx body of a JSON call
     };
-    Outcome evaluate(const ChunkResponse &response, Call call);
-    void apply(Call call, const Outcome &outcome, std::int64_t now_ms);
 
-    ChunkAction persist(ChunkRecord r, AfterAck after);
+    ChunkAction commit(Commit c);
+    ChunkAction persist(ChunkRecord r, std::optional<State> then = std::nullopt);
     ChunkAction http(Call call, ChunkRequest req);
     ChunkAction store_results();
+    ChunkAction next_for_step();
     ChunkRequest abort_request() const;
     ChunkRequest get_job_request() const;
+    const std::string &result_path(IngestResult kind) const;
 
-    void queue(ChunkRecord r, AfterAck after);
+    Outcome evaluate(const ChunkResponse &response, Call call);
+    void dispatch(Call call, const Outcome &o, std::int64_t now_ms);
+    void on_create(const Outcome &o, std::int64_t now_ms);
+    void on_upload(const Outcome &o, std::int64_t now_ms);
+    void on_close(const Outcome &o, std::int64_t now_ms);
+    void on_close_check(const Outcome &o, std::int64_t now_ms);
+    void on_poll(const Outcome &o, std::int64_t now_ms);
+    void on_abort_replace(const Outcome &o, std::int64_t now_ms);
+    void on_abort_user(const Outcome &o, std::int64_t now_ms);
+    void on_abort_check(const Outcome &o, std::int64_t now_ms);
+    void on_abort_failing(const Outcome &o, std::int64_t now_ms);
+    void on_fetch(const Outcome &o, std::int64_t now_ms);
+
+    void queue(ChunkRecord r, std::optional<State> then = std::nullopt);
+    void queue_final_without_results(ChunkStep step, std::string error);
     void retry_later(const RetryDecision &d, std::int64_t now_ms);
-    void retry_unknown(const std::string &reason, std::int64_t now_ms, bool &gave_up);
+    bool retry_unknown(const std::string &reason, std::int64_t now_ms);
     void start_failing(std::string reason);
+    bool read_job(const Outcome &o, std::int64_t now_ms, JobInfo &info);
     void enter_fetching(const JobInfo *info, std::string error);
     void enter_processing(const JobInfo &info, std::int64_t now_ms);
     void finish_replacement(std::int64_t now_ms);
     void apply_counters(ChunkRecord &r, const JobInfo &info) const;
-    void on_poll(const JobInfo &info, std::int64_t now_ms);
+    void track_job(const JobInfo &info, std::int64_t now_ms);
     void grow_poll_interval();
 
     ChunkRecord rec_;
@@ -259,36 +313,30 @@ class IngestChunkMachine {
     RandomSource random_;
     RetryPolicy policy_;
 
+    State state_ = State::FollowStep;
     Pending pending_ = Pending::None;
-    ChunkRecord staged_;
-    AfterAck staged_after_ = AfterAck::None;
-    std::optional<ChunkRecord> queued_;  // an outcome recorded by http_done, persisted by the next next()
-    AfterAck queued_after_ = AfterAck::None;
-    bool store_queued_ = false;  // StoreResults with no files (failure after a job existed)
-    ChunkRecord store_record_;
-
-    Call inflight_ = Call::None;
-    Call last_call_ = Call::None;
-    RetryState retry_;
-    bool first_call_ = true;
-    ChunkRequest last_request_;           // the request of the last Http action, for a resend
+    Commit staged_;                       // handed out, awaiting persisted()
+    std::optional<Commit> outbox_;        // an outcome recorded by http_done, committed by the next next()
+    Call inflight_ = Call::None;          // the call of the pending Http action
     std::optional<ChunkRequest> resend_;  // after a 401: that request again, with needs_fresh_token
 
-    bool put_allowed_ = false;    // Uploading persisted by THIS instance and no PUT sent yet
-    bool close_allowed_ = false;  // Closing persisted by THIS instance (or GET saw Open) and no PATCH pending
-    bool user_abort_ = false;
-    bool abort_check_ = false;
-    int abort_rounds_ = 0;
-    int close_rounds_ = 0;
-    bool failing_ = false;
-    std::string fail_reason_;
-    std::string replace_reason_;
-    std::optional<std::int64_t> replace_not_before_;
+    // The retry budget of the current logical request, and which call and request it belongs to.
+    RetryState retry_;
+    Call last_call_ = Call::None;  // None: no call yet, so retry_ continues the persisted budget
+    ChunkRequest last_request_;
+
+    // Data of some states and steps.
+    int close_rounds_ = 0;        // UploadComplete PATCHes sent (MayClose)
+    int abort_rounds_ = 0;        // abort PATCHes answered "still running" (CheckingAbort)
+    std::string fail_reason_;     // Failing: the final error
+    std::string replace_reason_;  // Uploading: why the job is replaced
+    std::optional<std::int64_t> replace_not_before_;  // Uploading: when the new job may be created
     std::int64_t poll_interval_ms_ = 0;
-    std::size_t fetch_index_ = 0;
+    std::size_t fetch_index_ = 0;  // Fetching: the next of the three result files
     std::vector<ChunkResultFile> fetched_;
     std::string fetch_notes_;
-    bool finished_ = false;
 };
+
+std::string_view to_string(IngestChunkMachine::State s);  // "follow-step", "may-put", ... "finished"
 
 }  // namespace sfb

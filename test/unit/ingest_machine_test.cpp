@@ -895,6 +895,103 @@ TEST(IngestMachineAbort, OutcomesAreCommittedBeforeTheAbort) {
     expect_http(*m, ChunkRequestKind::Abort, kT0, true);
 }
 
+// ---- the machine's in-memory state ----------------------------------------------------------------------
+
+std::string state_of(const IngestChunkMachine &m) {
+    return std::string(to_string(m.state()));
+}
+
+TEST(IngestMachineState, NamesAreDistinct) {
+    using S = IngestChunkMachine::State;
+    std::set<std::string> names;
+    for (S s : {S::FollowStep, S::MayPut, S::MayClose, S::AbortingByRequest, S::CheckingAbort, S::Failing,
+                S::Finished}) {
+        names.insert(std::string(to_string(s)));
+    }
+    EXPECT_EQ(names.size(), 7u);
+    EXPECT_EQ(names.count("unknown"), 0u);
+}
+
+TEST(IngestMachineState, HappyPathOnlyThisInstanceMayPutAndClose) {
+    auto m = make(at(ChunkStep::Created, kJobA, "Open"), true);
+    EXPECT_EQ(state_of(*m), "follow-step");
+    const ChunkAction intent = m->next(kT0, false);
+    EXPECT_EQ(state_of(*m), "follow-step");  // not before the intent is committed
+    ASSERT_EQ(intent.kind, ChunkActionKind::Persist);
+    m->persisted();
+    EXPECT_EQ(state_of(*m), "may-put");
+    expect_http(*m, ChunkRequestKind::Upload);
+    EXPECT_EQ(state_of(*m), "follow-step");  // the one PUT is out
+    m->http_done(ok(201), kT0);
+    expect_persist(*m, ChunkStep::Uploaded);
+    expect_persist(*m, ChunkStep::Closing);
+    EXPECT_EQ(state_of(*m), "may-close");
+    expect_http(*m, ChunkRequestKind::Close);
+    EXPECT_EQ(state_of(*m), "follow-step");
+    m->http_done(ok(200, job_json(kJobA, "UploadComplete")), kT0);
+    const std::int64_t t = expect_persist(*m, ChunkStep::Processing).not_before_ms.value_or(kT0);
+    expect_http(*m, ChunkRequestKind::GetJob, t);
+    m->http_done(ok(200, job_json(kJobA, "JobComplete", 1, 0)), t);
+    expect_persist(*m, ChunkStep::Fetching, t);
+    fetch_all_and_store(*m, ChunkStep::Done, t);
+    EXPECT_EQ(state_of(*m), "finished");
+}
+
+TEST(IngestMachineState, ResumedIntentsAreNeverTrusted) {
+    for (ChunkStep s : {ChunkStep::Uploading, ChunkStep::Closing}) {
+        auto m = make(at(s, kJobA, "Open"), true);
+        EXPECT_EQ(state_of(*m), "follow-step");
+        expect_http(*m, s == ChunkStep::Uploading ? ChunkRequestKind::Abort : ChunkRequestKind::GetJob);
+    }
+}
+
+TEST(IngestMachineState, CloseRefusedBeforeProcessingMayCloseAgain) {
+    auto m = make(at(ChunkStep::Uploaded, kJobA, "Open"), true);
+    expect_persist(*m, ChunkStep::Closing);
+    expect_http(*m, ChunkRequestKind::Close);
+    m->http_done(err(503), kT0);
+    const ChunkRecord r = expect_persist(*m, ChunkStep::Closing);
+    EXPECT_EQ(state_of(*m), "may-close");
+    expect_http(*m, ChunkRequestKind::Close, r.not_before_ms.value_or(kT0));
+}
+
+TEST(IngestMachineState, AbortByRequestThenCheckThenFetch) {
+    auto m = make(at(ChunkStep::Created, kJobA, "Open"), true);
+    expect_persist(*m, ChunkStep::Uploading);
+    EXPECT_EQ(state_of(*m), "may-put");
+    expect_persist(*m, ChunkStep::Uploading, kT0, true);  // the abort intent replaces the PUT
+    EXPECT_EQ(state_of(*m), "aborting-by-request");
+    expect_http(*m, ChunkRequestKind::Abort, kT0, true);
+    m->http_done(err(404, "NOT_FOUND", "gone"), kT0);
+    EXPECT_EQ(state_of(*m), "checking-abort");
+    expect_http(*m, ChunkRequestKind::GetJob, kT0, true);
+    m->http_done(ok(200, job_json(kJobA, "InProgress")), kT0);
+    EXPECT_EQ(state_of(*m), "aborting-by-request");  // still running: abort again
+    expect_http(*m, ChunkRequestKind::Abort, kT0, true);
+    m->http_done(ok(200, job_json(kJobA, "Aborted")), kT0);
+    EXPECT_EQ(state_of(*m), "follow-step");
+    expect_persist(*m, ChunkStep::Fetching, kT0, true);
+    fetch_all_and_store(*m, ChunkStep::Aborted);
+    EXPECT_EQ(state_of(*m), "finished");
+}
+
+TEST(IngestMachineState, FailingAbortsTheJobThenStoresTheFailure) {
+    auto m = make(at(ChunkStep::Processing, kJobA, "InProgress"), true);
+    expect_http(*m, ChunkRequestKind::GetJob);
+    m->http_done(err(400, "INVALIDJOB", "definite"), kT0);
+    EXPECT_EQ(state_of(*m), "failing");
+    expect_http(*m, ChunkRequestKind::Abort, kT0, /*abort=*/true);  // a user abort changes nothing now
+    m->http_done(err(503), kT0);
+    const ChunkRecord r = expect_persist(*m, ChunkStep::Processing, kT0, true);
+    EXPECT_EQ(r.error, "");  // a retry of the best-effort abort is no news for users
+    EXPECT_EQ(state_of(*m), "failing");
+    expect_http(*m, ChunkRequestKind::Abort, r.not_before_ms.value_or(kT0), true);
+    m->http_done(ok(200, job_json(kJobA, "Aborted")), kT0);
+    const ChunkAction s = expect_store(*m, ChunkStep::Failed);
+    EXPECT_EQ(s.record.error, "INVALIDJOB: definite");
+    EXPECT_EQ(state_of(*m), "finished");
+}
+
 // ---- access tokens: 401 and credentials the worker could not use ------------------------------------------
 
 // Brings a machine to the point where the given call is the pending Http action (next() returned it).

@@ -11,8 +11,8 @@
 \echo Use "ALTER EXTENSION sf_bulk UPDATE TO '1.1'" to load this file. \quit
 
 -- chunks.step: the durable step of an upload. Written from to_string(ChunkStep), i.e. kStepNames in
--- src/core/ingest_machine.cpp (the enum ChunkStep in ingest_machine.h), by src/pg/worker_loop.cpp
--- (write_chunk_record; 'failed' directly in set_aside's UPDATE), 'spooled' by the column default
+-- src/core/ingest_machine.cpp (the enum ChunkStep in ingest_machine.h), by src/pg/job_store.cpp
+-- (write_step; 'failed' directly in fail_upload's UPDATE), 'spooled' by the column default
 -- (src/pg/enqueue.cpp's finish_job leaves it); read back with parse_chunk_step.
 ALTER TABLE sf_bulk.chunks
   ADD CONSTRAINT chunks_step_check
@@ -36,8 +36,8 @@ ALTER TABLE sf_bulk.jobs
   CHECK (pg_catalog.upper(line_ending COLLATE "C") IN ('LF', 'CRLF'));
 
 -- jobs.phase: what a queued or running job is doing, NULL once spooled and once ended. 'spooling' is written by
--- src/pg/enqueue.cpp (insert_job), the others by phase_of(ChunkStep) in src/pg/worker_loop.cpp; NULL by
--- enqueue.cpp's finish_job and worker_loop.cpp's finish_jobs.
+-- src/pg/enqueue.cpp (insert_job), the others by phase_of(ChunkStep) in src/pg/job_store.cpp; NULL by
+-- enqueue.cpp's finish_job and job_store.cpp's finish_jobs.
 ALTER TABLE sf_bulk.jobs
   ADD CONSTRAINT jobs_phase_check
   CHECK (phase IN ('spooling', 'creating Salesforce job', 'uploading', 'closing upload', 'processing',

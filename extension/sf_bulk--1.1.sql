@@ -55,11 +55,11 @@ CREATE TABLE sf_bulk.jobs (
     after_job          bigint,                        -- runs only once this job has ended (if_running => 'queue')
     retry_of           bigint,                        -- sf_bulk_retry: the job whose failures this re-sends
     -- 'queued' and 'completed' (no rows) by src/pg/enqueue.cpp, 'running', 'completed', 'failed' and 'aborted'
-    -- by src/pg/worker_loop.cpp (the start of a job, finish_jobs).
+    -- by src/pg/job_store.cpp (the start of a job, finish_jobs).
     state              text NOT NULL DEFAULT 'queued'
                        CONSTRAINT jobs_state_check
                        CHECK (state IN ('queued', 'running', 'completed', 'failed', 'aborted')),
-    -- NULL, or 'spooling' (src/pg/enqueue.cpp insert_job), or phase_of(ChunkStep) in src/pg/worker_loop.cpp.
+    -- NULL, or 'spooling' (src/pg/enqueue.cpp insert_job), or phase_of(ChunkStep) in src/pg/job_store.cpp.
     phase              text
                        CONSTRAINT jobs_phase_check
                        CHECK (phase IN ('spooling', 'creating Salesforce job', 'uploading', 'closing upload',
@@ -87,7 +87,7 @@ CREATE TABLE sf_bulk.chunks (
     spool_file        text NOT NULL,
     rows              bigint NOT NULL,
     bytes             bigint NOT NULL,
-    -- to_string(ChunkStep): kStepNames in src/core/ingest_machine.cpp (written by src/pg/worker_loop.cpp).
+    -- to_string(ChunkStep): kStepNames in src/core/ingest_machine.cpp (written by src/pg/job_store.cpp).
     step              text NOT NULL DEFAULT 'spooled'
                       CONSTRAINT chunks_step_check
                       CHECK (step IN ('spooled', 'creating', 'created', 'uploading', 'uploaded', 'closing',

@@ -599,7 +599,7 @@ bool has_crlf(std::string_view s) {
 
 // Blocks asynchronous signals while libcurl runs, so that a resolver thread it starts (threaded resolver:
 // one thread per name lookup) inherits a mask with every signal blocked and PostgreSQL's handlers only ever
-// run on the worker's own thread (engineering.md §(c) "Threads"). Faults raised by the code itself stay
+// run on the worker's own thread (docs/platform.md §4). Faults raised by the code itself stay
 // deliverable. Held only around non-waiting curl calls, so signals are deferred for microseconds.
 class AsyncSignalsBlocked {
   public:

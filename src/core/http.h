@@ -1,5 +1,5 @@
 // The HTTP transport of the core: a non-blocking multi-transfer client around libcurl's multi interface
-// (engineering.md §(c) "libcurl in the worker", platform.md "libcurl inside a Postgres process").
+// (docs/architecture.md §8, docs/platform.md §4).
 //
 // Why it looks like this:
 // - The worker must never block longer than a fraction of a second without servicing its latch and
@@ -47,7 +47,7 @@ void http_global_cleanup() noexcept;
 // "GET", "POST", "PUT", "PATCH", "DELETE" (HttpMethod is retry.h's, so one enum decides idempotency too).
 std::string_view method_name(HttpMethod m);
 
-// Response header names the protocol reads (bulk-api-2.md §1, §3, §9). Lookups are case-insensitive.
+// Response header names the protocol reads (docs/bulk-api-2.md §2.3). Lookups are case-insensitive.
 inline constexpr std::string_view kHeaderSforceLimitInfo = "Sforce-Limit-Info";
 inline constexpr std::string_view kHeaderRetryAfter = "Retry-After";
 inline constexpr std::string_view kHeaderSforceLocator = "Sforce-Locator";

@@ -3,7 +3,7 @@
 
 // The state machine that drives ONE ingest chunk (one spool file = one Salesforce ingest job) through Bulk
 // API 2.0: create -> PUT -> UploadComplete -> poll -> download the three result files -> store
-// (design.md §2, bulk-api-2.md §4-§6, engineering.md §(b) "Crash and restart semantics").
+// (docs/architecture.md §2-§3, docs/bulk-api-2.md §5-§7).
 //
 // Pure: no I/O, no clock reads (time comes in as an argument), no threads. The worker performs what the
 // machine asks for and reports back. A worker loop for one chunk:
@@ -131,7 +131,7 @@ enum class ChunkRequestKind { CreateJob, Upload, Close, Abort, GetJob, FetchResu
 std::string_view to_string(ChunkRequestKind k);
 
 // One HTTP call for the worker to make. The worker adds instance_url, Authorization, Content-Type/Accept
-// (bulk-api-2.md §1) and sends it.
+// (docs/bulk-api-2.md §2.2) and sends it.
 struct ChunkRequest {
     ChunkRequestKind kind = ChunkRequestKind::GetJob;
     HttpMethod method = HttpMethod::Get;

@@ -1,6 +1,6 @@
-// OAuth 2.0 against the Salesforce token endpoint (bulk-api-2.md §2): credential options and their rules,
-// token-request building (form body, HTTP Basic, JWT bearer assertion signed with RS256), and parsing of the
-// success and error answers. No I/O: the transport sends the TokenRequest and hands the answer back.
+// OAuth 2.0 against the Salesforce token endpoint (docs/bulk-api-2.md §3): credential options and their
+// rules, token-request building (form body, HTTP Basic, JWT bearer assertion signed with RS256), and parsing
+// of the success and error answers. No I/O: the transport sends the TokenRequest and hands the answer back.
 //
 // Secrets (kSecretOptionNames, the access token, the JWT assertion) never appear in an exception message or a
 // debug string produced here; tests check this.
@@ -46,7 +46,7 @@ bool is_secret_option(std::string_view name);
 // Every credential option understood (auth, client_id, client_secret, username, password, private_key,
 // refresh_token, access_token, jwt_audience).
 // The lists live for the whole process and are never destroyed (heap-allocated once, deliberately leaked):
-// the module must not own static objects whose destructors run from exit() (engineering.md §(a) Memory).
+// the module must not own static objects whose destructors run from exit() (docs/architecture.md §5).
 const std::vector<std::string_view> &credential_option_names();
 
 // The single source of truth for which options a flow needs and accepts:

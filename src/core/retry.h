@@ -1,4 +1,4 @@
-// The HTTP retry policy (bulk-api-2.md §2.7 and §3, engineering.md §(c) "HTTP policy lives in core").
+// The HTTP retry policy (docs/bulk-api-2.md §3.6, §4.4).
 //
 // Pure and deterministic: the transport reports what happened to one attempt as an `AttemptOutcome`; the
 // policy answers what to do next and after how long. Randomness and wall-clock time are injected so tests

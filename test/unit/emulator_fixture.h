@@ -1,5 +1,6 @@
-// A reusable GoogleTest fixture that runs the project's Bulk API 2.0 emulator (test/emulator/sf_emulator/, a package run as a directory)
-// as a child process on 127.0.0.1, plus small blocking helpers for its admin API (/__emulator/...).
+// A reusable GoogleTest fixture that runs the project's Bulk API 2.0 emulator (test/emulator/sf_emulator/, a
+// package run as a directory) as a child process on 127.0.0.1, plus small blocking helpers for its admin API
+// (/__emulator/...).
 //
 // Usage:
 //     class MyTest : public sfb::test::EmulatorTest {};

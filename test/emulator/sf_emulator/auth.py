@@ -1,5 +1,5 @@
 """OAuth 2.0: the token endpoint's four flows, JWT checks, userinfo/identity, revoke, the token registry and the
-Authorization check of every API call (bulk-api-2.md §2).
+Authorization check of every API call (docs/bulk-api-2.md §3).
 
 Route table ROUTES: unversioned paths under /services/oauth2 and /id."""
 
@@ -62,7 +62,7 @@ def expire_tokens(emu, token=None, refresh_token=None):
 
 
 def authenticate(req):
-    """The session of the call's bearer token; 401 (REST core) otherwise (§2.7)."""
+    """The session of the call's bearer token; 401 (REST core) otherwise (§3.6)."""
     emu = req.emu
     h = req.headers.get("Authorization")
     if not h:
@@ -155,7 +155,7 @@ def oauth_token(req, m=None, _=None):
 
 
 def check_jwt(emu, assertion, users):
-    """The username and client id of a valid JWT bearer assertion (bulk-api-2.md §2.3)."""
+    """The username and client id of a valid JWT bearer assertion (docs/bulk-api-2.md §3.3)."""
     parts = assertion.split(".")
     if len(parts) != 3:
         raise OAuthError("invalid_grant", "invalid assertion")

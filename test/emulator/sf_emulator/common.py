@@ -1,6 +1,6 @@
 """What every part of the emulator shares: ids, the emulator clock, errors, JSON, requests and responses, routes.
 
-Protocol reference: bulk-api-2.md (§1 conventions, §3 errors) in the project's shared docs."""
+Protocol facts: docs/bulk-api-2.md (§2 conventions of every call, §4 errors)."""
 
 import json
 import os
@@ -124,7 +124,7 @@ def record_ts(t):
 class ApiError(Exception):
     """A Salesforce error answer: status and a JSON array [{errorCode, message}].
 
-    Member order differs by subsystem (bulk-api-2.md §3): the jobs framework writes errorCode first, REST core
+    Member order differs by subsystem (docs/bulk-api-2.md §4.1): the jobs framework writes errorCode first, REST core
     (sessions, limits, describe, REST query, routing) writes message first. core=None takes the order of the
     subsystem whose route raised the error (Request.subsystem)."""
 

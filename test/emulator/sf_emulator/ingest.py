@@ -1,4 +1,5 @@
-"""Ingest jobs (bulk-api-2.md §5-§8): create, the one upload, processing against the record store, results.
+"""Ingest jobs (docs/bulk-api-2.md §6-§8, §10): create, the one upload, processing against the record store,
+results.
 
 Route table ROUTES: /jobs/ingest... below /services/data/vNN.0 (41.0+)."""
 
@@ -34,7 +35,7 @@ class BadRow:
 
 
 def process_ingest(emu, job, t0):
-    """The background part of an ingest job: parse, resolve the header, apply internal batches (§8)."""
+    """The background part of an ingest job: parse, resolve the header, apply internal batches (§10)."""
     obj = emu.schema.get(job.object)
     if job.upload_count == 0:
         return jobs.fail_job(emu, job, "InvalidBatch : No data was uploaded for this job (upload the CSV with PUT "
@@ -647,7 +648,7 @@ def multipart_parts(req, body):
 
 
 def create_ingest(req, m, _):
-    """POST /jobs/ingest (§5.1), also the optional multipart form with the data."""
+    """POST /jobs/ingest (§6.1), also the optional multipart form with the data."""
     emu, body, ver = req.emu, req.body, req.ver
     content = None
     if (req.headers.get("Content-Type") or "").lower().startswith("multipart/form-data"):
@@ -671,7 +672,7 @@ def create_ingest(req, m, _):
     ext = None
     if op == "upsert":
         ext = d.get("externalIdFieldName")
-        if ext is None:  # absent (or null); "" is a provided name that matches no external id (§5.1)
+        if ext is None:  # absent (or null); "" is a provided name that matches no external id (§6.1)
             raise ApiError(400, "INVALIDJOB", "InvalidJob : External ID was blank for %s. An External ID must be "
                            "specified for upsert." % obj.name)
         f = obj.fields_lower.get(ext.lower())
@@ -703,7 +704,7 @@ def create_ingest(req, m, _):
 
 
 def upload(req, m, job):
-    """PUT .../batches: the job's one CSV upload (§5.2)."""
+    """PUT .../batches: the job's one CSV upload (§6.2)."""
     emu, body = req.emu, req.body
     ct = (req.headers.get("Content-Type") or "").lower()
     if ct and not ct.startswith("text/csv"):
@@ -737,7 +738,7 @@ def upload(req, m, job):
 
 
 def results_body(emu, job, sub):
-    """The bytes of successfulResults, failedResults or unprocessedrecords (§6)."""
+    """The bytes of successfulResults, failedResults or unprocessedrecords (§7)."""
     delim = DELIMITERS[job.delimiter]
     le = LINE_ENDINGS[job.line_ending]
     with emu.lock:  # snapshot under the lock; the (possibly large) file is built outside it
@@ -777,7 +778,7 @@ def results_body(emu, job, sub):
         if shuffle_results:
             shuffle(rnd, lines)
         blob = csv_bytes(csv_quote_all_lines([head], delim) + lines, le)
-    else:  # unprocessed rows keep the upload order (bulk-api-2.md §6.3); only the processed ones are unordered
+    else:  # unprocessed rows keep the upload order (docs/bulk-api-2.md §7.3); only the processed ones are unordered
         pending = [rows[k] if isinstance(rows[k], list) else blank for k in entries]
         blob = csv_unprocessed(header, pending, delim, le, final_nl).encode("utf-8")
     if cache_ok:

@@ -1,5 +1,6 @@
-"""What ingest and query jobs share: the job object and its JSON shapes (bulk-api-2.md §4.1), the registry of
-jobs, background processing, the job-request JSON checks, state changes (PATCH), DELETE and the job lists."""
+"""What ingest and query jobs share: the job object and its JSON shapes (docs/bulk-api-2.md §5.1, §5.3), the
+registry of jobs, background processing, the job-request JSON checks, state changes (PATCH), DELETE and the job
+lists."""
 
 import base64
 import json
@@ -92,7 +93,7 @@ class Job:
             d["jobType"] = "V2Query"
             d.update({"lineEnding": self.line_ending, "columnDelimiter": self.delimiter,
                       "numberRecordsProcessed": self.processed, "retries": self.retries,
-                      "totalProcessingTime": self.total_ms})  # no isPkChunkingSupported: §9.2 (optional, 4.1)
+                      "totalProcessingTime": self.total_ms})  # no isPkChunkingSupported: optional (§9.2)
         if self.state == "Failed" and self.error:
             d["errorMessage"] = self.error
         return d
@@ -181,7 +182,7 @@ def fail_job(emu, job, msg, t0):
 
 
 def job_request(req):
-    """The JSON object of a create/PATCH request, members type-checked (§5.1)."""
+    """The JSON object of a create/PATCH request, members type-checked (§6.1)."""
     body = req.body
     check_json_ct(req)
     d = parse_json(body)
@@ -251,7 +252,7 @@ def parse_json(body):
 
 
 def patch_job(req, job, process):
-    """PATCH {\"state\": ...}: UploadComplete (ingest, from Open) or Aborted (§4.2, §5.3, §9.5)."""
+    """PATCH {\"state\": ...}: UploadComplete (ingest, from Open) or Aborted (§5.2, §6.3, §9.5)."""
     emu = req.emu
     d = job_request(req)
     st = d.get("state")
@@ -296,7 +297,7 @@ def delete_job(req, job):
 
 
 def list_jobs(req, kind):
-    """GET /jobs/ingest or /jobs/query: one page of the job list (§5.6, §9.7)."""
+    """GET /jobs/ingest or /jobs/query: one page of the job list (§6.6)."""
     emu, ver = req.emu, req.ver
     q = req.params()
     jt = q.get("jobType")

@@ -1,4 +1,4 @@
-"""Query jobs (bulk-api-2.md §9): create, processing, result pages with locators, resultPages (58.0+).
+"""Query jobs (docs/bulk-api-2.md §9): create, processing, result pages with locators, resultPages (58.0+).
 
 Route table ROUTES: /jobs/query... below /services/data/vNN.0 (47.0+)."""
 

@@ -1,6 +1,6 @@
 """REST core resources beside Bulk API 2.0: the version list, the resource root, limits, describe, record
-reads and the REST /query, /queryAll and /tooling/query the Salesforce CLI uses at login (bulk-api-2.md §10-§11,
-soql-and-rest.md).
+reads and the REST /query, /queryAll and /tooling/query the Salesforce CLI uses at login (docs/bulk-api-2.md
+§10-§12, docs/platform.md §8).
 
 Route tables: UNVERSIONED (/services/data) and ROUTES (below /services/data/vNN.0)."""
 

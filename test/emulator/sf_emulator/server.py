@@ -194,7 +194,8 @@ class Handler(BaseHTTPRequestHandler):
                                                  "message": "emulator error: %r" % (e,)}]), JSON_CT)
                 if fault and fault["action"] == "status" and fault.get("after_processing"):
                     resp = fault_response(fault)
-                # §1: every REST response carries Sforce-Limit-Info, also 401/404 and the uncounted version list
+                # docs/bulk-api-2.md §2.3: every REST response carries Sforce-Limit-Info, also 401/404 and the
+                # uncounted version list
                 counted[0] = req.counted or path.startswith("/services/data")
             if counted[0] and not is_admin:
                 resp.headers.append(("Sforce-Limit-Info", emu.limit_header()))

@@ -1,5 +1,5 @@
 """The SOQL subset of Bulk API 2.0 query jobs and of REST /query: tokenizer, parser (resolved against the
-schema) and evaluation over the record store (bulk-api-2.md §9.1, soql-and-rest.md §2)."""
+schema) and evaluation over the record store (docs/bulk-api-2.md §9.1, §12.2)."""
 
 import re
 from decimal import Decimal, InvalidOperation

@@ -1,6 +1,6 @@
 """Object metadata (the org's schema), the canonical form of field values, and the record store.
 
-Values are kept as canonical text: what a CSV cell becomes once Salesforce has accepted it (bulk-api-2.md §7)."""
+Values are kept as canonical text: what a CSV cell becomes once Salesforce has accepted it (docs/bulk-api-2.md §8)."""
 
 import datetime as _dt
 import json

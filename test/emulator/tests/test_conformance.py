@@ -1,13 +1,15 @@
-"""Conformance with the protocol reference: every request/response example of bulk-api-2.md, transcribed in
-conformance/bulk_api_2.json, replayed against a running emulator.
+"""Conformance with bulk-api-2.md, the protocol reference the project was given, outside the repository, checked
+only when present: every request/response example of it, transcribed in conformance/bulk_api_2.json (in the
+repository), replayed against a running emulator.
 
 Compared: the status, the headers the example lists (null: must be absent) and the body byte for byte after the
 case's normalisations (ids, timestamps, processing times, locators, OAuth secrets). Every answer of a
-/services/data call must also carry the common headers of §1 (Sforce-Limit-Info, the JSON/CSV Content-Type).
+/services/data call must also carry the common headers (docs/bulk-api-2.md §2.3: Sforce-Limit-Info, the JSON/CSV
+Content-Type).
 
-When the reference itself is reachable (the shared docs beside the clone, or SFB_SHARED_DOCS), test_fixture_covers
-_the_reference checks that each of its examples is in the fixture and that the fixture holds no stale one; it is
-skipped when the reference is absent, so the project's suite stands on its own."""
+When that outside reference is reachable (../shared/docs/ beside the clone, or SFB_SHARED_DOCS),
+test_fixture_covers_the_reference checks that each of its examples is in the fixture and that the fixture holds no
+stale one; it is skipped when the reference is absent, so the project's suite stands on its own."""
 
 import base64
 import csv

@@ -39,7 +39,7 @@ class Describe(EmuTestCase):
         self.assertEqual(self.api("GET", "/sobjects/User/005Em00000000zzAAA").status, 404)
 
     def test_cli_login_sequence(self):
-        # what `sf org login access-token` calls (platform.md)
+        # what `sf org login access-token` calls (docs/platform.md §8)
         self.assertEqual(self.request("GET", "/services/oauth2/userinfo").status, 200)
         self.assertEqual(self.request("GET", "/services/data").status, 200)
         self.assertEqual(self.api("GET", "/sobjects/User/" + ORG["user_id"]).status, 200)

@@ -150,7 +150,7 @@ class Query(EmuTestCase):
         self.assertEqual(self.api("GET", "/jobs/query/%s/resultPages" % job["id"], v="57.0").status, 409)
 
     def test_result_pages_shape(self):
-        """bulk-api-2.md 9.4: resultPages, nextRecordsUrl, done; every link with a locator, no page size unless
+        """docs/bulk-api-2.md §9.4: resultPages, nextRecordsUrl, done; every link with a locator, no page size unless
         the caller gave one; result_pages_per_call links per answer."""
         self.run_job("Lead", "insert", "LastName,Company\n" + "".join("L%02d,C\n" % i for i in range(5)))
         self.config(query_page_size=1, result_pages_per_call=2)

@@ -160,7 +160,7 @@ class Http(EmuTestCase):
         self.assertEqual(self.api("GET", "/jobs/ingest/").status, 200)  # trailing slash accepted
 
     def test_error_member_order_follows_the_subsystem(self):
-        """bulk-api-2.md §3: errorCode first from the jobs framework, message first from REST core."""
+        """docs/bulk-api-2.md §4.1: errorCode first from the jobs framework, message first from REST core."""
         jobs = '[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]'
         core = '[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]'
         self.assertEqual(self.api("GET", "/jobs/ingest/750Em0000000009IAA").text, jobs)
@@ -182,7 +182,7 @@ class Http(EmuTestCase):
         vs = r.json()
         self.assertIn({"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"}, vs)
         self.assertEqual(vs[0]["version"], "41.0")
-        # not counted, but like every REST response it carries the usage (bulk-api-2.md §1)
+        # not counted, but like every REST response it carries the usage (docs/bulk-api-2.md §2.3)
         self.assertEqual(r.headers.get("Sforce-Limit-Info"), "api-usage=0/15000")
         self.assertEqual(self.api("GET", "/limits").headers["Sforce-Limit-Info"], "api-usage=1/15000")
 

@@ -1,7 +1,7 @@
 #include "core/http.h"
 
 #include "core/error.h"
-#include "core/oauth.h"
+#include "core/redact.h"
 #include "core/url.h"
 
 #include <curl/curl.h>
@@ -131,22 +131,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Header values that are credentials or session state: never shown in messages or debug output.
-bool is_secret_header(std::string_view name) {
-    return iequals(name, "authorization") || iequals(name, "proxy-authorization") ||
-           iequals(name, "cookie") || iequals(name, "set-cookie");
-}
-
-void replace_all(std::string &s, std::string_view what, std::string_view with) {
-    if (what.empty())
-        return;
-    size_t pos = 0;
-    while ((pos = s.find(what, pos)) != std::string::npos) {
-        s.replace(pos, what.size(), with);
-        pos += with.size();
-    }
-}
-
 std::string errno_text(int err) {
     char buf[256];
     // GNU strerror_r returns the message pointer (which may or may not be buf).
@@ -194,7 +178,7 @@ struct Transfer {
     std::string host;           // lower-cased, as curl's URL parser sees it
     std::string protocols;      // for CURLOPT_PROTOCOLS_STR; outlives the handle (curl copies, but cheap)
     std::string protocol_note;  // why a refused scheme was refused, for the message
-    std::vector<std::string> scrub;  // secret values to remove from messages and debug output
+    Redactor redactor;          // the secret values to remove from messages and debug output
 
     // Request body (memory or file), read through read_cb so it can be rewound.
     std::uint64_t upload_size = 0;
@@ -242,11 +226,7 @@ struct Transfer {
         }
     }
 
-    std::string redact(std::string text) const {
-        for (const auto &s : scrub)
-            replace_all(text, s, "<redacted>");
-        return text;
-    }
+    std::string redact(std::string text) const { return redactor.apply(std::move(text)); }
 };
 
 }  // namespace http_detail
@@ -431,43 +411,6 @@ int xferinfo_cb(void *clientp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) n
         return 1;  // non-zero: CURLE_ABORTED_BY_CALLBACK
     }
     return 0;
-}
-
-// `name=value&...` with values of secret-named parameters replaced.
-std::string redact_query(std::string_view query) {
-    std::string out;
-    size_t pos = 0;
-    while (pos <= query.size()) {
-        size_t amp = query.find('&', pos);
-        std::string_view part =
-            query.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
-        size_t eq = part.find('=');
-        if (eq != std::string_view::npos && is_secret_option(part.substr(0, eq))) {
-            out += part.substr(0, eq + 1);
-            out += "<redacted>";
-        } else {
-            out += part;
-        }
-        if (amp == std::string_view::npos)
-            break;
-        out += '&';
-        pos = amp + 1;
-    }
-    return out;
-}
-
-std::string redact_header_line(std::string_view line) {
-    size_t colon = line.find(':');
-    if (colon != std::string_view::npos && is_secret_header(trim(line.substr(0, colon))))
-        return std::string(line.substr(0, colon)) + ": <redacted>";
-    size_t q = line.find('?');
-    if (q != std::string_view::npos && line.find(" HTTP/") != std::string_view::npos) {
-        // Request line "GET /path?query HTTP/1.1".
-        size_t end = line.find(' ', q);
-        return std::string(line.substr(0, q + 1)) + redact_query(line.substr(q + 1, end - q - 1)) +
-               std::string(line.substr(end));
-    }
-    return std::string(line);
 }
 
 int debug_cb(CURL *, curl_infotype type, char *data, size_t size, void *userptr) noexcept {
@@ -800,33 +743,15 @@ TransferId HttpClient::start(HttpRequest request) {
                                          : "plain http to a loopback host is not enabled for this client";
     }
 
+    // Credential headers, secret-named query parameters (?access_token=...) and the caller's secrets.
     for (const auto &[name, value] : request.headers) {
-        if (is_secret_header(name) && !value.empty()) {
-            t->scrub.push_back(value);
-            size_t sp = value.find(' ');
-            if (sp != std::string::npos && sp + 1 < value.size())
-                t->scrub.push_back(value.substr(sp + 1));  // the token without "Bearer "
-        }
+        for (std::string &secret : secret_header_values(name, value))
+            t->redactor.add(std::move(secret));
     }
-    // Secret-named query parameters (?access_token=...) are scrubbed like headers.
-    std::string query = url_part(url.get(), CURLUPART_QUERY);
-    for (size_t pos = 0; pos < query.size();) {
-        size_t amp = query.find('&', pos);
-        std::string param = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-        size_t eq = param.find('=');
-        if (eq != std::string::npos && eq + 1 < param.size() && is_secret_option(param.substr(0, eq)))
-            t->scrub.push_back(param.substr(eq + 1));
-        if (amp == std::string::npos)
-            break;
-        pos = amp + 1;
-    }
-    for (const auto &s : request.secrets) {
-        if (!s.empty())
-            t->scrub.push_back(s);
-    }
-    // Longest first, so a token is not half-replaced by a shorter secret it contains.
-    std::sort(t->scrub.begin(), t->scrub.end(),
-              [](const std::string &a, const std::string &b) { return a.size() > b.size(); });
+    for (std::string &secret : secret_query_values(url_part(url.get(), CURLUPART_QUERY)))
+        t->redactor.add(std::move(secret));
+    for (const auto &s : request.secrets)
+        t->redactor.add(s);
 
     t->req = std::move(request);
     HttpRequest &req = t->req;

@@ -10,8 +10,8 @@
 //   reason of a failure there and return curl's abort value. Nothing in this file calls PostgreSQL.
 // - The transport reports outcomes; retry.h decides what to do with them (to_attempt_outcome()).
 // - Secrets: error messages name the endpoint (method, origin, path; never the query) and are scrubbed of the
-//   Authorization/Cookie values, secret-named query parameters (oauth.h kSecretOptionNames) and every string
-//   in HttpRequest::secrets. Bodies are never logged.
+//   Authorization/Cookie values, secret-named query parameters and every string in HttpRequest::secrets
+//   (redact.h decides what is secret). Bodies are never logged.
 //
 // Threads: the client creates none. libcurl's threaded resolver starts one short-lived thread per host-name
 // lookup (not for IP literals); it only runs getaddrinfo and never calls our code. The client blocks

@@ -1,7 +1,7 @@
 #include "core/http.h"
 
 #include "core/error.h"
-#include "core/oauth.h"
+#include "core/redact.h"
 #include "core/url.h"
 
 #include <curl/curl.h>
@@ -131,22 +131,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Header values that are credentials or session state: never shown in messages or debug output.
-bool is_secret_header(std::string_view name) {
-    return iequals(name, "authorization") || iequals(name, "proxy-authorization") ||
-           iequals(name, "cookie") || iequals(name, "set-cookie");
-}
-
-void replace_all(std::string &s, std::string_view what, std::string_view with) {
-    if (what.empty())
-        return;
-    size_t pos = 0;
-    while ((pos = s.find(what, pos)) != std::string::npos) {
-        s.replace(pos, what.size(), with);
-        pos += with.size();
-    }
-}
-
 std::string errno_text(int err) {
     char buf[256];
     // GNU strerror_r returns the message pointer (which may or may not be buf).
@@ -194,7 +178,7 @@ struct Transfer {
     std::string host;           // lower-cased, as curl's URL parser sees it
     std::string protocols;      // for CURLOPT_PROTOCOLS_STR; outlives the handle (curl copies, but cheap)
     std::string protocol_note;  // why a refused scheme was refused, for the message
-    std::vector<std::string> scrub;  // secret values to remove from messages and debug output
+    Redactor redactor;          // the secret values to remove from messages and debug output
 
     // Request body (memory or file), read through read_cb so it can be rewound.
     std::uint64_t upload_size = 0;
@@ -242,11 +226,7 @@ struct Transfer {
         }
     }
 
-    std::string redact(std::string text) const {
-        for (const auto &s : scrub)
-            replace_all(text, s, "<redacted>");
-        return text;
-    }
+    std::string redact(std::string text) const { return redactor.apply(std::move(text)); }
 };
 
 }  // namespace http_detail
@@ -268,6 +248,7 @@ struct HttpClient::State {
     void check_stop();
     void perform();
     void socket_action(curl_socket_t fd, int flags);
+    void add_to_multi(Transfer &t);
     void check_multi(CURLMcode mc, const char *what) const {
         if (mc != CURLM_OK && mc != CURLM_CALL_MULTI_PERFORM)
             throw Error(ErrorKind::Internal, std::string(what) + " failed: " + curl_multi_strerror(mc));
@@ -431,43 +412,6 @@ int xferinfo_cb(void *clientp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) n
         return 1;  // non-zero: CURLE_ABORTED_BY_CALLBACK
     }
     return 0;
-}
-
-// `name=value&...` with values of secret-named parameters replaced.
-std::string redact_query(std::string_view query) {
-    std::string out;
-    size_t pos = 0;
-    while (pos <= query.size()) {
-        size_t amp = query.find('&', pos);
-        std::string_view part =
-            query.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
-        size_t eq = part.find('=');
-        if (eq != std::string_view::npos && is_secret_option(part.substr(0, eq))) {
-            out += part.substr(0, eq + 1);
-            out += "<redacted>";
-        } else {
-            out += part;
-        }
-        if (amp == std::string_view::npos)
-            break;
-        out += '&';
-        pos = amp + 1;
-    }
-    return out;
-}
-
-std::string redact_header_line(std::string_view line) {
-    size_t colon = line.find(':');
-    if (colon != std::string_view::npos && is_secret_header(trim(line.substr(0, colon))))
-        return std::string(line.substr(0, colon)) + ": <redacted>";
-    size_t q = line.find('?');
-    if (q != std::string_view::npos && line.find(" HTTP/") != std::string_view::npos) {
-        // Request line "GET /path?query HTTP/1.1".
-        size_t end = line.find(' ', q);
-        return std::string(line.substr(0, q + 1)) + redact_query(line.substr(q + 1, end - q - 1)) +
-               std::string(line.substr(end));
-    }
-    return std::string(line);
 }
 
 int debug_cb(CURL *, curl_infotype type, char *data, size_t size, void *userptr) noexcept {
@@ -747,26 +691,31 @@ HttpClient::~HttpClient() {
     st.multi = nullptr;
 }
 
-TransferId HttpClient::start(HttpRequest request) {
-    State &st = *state_;
-    auto t = std::make_unique<Transfer>();
-    t->state = &st;
-    t->id = st.next_id++;
-    t->started = std::chrono::steady_clock::now();
+// ---- starting a transfer: HttpClient::start and its steps -------------------------------------------------
 
-    const bool body_method = request.method == HttpMethod::Post || request.method == HttpMethod::Put ||
-                             request.method == HttpMethod::Patch;
+namespace {
+
+bool has_body_method(HttpMethod m) {
+    return m == HttpMethod::Post || m == HttpMethod::Put || m == HttpMethod::Patch;
+}
+
+// Step 1: a request that can never work is the caller's bug: refused before anything is set up.
+void validate_request(const HttpRequest &request) {
     if (request.body && !request.body_file.empty())
         throw Error(ErrorKind::InvalidParameter, "HTTP request has both an in-memory body and a body file");
-    if (!body_method && (request.body || !request.body_file.empty()))
+    if (!has_body_method(request.method) && (request.body || !request.body_file.empty()))
         throw Error(ErrorKind::InvalidParameter,
                     "HTTP " + std::string(method_name(request.method)) + " request must not have a body");
     for (const auto &[name, value] : request.headers) {
         if (name.empty() || has_crlf(name) || has_crlf(value) || name.find(':') != std::string::npos)
             throw Error(ErrorKind::InvalidParameter, "invalid HTTP request header name or value");
     }
+}
 
-    // Parse with curl's own URL parser so the host we judge is the host curl will connect to.
+// Step 2: where the request goes, judged by curl's own URL parser so the host we judge is the host curl will
+// connect to: the endpoint for messages, the allowed protocols, and the secrets the request carries. Throws
+// for a malformed URL or one with user information.
+void resolve_target(Transfer &t, const HttpRequest &request, bool allow_http_loopback) {
     std::unique_ptr<CURLU, void (*)(CURLU *)> url(curl_url(), curl_url_cleanup);
     if (!url)
         throw Error(ErrorKind::Internal, "curl_url failed");
@@ -784,55 +733,192 @@ TransferId HttpClient::start(HttpRequest request) {
     std::string path = url_part(url.get(), CURLUPART_PATH);
     std::transform(host.begin(), host.end(), host.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    t->endpoint = std::string(method_name(request.method)) + " " + scheme + "://" + host +
-                  (port.empty() ? "" : ":" + port) + path;
+    t.endpoint = std::string(method_name(request.method)) + " " + scheme + "://" + host +
+                 (port.empty() ? "" : ":" + port) + path;
 
     // https always; plain http only to this machine and only when the (superuser-only) setting allows it.
     // curl enforces the list, so a refused scheme fails before any connection is made.
-    t->host = host;
+    t.host = host;
     const bool loopback = is_loopback_host(host);
-    if (st.opts.allow_http_loopback && loopback) {
-        t->protocols = "http,https";
+    if (allow_http_loopback && loopback) {
+        t.protocols = "http,https";
     } else {
-        t->protocols = "https";
+        t.protocols = "https";
         if (scheme != "https")
-            t->protocol_note = !loopback ? "only https is allowed to a non-loopback host"
-                                         : "plain http to a loopback host is not enabled for this client";
+            t.protocol_note = !loopback ? "only https is allowed to a non-loopback host"
+                                        : "plain http to a loopback host is not enabled for this client";
     }
 
+    // Credential headers, secret-named query parameters (?access_token=...) and the caller's secrets.
     for (const auto &[name, value] : request.headers) {
-        if (is_secret_header(name) && !value.empty()) {
-            t->scrub.push_back(value);
-            size_t sp = value.find(' ');
-            if (sp != std::string::npos && sp + 1 < value.size())
-                t->scrub.push_back(value.substr(sp + 1));  // the token without "Bearer "
+        for (std::string &secret : secret_header_values(name, value))
+            t.redactor.add(std::move(secret));
+    }
+    for (std::string &secret : secret_query_values(url_part(url.get(), CURLUPART_QUERY)))
+        t.redactor.add(std::move(secret));
+    for (const auto &s : request.secrets)
+        t.redactor.add(s);
+}
+
+// Step 3: the body source and the response sink. A local file that cannot be used is recorded as the
+// transfer's failure (returns false), to be completed without traffic.
+bool open_local_files(Transfer &t, CURLcode &failure) {
+    const HttpRequest &req = t.req;
+    if (!req.body_file.empty()) {
+        t.upload_fd = ::open(req.body_file.c_str(), O_RDONLY | O_CLOEXEC);
+        struct stat sb {};
+        if (t.upload_fd < 0 || ::fstat(t.upload_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            std::string why = t.upload_fd < 0 ? "cannot open the request body file: " + errno_text(errno)
+                                              : "the request body file is not a regular file";
+            t.fail(TransferError::LocalFileError, why.c_str());
+            failure = CURLE_READ_ERROR;
+            return false;
+        }
+        t.upload_size = static_cast<std::uint64_t>(sb.st_size);
+    } else if (req.body) {
+        t.upload_size = req.body->size();
+    }
+    if (!req.response_file.empty()) {
+        t.download_fd = ::open(req.response_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (t.download_fd < 0) {
+            std::string why = "cannot create the response file: " + errno_text(errno);
+            t.fail(TransferError::LocalFileError, why.c_str());
+            failure = CURLE_WRITE_ERROR;
+            return false;
         }
     }
-    // Secret-named query parameters (?access_token=...) are scrubbed like headers.
-    std::string query = url_part(url.get(), CURLUPART_QUERY);
-    for (size_t pos = 0; pos < query.size();) {
-        size_t amp = query.find('&', pos);
-        std::string param = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-        size_t eq = param.find('=');
-        if (eq != std::string::npos && eq + 1 < param.size() && is_secret_option(param.substr(0, eq)))
-            t->scrub.push_back(param.substr(eq + 1));
-        if (amp == std::string::npos)
+    return true;
+}
+
+// Step 4: the easy handle's options: target and security, timeouts, callbacks, method.
+void set_easy_options(Transfer &t, const HttpClientOptions &opts, const std::string &user_agent) {
+    const HttpRequest &req = t.req;
+    t.easy = curl_easy_init();
+    if (!t.easy)
+        throw Error(ErrorKind::Internal, "curl_easy_init failed");
+    CURL *e = t.easy;
+    set_opt(e, CURLOPT_PRIVATE, static_cast<void *>(&t));
+    set_opt(e, CURLOPT_ERRORBUFFER, t.errbuf);
+    set_opt(e, CURLOPT_URL, req.url.c_str());
+    // PostgreSQL owns SIGALRM; curl's signal-based resolver timeout would clobber it.
+    set_opt(e, CURLOPT_NOSIGNAL, 1L);
+    set_opt(e, CURLOPT_PROTOCOLS_STR, t.protocols.c_str());
+    set_opt(e, CURLOPT_REDIR_PROTOCOLS_STR, t.protocols.c_str());
+    set_opt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    // The secure defaults, stated explicitly; there is deliberately no way to turn them off.
+    set_opt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    set_opt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    // A proxy from the server's environment may be needed to reach Salesforce, but never for this machine:
+    // loopback requests (the emulator) go direct.
+    if (is_loopback_host(t.host))
+        set_opt(e, CURLOPT_NOPROXY, "*");
+    if (!opts.ca_file.empty())
+        set_opt(e, CURLOPT_CAINFO, opts.ca_file.c_str());
+    set_opt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+    set_opt(e, CURLOPT_USERAGENT, user_agent.c_str());
+    // Long downloads sit idle on the client side while the server prepares pages; keepalive probes let NAT
+    // boxes keep the mapping and reveal dead peers.
+    set_opt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!req.idempotent.value_or(bulk_method_is_idempotent(req.method)))
+        set_opt(e, CURLOPT_FRESH_CONNECT, 1L);  // see HttpRequest::idempotent
+
+    set_opt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeouts.connect.count()));
+    set_opt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeouts.total.count()));
+    if (req.timeouts.low_speed_bytes_per_second > 0 && req.timeouts.low_speed_window.count() > 0) {
+        set_opt(e, CURLOPT_LOW_SPEED_LIMIT, req.timeouts.low_speed_bytes_per_second);
+        set_opt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.timeouts.low_speed_window.count()));
+    }
+
+    set_opt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    set_opt(e, CURLOPT_WRITEDATA, static_cast<void *>(&t));
+    set_opt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    set_opt(e, CURLOPT_HEADERDATA, static_cast<void *>(&t));
+    set_opt(e, CURLOPT_NOPROGRESS, 0L);
+    set_opt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+    set_opt(e, CURLOPT_XFERINFODATA, static_cast<void *>(&t));
+    if (opts.debug_log) {
+        set_opt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+        set_opt(e, CURLOPT_DEBUGDATA, static_cast<void *>(&t));
+        set_opt(e, CURLOPT_VERBOSE, 1L);
+    }
+
+    const auto size = static_cast<curl_off_t>(t.upload_size);
+    switch (req.method) {
+        case HttpMethod::Get:
+            set_opt(e, CURLOPT_HTTPGET, 1L);
             break;
-        pos = amp + 1;
+        case HttpMethod::Delete:
+            set_opt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+            break;
+        case HttpMethod::Put:
+            set_opt(e, CURLOPT_UPLOAD, 1L);
+            set_opt(e, CURLOPT_INFILESIZE_LARGE, size);  // known size: Content-Length, never chunked
+            break;
+        case HttpMethod::Post:
+        case HttpMethod::Patch:
+            set_opt(e, CURLOPT_POST, 1L);
+            set_opt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
+            if (req.method == HttpMethod::Patch)
+                set_opt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+            break;
     }
-    for (const auto &s : request.secrets) {
-        if (!s.empty())
-            t->scrub.push_back(s);
+}
+
+// Step 5: the request headers, and for a body the read/seek callbacks and the headers curl must not add.
+void set_headers_and_body(Transfer &t) {
+    const HttpRequest &req = t.req;
+    CURL *e = t.easy;
+    bool has_content_type = false;
+    auto append = [&](const std::string &line) {
+        curl_slist *next = curl_slist_append(t.header_list, line.c_str());
+        if (!next)
+            throw Error(ErrorKind::Internal, "out of memory building HTTP headers");
+        t.header_list = next;
+    };
+    for (const auto &[name, value] : req.headers) {
+        has_content_type = has_content_type || iequals(name, "content-type");
+        // "Name:" would tell curl to drop the header; "Name;" sends it empty.
+        append(value.empty() ? name + ";" : name + ": " + value);
     }
-    // Longest first, so a token is not half-replaced by a shorter secret it contains.
-    std::sort(t->scrub.begin(), t->scrub.end(),
-              [](const std::string &a, const std::string &b) { return a.size() > b.size(); });
+    if (has_body_method(req.method)) {
+        set_opt(e, CURLOPT_READFUNCTION, read_cb);
+        set_opt(e, CURLOPT_READDATA, static_cast<void *>(&t));
+        set_opt(e, CURLOPT_SEEKFUNCTION, seek_cb);
+        set_opt(e, CURLOPT_SEEKDATA, static_cast<void *>(&t));
+        // No "Expect: 100-continue": it adds a round trip (or a 1 s wait with servers that ignore it) per
+        // upload, and a rejected upload is simply resent by the caller.
+        append("Expect:");
+        if (!has_content_type)
+            append("Content-Type:");  // curl would otherwise label POST bodies as a form
+    }
+    if (t.header_list)
+        set_opt(e, CURLOPT_HTTPHEADER, t.header_list);
+}
+
+}  // namespace
+
+// Step 6: hand the configured handle to the multi; from here on curl drives it.
+void HttpClient::State::add_to_multi(Transfer &t) {
+    AsyncSignalsBlocked blocked;
+    CURLMcode mc = curl_multi_add_handle(multi, t.easy);
+    check_multi(mc, "curl_multi_add_handle");
+    t.in_multi = true;
+}
+
+TransferId HttpClient::start(HttpRequest request) {
+    State &st = *state_;
+    auto t = std::make_unique<Transfer>();
+    t->state = &st;
+    t->id = st.next_id++;
+    t->started = std::chrono::steady_clock::now();
+
+    validate_request(request);
+    resolve_target(*t, request, st.opts.allow_http_loopback);
 
     t->req = std::move(request);
-    HttpRequest &req = t->req;
     t->resp.id = t->id;
-    t->resp.tag = req.tag;
-    t->resp.method = req.method;
+    t->resp.tag = t->req.tag;
+    t->resp.method = t->req.method;
     t->resp.endpoint = t->endpoint;
 
     Transfer &tr = *t;
@@ -840,130 +926,15 @@ TransferId HttpClient::start(HttpRequest request) {
     st.running.emplace(id, std::move(t));
 
     // Local files: failures here complete the transfer at once, without traffic.
-    if (!req.body_file.empty()) {
-        tr.upload_fd = ::open(req.body_file.c_str(), O_RDONLY | O_CLOEXEC);
-        struct stat sb {};
-        if (tr.upload_fd < 0 || ::fstat(tr.upload_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            std::string why = tr.upload_fd < 0 ? "cannot open the request body file: " + errno_text(errno)
-                                               : "the request body file is not a regular file";
-            tr.fail(TransferError::LocalFileError, why.c_str());
-            st.complete(tr, CURLE_READ_ERROR);
-            return id;
-        }
-        tr.upload_size = static_cast<std::uint64_t>(sb.st_size);
-    } else if (req.body) {
-        tr.upload_size = req.body->size();
+    CURLcode file_failure = CURLE_OK;
+    if (!open_local_files(tr, file_failure)) {
+        st.complete(tr, file_failure);
+        return id;
     }
-    if (!req.response_file.empty()) {
-        tr.download_fd = ::open(req.response_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (tr.download_fd < 0) {
-            std::string why = "cannot create the response file: " + errno_text(errno);
-            tr.fail(TransferError::LocalFileError, why.c_str());
-            st.complete(tr, CURLE_WRITE_ERROR);
-            return id;
-        }
-    }
-
     try {
-        tr.easy = curl_easy_init();
-        if (!tr.easy)
-            throw Error(ErrorKind::Internal, "curl_easy_init failed");
-        CURL *e = tr.easy;
-        set_opt(e, CURLOPT_PRIVATE, static_cast<void *>(&tr));
-        set_opt(e, CURLOPT_ERRORBUFFER, tr.errbuf);
-        set_opt(e, CURLOPT_URL, req.url.c_str());
-        // PostgreSQL owns SIGALRM; curl's signal-based resolver timeout would clobber it.
-        set_opt(e, CURLOPT_NOSIGNAL, 1L);
-        set_opt(e, CURLOPT_PROTOCOLS_STR, tr.protocols.c_str());
-        set_opt(e, CURLOPT_REDIR_PROTOCOLS_STR, tr.protocols.c_str());
-        set_opt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        // The secure defaults, stated explicitly; there is deliberately no way to turn them off.
-        set_opt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        set_opt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        // A proxy from the server's environment may be needed to reach Salesforce, but never for this
-        // machine: loopback requests (the emulator) go direct.
-        if (is_loopback_host(tr.host))
-            set_opt(e, CURLOPT_NOPROXY, "*");
-        if (!st.opts.ca_file.empty())
-            set_opt(e, CURLOPT_CAINFO, st.opts.ca_file.c_str());
-        set_opt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
-        set_opt(e, CURLOPT_USERAGENT, st.user_agent.c_str());
-        // Long downloads sit idle on the client side while the server prepares pages; keepalive probes let
-        // NAT boxes keep the mapping and reveal dead peers.
-        set_opt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-        if (!req.idempotent.value_or(bulk_method_is_idempotent(req.method)))
-            set_opt(e, CURLOPT_FRESH_CONNECT, 1L);  // see HttpRequest::idempotent
-
-        set_opt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeouts.connect.count()));
-        set_opt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeouts.total.count()));
-        if (req.timeouts.low_speed_bytes_per_second > 0 && req.timeouts.low_speed_window.count() > 0) {
-            set_opt(e, CURLOPT_LOW_SPEED_LIMIT, req.timeouts.low_speed_bytes_per_second);
-            set_opt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.timeouts.low_speed_window.count()));
-        }
-
-        set_opt(e, CURLOPT_WRITEFUNCTION, write_cb);
-        set_opt(e, CURLOPT_WRITEDATA, static_cast<void *>(&tr));
-        set_opt(e, CURLOPT_HEADERFUNCTION, header_cb);
-        set_opt(e, CURLOPT_HEADERDATA, static_cast<void *>(&tr));
-        set_opt(e, CURLOPT_NOPROGRESS, 0L);
-        set_opt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-        set_opt(e, CURLOPT_XFERINFODATA, static_cast<void *>(&tr));
-        if (st.opts.debug_log) {
-            set_opt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
-            set_opt(e, CURLOPT_DEBUGDATA, static_cast<void *>(&tr));
-            set_opt(e, CURLOPT_VERBOSE, 1L);
-        }
-
-        const auto size = static_cast<curl_off_t>(tr.upload_size);
-        switch (req.method) {
-            case HttpMethod::Get:
-                set_opt(e, CURLOPT_HTTPGET, 1L);
-                break;
-            case HttpMethod::Delete:
-                set_opt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
-                break;
-            case HttpMethod::Put:
-                set_opt(e, CURLOPT_UPLOAD, 1L);
-                set_opt(e, CURLOPT_INFILESIZE_LARGE, size);  // known size: Content-Length, never chunked
-                break;
-            case HttpMethod::Post:
-            case HttpMethod::Patch:
-                set_opt(e, CURLOPT_POST, 1L);
-                set_opt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
-                if (req.method == HttpMethod::Patch)
-                    set_opt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-                break;
-        }
-        bool has_content_type = false;
-        auto append = [&](const std::string &line) {
-            curl_slist *next = curl_slist_append(tr.header_list, line.c_str());
-            if (!next)
-                throw Error(ErrorKind::Internal, "out of memory building HTTP headers");
-            tr.header_list = next;
-        };
-        for (const auto &[name, value] : req.headers) {
-            has_content_type = has_content_type || iequals(name, "content-type");
-            // "Name:" would tell curl to drop the header; "Name;" sends it empty.
-            append(value.empty() ? name + ";" : name + ": " + value);
-        }
-        if (body_method) {
-            set_opt(e, CURLOPT_READFUNCTION, read_cb);
-            set_opt(e, CURLOPT_READDATA, static_cast<void *>(&tr));
-            set_opt(e, CURLOPT_SEEKFUNCTION, seek_cb);
-            set_opt(e, CURLOPT_SEEKDATA, static_cast<void *>(&tr));
-            // No "Expect: 100-continue": it adds a round trip (or a 1 s wait with servers that ignore it)
-            // per upload, and a rejected upload is simply resent by the caller.
-            append("Expect:");
-            if (!has_content_type)
-                append("Content-Type:");  // curl would otherwise label POST bodies as a form
-        }
-        if (tr.header_list)
-            set_opt(e, CURLOPT_HTTPHEADER, tr.header_list);
-
-        AsyncSignalsBlocked blocked;
-        CURLMcode mc = curl_multi_add_handle(st.multi, e);
-        st.check_multi(mc, "curl_multi_add_handle");
-        tr.in_multi = true;
+        set_easy_options(tr, st.opts, st.user_agent);
+        set_headers_and_body(tr);
+        st.add_to_multi(tr);
     } catch (...) {
         st.running.erase(id);
         throw;

@@ -10,8 +10,8 @@
 //   reason of a failure there and return curl's abort value. Nothing in this file calls PostgreSQL.
 // - The transport reports outcomes; retry.h decides what to do with them (to_attempt_outcome()).
 // - Secrets: error messages name the endpoint (method, origin, path; never the query) and are scrubbed of the
-//   Authorization/Cookie values, secret-named query parameters (oauth.h kSecretOptionNames) and every string
-//   in HttpRequest::secrets. Bodies are never logged.
+//   Authorization/Cookie values, secret-named query parameters and every string in HttpRequest::secrets
+//   (redact.h decides what is secret). Bodies are never logged.
 //
 // Threads: the client creates none. libcurl's threaded resolver starts one short-lived thread per host-name
 // lookup (not for IP literals); it only runs getaddrinfo and never calls our code. The client blocks
@@ -20,6 +20,7 @@
 #pragma once
 #include "core/core_only.h"
 
+#include "core/http_types.h"
 #include "core/retry.h"
 
 #include <chrono>
@@ -44,7 +45,7 @@ inline constexpr std::string_view kSfBulkVersion = "1.1";
 void http_global_init();
 void http_global_cleanup() noexcept;
 
-// "GET", "POST", "PUT", "PATCH", "DELETE" (HttpMethod is retry.h's, so one enum decides idempotency too).
+// "GET", "POST", "PUT", "PATCH", "DELETE" (http_types.h; retry.h decides idempotency by the same enum).
 std::string_view method_name(HttpMethod m);
 
 // Response header names the protocol reads (docs/bulk-api-2.md §2.3). Lookups are case-insensitive.
@@ -129,7 +130,7 @@ struct HttpRequest {
 inline constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 inline constexpr std::size_t kMaxResponseHeaderBytes = 64 * 1024;
 
-// How a transfer failed below HTTP. Finer than retry.h's TransportError; to_transport_error() maps it.
+// How a transfer failed below HTTP. Finer than http_types.h's TransportError; to_transport_error() maps it.
 enum class TransferError {
     None,               // a complete HTTP response arrived (any status)
     ResolveFailed,      // host name did not resolve

@@ -134,10 +134,6 @@ std::string_view to_string(AuthFlow flow) {
     return "unknown";
 }
 
-bool is_secret_option(std::string_view name) {
-    return std::find(kSecretOptionNames.begin(), kSecretOptionNames.end(), name) != kSecretOptionNames.end();
-}
-
 namespace {
 
 using Names = std::vector<std::string_view>;
@@ -292,7 +288,9 @@ Credentials credentials_from_options(const OptionMap &options, std::string login
 }
 
 std::string describe(const Credentials &c) {
-    const auto secret = [](const std::string &v) { return v.empty() ? "<empty>" : "<redacted>"; };
+    const auto secret = [](const std::string &v) {
+        return v.empty() ? std::string("<empty>") : std::string(kRedacted);
+    };
     std::string s = "flow=" + std::string(to_string(c.flow)) + " login_url=" + c.login_url;
     if (!c.client_id.empty()) {
         s += " client_id=" + c.client_id;
@@ -328,20 +326,6 @@ std::string redact_secrets(std::string text, const Credentials &c, std::string_v
     return redact_secrets(std::move(text),
                           std::vector<std::string_view>{c.client_secret, c.password, c.private_key,
                                                         c.refresh_token, c.access_token, extra_secret});
-}
-
-std::string redact_secrets(std::string text, const std::vector<std::string_view> &secrets) {
-    for (std::string_view s : secrets) {
-        // Very short "secrets" would redact ordinary words; a real secret is longer than 3 characters.
-        if (s.size() < 4) {
-            continue;
-        }
-        for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
-            text.replace(pos, s.size(), "<redacted>");
-            pos += 10;
-        }
-    }
-    return text;
 }
 
 // ---- encoding helpers ----

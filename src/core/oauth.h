@@ -8,6 +8,7 @@
 #include "core/core_only.h"
 
 #include "core/error.h"
+#include "core/redact.h"
 
 #include <array>
 #include <chrono>
@@ -37,11 +38,7 @@ std::string_view to_string(AuthFlow flow);
 // The option naming the flow.
 inline constexpr std::string_view kAuthOption = "auth";
 
-// Every option whose value is secret. The one list used for redaction everywhere (FDW option display, logs,
-// error text).
-inline constexpr std::array<std::string_view, 5> kSecretOptionNames = {
-    "password", "client_secret", "private_key", "refresh_token", "access_token"};
-bool is_secret_option(std::string_view name);
+// Which options are secret (kSecretOptionNames, is_secret_option) is redact.h's, the one place for it.
 
 // Every credential option understood (auth, client_id, client_secret, username, password, private_key,
 // refresh_token, access_token, jwt_audience).
@@ -111,12 +108,9 @@ Credentials credentials_from_options(const OptionMap &options, std::string login
 // private_key=<redacted>" Safe for logs: secrets are shown as <redacted> (or <empty>).
 std::string describe(const Credentials &c);
 
-// Replaces every occurrence of any non-empty secret of `c` (and, as a second line of defence, the
-// access token `extra_secret` when given) in `text` with <redacted>. For messages that embed text we did not
-// write (server error descriptions).
+// redact.h's redact_secrets over every secret of `c` (and, as a second line of defence, the access token
+// `extra_secret` when given). For messages that embed text we did not write (server error descriptions).
 std::string redact_secrets(std::string text, const Credentials &c, std::string_view extra_secret = {});
-// The same for a list of secret values (e.g. everything a worker holds for one org).
-std::string redact_secrets(std::string text, const std::vector<std::string_view> &secrets);
 
 // ---- encoding helpers (exposed for the emulator-facing tests and the transport) ----
 

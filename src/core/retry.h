@@ -7,6 +7,8 @@
 #pragma once
 #include "core/core_only.h"
 
+#include "core/http_types.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,19 +17,6 @@
 #include <string_view>
 
 namespace sfb {
-
-// How an attempt failed below HTTP. `None` means a complete HTTP response (status line and body) arrived.
-enum class TransportError {
-    None,
-    ResolveFailed,      // DNS: transient more often than not in containers; retried
-    ConnectFailed,      // TCP connect refused/unreachable: the request never left; retried
-    Timeout,            // connect, total or low-speed timeout
-    ConnectionDropped,  // reset/EOF/truncated body after the connection was up
-    TlsError,           // handshake or certificate failure: retrying cannot fix a trust problem
-    Cancelled,          // we aborted it (interrupt, shutdown): never retried by policy
-    Other,              // anything else libcurl reports: not retried, the message names it
-};
-std::string_view to_string(TransportError e);
 
 // What one attempt produced. Fill `status` only when `transport == None`.
 struct AttemptOutcome {
@@ -53,8 +42,7 @@ enum class RetryAction {
 std::string_view to_string(RetryAction a);
 
 // Whether a request may be sent twice with the same effect. Decided per request by the caller; the default
-// for Bulk API 2.0 calls by method is `bulk_method_is_idempotent`.
-enum class HttpMethod { Get, Post, Put, Patch, Delete };
+// for Bulk API 2.0 calls by method (http_types.h's HttpMethod) is `bulk_method_is_idempotent`.
 // GET and DELETE: yes (a repeated DELETE answers 404, which reconciliation treats as done).
 // POST (create job): no — a lost response followed by a resend can create a duplicate job (§3).
 // PUT (upload data): no, although HTTP calls PUT idempotent — Bulk API 2.0 accepts exactly one upload per job

@@ -285,17 +285,26 @@ std::chrono::milliseconds full_jitter_backoff(std::chrono::milliseconds base, st
     return std::chrono::milliseconds(static_cast<std::int64_t>(std::floor(ceiling * u)));
 }
 
-RetryPolicy::RetryPolicy(RetryConfig config, RandomSource random, WallClock clock)
-    : config_(config), random_(std::move(random)), clock_(std::move(clock)) {
-    if (config_.base.count() < 0 || config_.cap < config_.base || config_.min_delay.count() < 0 ||
-        config_.max_attempts < 1 || config_.max_retry_after.count() < 0 ||
-        config_.limit_window_wait.count() < 0) {
+namespace {
+const RetryConfig &validated(const RetryConfig &config) {
+    if (config.base.count() < 0 || config.cap < config.base || config.min_delay.count() < 0 ||
+        config.max_attempts < 1 || config.max_retry_after.count() < 0 || config.limit_window_wait.count() < 0) {
         throw Error(ErrorKind::InvalidParameter,
                     "invalid retry configuration: need 0 <= base <= cap, min_delay >= 0, max_attempts >= 1");
     }
+    return config;
+}
+}  // namespace
+
+RetryPolicy::RetryPolicy(RetryConfig config, RandomSource random, WallClock clock)
+    : config_(validated(config)), random_(std::move(random)), clock_(std::move(clock)) {
     if (!random_ || !clock_) {
         throw Error(ErrorKind::InvalidParameter, "retry policy needs a random source and a clock");
     }
+}
+
+void RetryPolicy::set_config(const RetryConfig &config) {
+    config_ = validated(config);
 }
 
 RetryDecision RetryPolicy::decide(const AttemptOutcome &outcome, bool idempotent, RetryState &state) const {

@@ -139,6 +139,8 @@ class RetryPolicy {
     RetryDecision decide(const AttemptOutcome &outcome, bool idempotent, RetryState &state) const;
 
     const RetryConfig &config() const { return config_; }
+    // New settings (a reload): decisions from now on use them; a retry state keeps the attempts it counted.
+    void set_config(const RetryConfig &config);
 
   private:
     RetryConfig config_;

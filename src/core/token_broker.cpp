@@ -33,6 +33,11 @@ std::size_t options_digest(const OptionMap &mapping_options, const OptionList &s
 TokenBroker::TokenBroker(TokenBrokerConfig config, RandomSource random, WallClock clock)
     : config_(config), clock_(clock), policy_(config.retry, std::move(random), std::move(clock)) {}
 
+void TokenBroker::set_config(const TokenBrokerConfig &config) {
+    policy_.set_config(config.retry);
+    config_ = config;
+}
+
 const TokenBroker::Org *TokenBroker::find(const OrgKey &org) const {
     auto it = orgs_.find(org);
     return it == orgs_.end() ? nullptr : &it->second;

@@ -101,6 +101,10 @@ class TokenBroker {
     // org keeps its token. Nothing changes while a token request is in flight.
     void recheck(const OrgKey &org, std::size_t digest);
 
+    // New settings (the worker's configuration was reloaded): the next token request and the next retry
+    // decision use them. Tokens held and backoffs already running are kept.
+    void set_config(const TokenBrokerConfig &config);
+
     // When the earliest backoff of an org without a token ends (for the caller's wait), if any.
     std::optional<std::int64_t> next_retry_ms() const;
 

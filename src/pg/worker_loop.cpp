@@ -167,8 +167,10 @@ void Worker::run() {
             break;
         // Settings are read live; those that shape the HTTP client (CA file, plain http to loopback) take
         // effect as soon as no transfer runs on the old one.
-        if (pg_call([] { return reload_requested_and_clear(); }))
+        if (pg_call([] { return reload_requested_and_clear(); })) {
             client_settings_changed_ = true;
+            tokens_.set_config(token_config());  // sf_bulk.max_retries, request_timeout for token requests
+        }
         if (latch_was_set_ || now_ms() >= next_look_ms_)
             look_for_work();
         if (!extension_present_)

@@ -163,6 +163,26 @@ TEST_F(TokenBrokerTest, TransientFailuresBackOffThroughTheRetryPolicyThenFail) {
     EXPECT_EQ(broker.failure(kOrg).message, "token endpoint returned HTTP 503 without an OAuth error object");
 }
 
+TEST_F(TokenBrokerTest, NewSettingsApplyToTheNextRequestAndDecision) {
+    // A reload lowers sf_bulk.max_retries while a fetch is backing off: the budget counted so far stands
+    // and the next failure is judged by the new maximum.
+    ASSERT_TRUE(broker.begin_fetch(kOrg, password_credentials()));
+    ASSERT_TRUE(broker.on_response(kOrg, answer(503, ""), 1000));
+    TokenBrokerConfig lowered = config();
+    lowered.retry.max_attempts = 2;
+    lowered.request_timeout = std::chrono::milliseconds(777);
+    broker.set_config(lowered);
+    std::optional<HttpRequest> request = broker.begin_fetch(kOrg, password_credentials());
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->timeouts.total.count(), 777);
+    EXPECT_FALSE(broker.on_response(kOrg, answer(503, ""), 3000));
+    EXPECT_EQ(broker.state(kOrg), TokenState::Failed);
+
+    TokenBrokerConfig invalid = config();
+    invalid.retry.max_attempts = 0;
+    EXPECT_THROW(broker.set_config(invalid), Error);
+}
+
 TEST_F(TokenBrokerTest, RetryAfterIsHonoured) {
     ASSERT_TRUE(broker.begin_fetch(kOrg, password_credentials()));
     HttpResponse r = answer(429, "");

@@ -288,7 +288,8 @@ std::chrono::milliseconds full_jitter_backoff(std::chrono::milliseconds base, st
 namespace {
 const RetryConfig &validated(const RetryConfig &config) {
     if (config.base.count() < 0 || config.cap < config.base || config.min_delay.count() < 0 ||
-        config.max_attempts < 1 || config.max_retry_after.count() < 0 || config.limit_window_wait.count() < 0) {
+        config.max_attempts < 1 || config.max_retry_after.count() < 0 ||
+        config.limit_window_wait.count() < 0) {
         throw Error(ErrorKind::InvalidParameter,
                     "invalid retry configuration: need 0 <= base <= cap, min_delay >= 0, max_attempts >= 1");
     }

@@ -42,7 +42,7 @@ int sqlstate_for(ErrorKind kind) noexcept {
     return ERRCODE_INTERNAL_ERROR;
 }
 
-void fill(CaughtError &out, int sqlstate, const char *message, const char *detail = "",
+void fill(detail::CaughtError &out, int sqlstate, const char *message, const char *detail = "",
           const char *hint = "") noexcept {
     out.caught = true;
     out.sqlstate = sqlstate;
@@ -56,6 +56,8 @@ void fill(CaughtError &out, int sqlstate, const char *message, const char *detai
 void raise_error(int sqlstate, std::string message, std::string detail, std::string hint) {
     throw PgError(sqlstate, std::move(message), std::move(detail), std::move(hint));
 }
+
+namespace detail {
 
 void capture_current_exception(CaughtError &out) noexcept {
     try {
@@ -96,18 +98,6 @@ Datum guarded_call(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
     return result;
 }
 
-void guarded_void_call(void (*body)(void *), void *arg) {
-    CaughtError err;
-    err.caught = false;
-    try {
-        body(arg);
-    } catch (...) {
-        capture_current_exception(err);
-    }
-    if (err.caught)
-        rethrow_as_pg_error(err);
-}
-
 PgError take_pg_error(MemoryContext context) {
     MemoryContextSwitchTo(context);
     ErrorData *edata = CopyErrorData();
@@ -116,6 +106,20 @@ PgError take_pg_error(MemoryContext context) {
                   edata->detail ? edata->detail : "", edata->hint ? edata->hint : "");
     FreeErrorData(edata);
     return error;
+}
+
+}  // namespace detail
+
+void guarded_void_call(void (*body)(void *), void *arg) {
+    detail::CaughtError err;
+    err.caught = false;
+    try {
+        body(arg);
+    } catch (...) {
+        detail::capture_current_exception(err);
+    }
+    if (err.caught)
+        detail::rethrow_as_pg_error(err);
 }
 
 }  // namespace sfb::pg

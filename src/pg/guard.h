@@ -41,6 +41,12 @@ class PgError : public std::exception {
 [[noreturn]] void raise_error(int sqlstate, std::string message, std::string detail = {},
                               std::string hint = {});
 
+// Runs `body` (no arguments, no result) under the outer guard: for callbacks and worker entry points.
+void guarded_void_call(void (*body)(void *), void *arg);
+
+// The machinery of the two guards; use SFB_PG_FUNCTION, guarded_void_call and pg_call instead.
+namespace detail {
+
 // Trivially destructible buffer the outer guard fills inside a catch block.
 struct CaughtError {
     bool caught;
@@ -58,9 +64,6 @@ void capture_current_exception(CaughtError &out) noexcept;
 
 // Runs `body` (a function of the PG_FUNCTION_ARGS shape) under the outer guard.
 Datum guarded_call(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo);
-
-// Runs `body` (no arguments, no result) under the outer guard: for callbacks and worker entry points.
-void guarded_void_call(void (*body)(void *), void *arg);
 
 // Copies the current PostgreSQL error (inside PG_CATCH, after switching back to `context`), flushes the
 // error state and returns a PgError to throw once PG_TRY has ended.
@@ -82,6 +85,8 @@ void run_converting_exceptions(Work work) {
         rethrow_as_pg_error(err);
 }
 
+}  // namespace detail
+
 // Inner guard: runs one PostgreSQL call that may raise an ERROR and turns that ERROR into PgError.
 // The callable must be trivially destructible and the result a scalar: a longjmp out of `fn` would skip their
 // destructors, so nothing with a destructor may live between this frame and the failing call.
@@ -94,26 +99,26 @@ auto pg_call(Fn fn) -> decltype(fn()) {
     if constexpr (std::is_void_v<Result>) {
         PG_TRY();
         {
-            run_converting_exceptions([&fn] { fn(); });
+            detail::run_converting_exceptions([&fn] { fn(); });
         }
         PG_CATCH();
         { failed = true; }
         PG_END_TRY();
         if (failed)
-            throw take_pg_error(context);
+            throw detail::take_pg_error(context);
     } else {
         // volatile: the value is written inside PG_TRY, between sigsetjmp and a possible siglongjmp.
         static_assert(std::is_scalar_v<Result>, "pg_call results must be scalars (Datum, pointers, numbers)");
         volatile Result result{};
         PG_TRY();
         {
-            run_converting_exceptions([&fn, &result] { result = fn(); });
+            detail::run_converting_exceptions([&fn, &result] { result = fn(); });
         }
         PG_CATCH();
         { failed = true; }
         PG_END_TRY();
         if (failed)
-            throw take_pg_error(context);
+            throw detail::take_pg_error(context);
         return result;
     }
 }
@@ -122,12 +127,12 @@ auto pg_call(Fn fn) -> decltype(fn()) {
 
 // Defines a guarded SQL-callable C function `name`. The body that follows is a C++ function of the
 // PG_FUNCTION_ARGS shape; exceptions thrown from it become PostgreSQL errors.
-#define SFB_PG_FUNCTION(name)                                \
-    static Datum name##_body(PG_FUNCTION_ARGS);              \
-    extern "C" {                                             \
-    PG_FUNCTION_INFO_V1(name);                               \
-    Datum name(PG_FUNCTION_ARGS) {                           \
-        return ::sfb::pg::guarded_call(name##_body, fcinfo); \
-    }                                                        \
-    }                                                        \
+#define SFB_PG_FUNCTION(name)                                        \
+    static Datum name##_body(PG_FUNCTION_ARGS);                      \
+    extern "C" {                                                     \
+    PG_FUNCTION_INFO_V1(name);                                       \
+    Datum name(PG_FUNCTION_ARGS) {                                   \
+        return ::sfb::pg::detail::guarded_call(name##_body, fcinfo); \
+    }                                                                \
+    }                                                                \
     static Datum name##_body(PG_FUNCTION_ARGS)

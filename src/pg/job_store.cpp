@@ -1,5 +1,5 @@
 // The worker's SQL. Shape of every method: C++ values prepared before the transaction, a body of PostgreSQL
-// calls only (it may raise an ERROR; run_transaction turns that into a C++ exception after rolling back),
+// calls only (it may raise an ERROR; in_transaction turns that into a C++ exception after rolling back),
 // then C++ parsing of what was read, after the transaction. No std::string is built in a frame an ERROR
 // could jump over.
 #include "job_store.h"
@@ -27,23 +27,6 @@ extern "C" {
 namespace sfb::pg {
 
 namespace {
-
-// A transaction around C++ work that interleaves parsing with SQL (pg_call for every PostgreSQL call inside
-// `work`). On any failure the transaction is aborted, then the exception continues to the caller.
-template <typename Fn>
-void cxx_transaction(const char *what, Fn work) {
-    pg_call([what] { begin_transaction(what); });
-    std::exception_ptr failure;
-    try {
-        work();
-        pg_call([] { commit_transaction(); });
-        return;
-    } catch (...) {
-        failure = std::current_exception();
-    }
-    pg_call([] { abort_transaction(); });
-    std::rethrow_exception(failure);
-}
 
 // Text of column n, "" for NULL. PostgreSQL calls only.
 const char *text_column(HeapTuple tuple, TupleDesc desc, int n) {
@@ -369,7 +352,7 @@ void record_step(const StepRecord &step) {
 void store_results(const StepRecord &step, const std::vector<ChunkResultFile> &files,
                    csv::Delimiter delimiter) {
     // One transaction: all result rows of this upload and its final record, or nothing (and a retry).
-    cxx_transaction("sf_bulk: storing results", [&] {
+    in_transaction("sf_bulk: storing results", [&] {
         int64 total = 0, failed = 0;
         for (const ChunkResultFile &file : files) {
             int64 rows = store_result_file(step.upload.job_id, step.upload.chunk_no, file, delimiter);
@@ -395,7 +378,7 @@ void store_results(const StepRecord &step, const std::vector<ChunkResultFile> &f
 }
 
 void store_unsent_rows(const UploadKey &upload, const std::string &spool_file, csv::Delimiter delimiter) {
-    cxx_transaction("sf_bulk: storing rows without a result", [&] {
+    in_transaction("sf_bulk: storing rows without a result", [&] {
         int64 job_id = upload.job_id;
         int chunk_no = upload.chunk_no;
         if (pg_call([job_id, chunk_no] { return upload_has_rows("sf_bulk.results", job_id, chunk_no); }))

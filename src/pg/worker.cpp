@@ -29,6 +29,9 @@ PGDLLEXPORT void sf_bulk_worker_main(Datum);
 #include "shmem.h"
 #include "worker.h"
 
+#include <exception>
+#include <string>
+
 namespace sfb::pg {
 
 bool shutdown_requested() {
@@ -136,8 +139,6 @@ void launcher_loop(void *) {
     }
 }
 
-}  // namespace
-
 void begin_transaction(const char *what) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
@@ -163,34 +164,32 @@ void abort_transaction() {
     pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
-void run_transaction(const char *what, void (*body)(void *), void *arg) {
-    MemoryContext context = CurrentMemoryContext;
-    volatile bool failed = false;
-    ErrorData *volatile error = nullptr;
-    PG_TRY();
-    {
-        begin_transaction(what);
-        run_converting_exceptions([body, arg] { body(arg); });
-        commit_transaction();
+}  // namespace
+
+void run_in_transaction(const char *what, void (*work)(void *), void *arg) {
+    MemoryContext caller = CurrentMemoryContext;
+    std::exception_ptr failure;
+    try {
+        pg_call([what] { begin_transaction(what); });
+        pg_call([work, arg] { work(arg); });
+        pg_call([] { commit_transaction(); });
+        return;
+    } catch (...) {
+        failure = std::current_exception();
     }
-    PG_CATCH();
-    {
-        failed = true;
-        MemoryContextSwitchTo(context);
-        error = CopyErrorData();
-        HOLD_INTERRUPTS();
-        EmitErrorReport();
-        FlushErrorState();
-        AbortCurrentTransaction();
-        RESUME_INTERRUPTS();
-    }
-    PG_END_TRY();
-    if (failed) {
-        MemoryContextSwitchTo(context);
-        PgError copy(error->sqlerrcode,
-                     std::string(what) + ": " + (error->message ? error->message : "error"));
-        FreeErrorData(error);
-        throw copy;
+    pg_call([caller] {
+        abort_transaction();
+        MemoryContextSwitchTo(caller);
+    });
+    try {
+        std::rethrow_exception(failure);
+    } catch (const PgError &e) {
+        std::string message = std::string(what) + ": " + e.what();
+        pg_call([&message, &e] {
+            ereport(LOG, (errmsg("%s", message.c_str()),
+                          e.detail().empty() ? 0 : errdetail_internal("%s", e.detail().c_str())));
+        });
+        throw PgError(e.sqlstate(), std::move(message), e.detail(), e.hint());
     }
 }
 

@@ -3,6 +3,8 @@
 
 #include "pg_headers.h"
 
+#include <type_traits>
+
 namespace sfb::pg {
 
 // From _PG_init (preloaded only): registers the launcher.
@@ -12,21 +14,19 @@ void register_launcher();
 bool shutdown_requested();
 bool reload_requested_and_clear();
 
-// The three steps of a worker transaction, for callers that interleave C++ work (parsing a result file)
-// with SQL inside one transaction. Call them through pg_call; on failure, abort_transaction() leaves it.
-void begin_transaction(const char *what);
-void commit_transaction();
-void abort_transaction();
+// in_transaction's implementation.
+void run_in_transaction(const char *what, void (*work)(void *), void *arg);
 
-// Runs one short transaction with an active snapshot and an SPI connection around `body`, a plain
-// function (PostgreSQL calls only; no C++ objects). If it raises an ERROR, the error is logged, the
-// transaction aborted, the error state cleared, and a PgError with the message thrown to the C++ caller.
-void run_transaction(const char *what, void (*body)(void *), void *arg);
-
-template <typename Fn>
-void in_transaction(const char *what, Fn &fn) {
-    run_transaction(
-        what, [](void *f) { (*static_cast<Fn *>(f))(); }, &fn);
+// One short transaction of the worker around `work`, with an active snapshot and an SPI connection; commits
+// when `work` returns. `work` runs under pg_call: it may be a body of PostgreSQL calls only, or C++ code
+// (parsing a result file between statements) that makes each PostgreSQL call through its own pg_call, so
+// that no ERROR jumps over a C++ object with a destructor. On any failure the transaction is rolled back and
+// the error logged; a PostgreSQL error reaches the caller as PgError, its message prefixed with `what`.
+template <typename Work>
+void in_transaction(const char *what, Work &&work) {
+    using Body = std::remove_reference_t<Work>;
+    run_in_transaction(
+        what, [](void *body) { (*static_cast<Body *>(body))(); }, &work);
 }
 
 // The database worker's C++ loop (worker_loop.cpp). Returns when the worker should exit.

@@ -69,6 +69,53 @@ class Resilience(IntegrationTest):
         self.assertEqual(len(replaced), 1)
         self.assertEqual(self.emu.jobs()[replaced[0]]["state"], "Aborted")
 
+    def refuse_step(self, step):
+        """A trigger makes every worker transaction that records `step` for an upload fail, until
+        allow_steps()."""
+        self.pg.psql("""
+            CREATE TABLE public.refused_step(step text);
+            INSERT INTO public.refused_step VALUES (%s);
+            CREATE FUNCTION public.refuse_step() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF EXISTS (SELECT 1 FROM public.refused_step r WHERE r.step = NEW.step) THEN
+                RAISE EXCEPTION 'test refuses step %%', NEW.step;
+              END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_step BEFORE UPDATE ON sf_bulk.chunks
+              FOR EACH ROW EXECUTE FUNCTION public.refuse_step();""" % sql_literal(step))
+        self.addCleanup(self.pg.psql, """DROP TRIGGER IF EXISTS refuse_step ON sf_bulk.chunks;
+            DROP FUNCTION IF EXISTS public.refuse_step(); DROP TABLE IF EXISTS public.refused_step;""")
+
+    def test_failed_record_rolls_back_and_resumes(self):
+        """A worker transaction that fails (recording the upload intent) is rolled back and logged with what
+        the worker was doing; the upload resumes from its last committed step once the cause is gone: nothing
+        was sent for the refused step, one Salesforce job, every row once."""
+        self.refuse_step("uploading")
+        job = self.enqueue_rows(10)
+        line = "sf_bulk: recording a step: test refuses step uploading"
+        poll(lambda: line in self.pg.server_log(), 30, 0.02, "the refused step in the server log")
+        self.assertEqual(self.chunks(job)[0]["step"], "created")
+        self.pg.psql("DELETE FROM public.refused_step")
+        self.assert_exactly_once(job, 10)
+        sent = self.new_requests()
+        self.assertEqual(len([r for r in sent if r["method"] == "POST" and r["path"].endswith("/jobs/ingest")]),
+                         1)
+        self.assertEqual(len([r for r in sent if r["method"] == "PUT"]), 1)
+        self.assertEqual(self.chunks(job)[0]["replaced_sf_job_ids"] or [], [])
+
+    def test_record_failing_three_times_fails_the_upload(self):
+        """A deterministic local failure cannot loop for ever: after three attempts the upload fails with the
+        reason and nothing was uploaded."""
+        self.refuse_step("uploading")
+        job = self.enqueue_rows(10)
+        row = self.wait(job, 60)
+        self.assertEqual(row["state"], "failed", row)
+        error = self.chunks(job)[0]["error"]
+        self.assertIn("could not record", error)
+        self.assertIn("test refuses step uploading", error)
+        self.assertEqual([r for r in self.new_requests() if r["method"] == "PUT"], [])
+
     def test_no_transaction_open_across_http_calls(self):
         """While the worker waits for Salesforce (a stalled poll and a stalled upload), it holds no transaction,
         no snapshot and no transaction id."""

@@ -14,8 +14,8 @@ import time
 import zlib
 
 from . import common, jobs
-from .common import (CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, USER_ID, ApiError, JobFailure, Response,
-                     Route, RowError, normalize_id)
+from .common import (CSV_CT, DELIMITERS, LINE_ENDINGS, TERMINAL, USER_ID, ApiError, JobFailure, Response, RowError,
+                     normalize_id)
 from .store import apply_values, make_converter
 
 csv.field_size_limit(64 * 1024 * 1024)
@@ -791,38 +791,11 @@ def results(req, m, job):
     return Response(200, results_body(req.emu, job, m.group("sub")), CSV_CT)
 
 
-def job_info(req, m, job):
-    with req.emu.lock:
-        return req.json(job.info_shape())
-
-
 def patch(req, m, job):
     return jobs.patch_job(req, job, process_ingest)
 
 
-def delete(req, m, job):
-    return jobs.delete_job(req, job)
-
-
-def list_ingest(req, m, _):
-    return jobs.list_jobs(req, "ingest")
-
-
-def lookup(req, m):
-    with req.emu.lock:
-        return jobs.get_job(req.emu, m.group("id"), "ingest")
-
-
-def not_found(req, m):
-    raise ApiError(404, *NOT_FOUND)
-
-
-_JOB = r"/jobs/ingest/(?P<id>[0-9A-Za-z]{15,18})"
-ROUTES = [
-    Route(r"/jobs/ingest/?", {"GET": list_ingest, "POST": create_ingest}, min_version=41, subsystem="jobs"),
-    Route(_JOB + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": delete}, lookup, 41, "jobs"),
-    Route(_JOB + r"/batches/?", {"PUT": upload}, lookup, 41, "jobs"),
-    Route(_JOB + r"/(?P<sub>successfulResults|failedResults|unprocessedrecords)/?", {"GET": results}, lookup, 41,
-          "jobs"),
-    Route(r"/jobs/ingest.*", {}, not_found, 41, "jobs"),
-]
+ROUTES = jobs.job_routes("ingest", 41, create_ingest, patch, [
+    (r"/batches/?", {"PUT": upload}),
+    (r"/(?P<sub>successfulResults|failedResults|unprocessedrecords)/?", {"GET": results}),
+])

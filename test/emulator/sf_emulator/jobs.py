@@ -10,7 +10,7 @@ import time
 import traceback
 
 from . import common
-from .common import (DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, USER_ID, ApiError, ApiVersion, Response,
+from .common import (DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, USER_ID, ApiError, ApiVersion, Response, Route,
                      make_id, normalize_id)
 
 
@@ -339,3 +339,30 @@ def take_fail_spec(emu, job):
     if nj:
         job.fail_spec = nj if isinstance(nj, dict) else {}
         emu.config["next_job_fails"] = None
+
+
+def job_routes(kind, min_version, create, patch, subresources):
+    """The route table of one job kind (docs/bulk-api-2.md §1): the collection (list, create), one job (info,
+    PATCH, DELETE), its subresources [(pattern, {method: handler})] and a 404 for anything else below
+    /jobs/<kind>. Every job route resolves the job first, so an unknown id is a 404 before a wrong method is a
+    405; all answer in the jobs framework's error member order."""
+    base = r"/jobs/%s" % kind
+    job = base + r"/(?P<id>[0-9A-Za-z]{15,18})"
+
+    def lookup(req, m):
+        with req.emu.lock:
+            return get_job(req.emu, m.group("id"), kind)
+
+    def job_info(req, m, j):
+        with req.emu.lock:
+            return req.json(j.info_shape())
+
+    def not_found(req, m):
+        raise ApiError(404, *NOT_FOUND)
+
+    return ([Route(base + r"/?", {"GET": lambda req, m, _: list_jobs(req, kind), "POST": create},
+                   min_version=min_version, subsystem="jobs"),
+             Route(job + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": lambda req, m, j: delete_job(req, j)},
+                   lookup, min_version, "jobs")]
+            + [Route(job + pattern, methods, lookup, min_version, "jobs") for pattern, methods in subresources]
+            + [Route(base + r".*", {}, not_found, min_version, "jobs")])

@@ -10,7 +10,7 @@ import re
 import time
 
 from . import common, jobs
-from .common import CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, ApiError, Response, Route, make_id
+from .common import CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, ApiError, Response, make_id
 from .soql import QueryRunner, Soql, SoqlError
 
 
@@ -191,11 +191,6 @@ def decode_locator(s):
         return None
 
 
-def job_info(req, m, job):
-    with req.emu.lock:
-        return req.json(job.info_shape())
-
-
 def patch(req, m, job):
     d = jobs.job_request(req)
     if d.get("state") != "Aborted":
@@ -204,27 +199,6 @@ def patch(req, m, job):
     return jobs.patch_job(req, job, process_query)
 
 
-def delete(req, m, job):
-    return jobs.delete_job(req, job)
-
-
-def list_query(req, m, _):
-    return jobs.list_jobs(req, "query")
-
-
-def lookup(req, m):
-    with req.emu.lock:
-        return jobs.get_job(req.emu, m.group("id"), "query")
-
-
-def not_found(req, m):
-    raise ApiError(404, *NOT_FOUND)
-
-
-_JOB = r"/jobs/query/(?P<id>[0-9A-Za-z]{15,18})"
-ROUTES = [
-    Route(r"/jobs/query/?", {"GET": list_query, "POST": create_query}, min_version=47, subsystem="jobs"),
-    Route(_JOB + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": delete}, lookup, 47, "jobs"),
-    Route(_JOB + r"/(?P<sub>results|resultPages)/?", {"GET": results}, lookup, 47, "jobs"),
-    Route(r"/jobs/query.*", {}, not_found, 47, "jobs"),
-]
+ROUTES = jobs.job_routes("query", 47, create_query, patch, [
+    (r"/(?P<sub>results|resultPages)/?", {"GET": results}),
+])

@@ -64,14 +64,48 @@ def records(req, m, _):
     return req.json({"object": obj.name, "totalSize": len(recs), "records": recs})
 
 
+def seed_value(v):
+    """JSON value -> the store's canonical text: null stays null, booleans true/false, numbers as written."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def generate_spec(spec):
+    """{"count": N, "values": {"Name": "Account {n}", ...}, "start": 1} -> (fixed values, [(field, prefix,
+    suffix)], start, count); {n} stands for start, start+1, ... (its first occurrence in a value)."""
+    if not isinstance(spec, dict):
+        raise ApiError(400, "INVALID_SEED", "generate must be an object")
+    count, start = int(spec.get("count", 0)), int(spec.get("start", 1))
+    fixed, numbered = {}, []
+    for k, v in (spec.get("values") or {}).items():
+        v = seed_value(v)
+        if v is not None and "{n}" in v:
+            pre, _, post = v.partition("{n}")
+            numbered.append((k, pre, post))
+        else:
+            fixed[k] = v
+    return fixed, numbered, start, count
+
+
 def seed_records(req, m, _):
+    """POST /__emulator/records/{object}: a list of records, {"records": [...]}, or {"generate": {...}}."""
     emu, obj = req.emu, _object(req, m)
     data = jbody(req)
-    items = data if isinstance(data, list) else data.get("records", [])
-    ids = []
+    if isinstance(data, dict) and "generate" in data:
+        fixed, numbered, start, count = generate_spec(data["generate"])
+        unknown = [k for k in list(fixed) + [k for k, _, _ in numbered] if k not in obj.fields]
+        if unknown:
+            raise ApiError(400, "INVALID_FIELD", "unknown fields on %s: %s" % (obj.name, ", ".join(unknown)))
+        with emu.lock:
+            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count)
+        return req.json({"count": n, "first_id": first, "last_id": last})
+    items = ({k: seed_value(v) for k, v in it.items()}
+             for it in (data if isinstance(data, list) else data.get("records", [])))
     with emu.lock:
-        for it in items:
-            ids.append(emu.store.insert_raw(obj, {k: (None if v is None else str(v)) for k, v in it.items()})["Id"])
+        ids = emu.store.insert_many(obj, items)
     return req.json({"ids": ids})
 
 
@@ -138,11 +172,18 @@ def usage(req, m, _):
     emu, data = req.emu, jbody(req)
     with emu.lock:
         for k, attr in (("api", "api_used"), ("records", "records_used"), ("batches", "batches_used"),
-                        ("query_jobs", "query_jobs_used")):
+                        ("query_jobs", "query_jobs_used"), ("query_storage_kb", "query_storage_kb")):
             if k in data:
                 setattr(emu, attr, int(data[k]))
-    return req.json({"api": emu.api_used, "records": emu.records_used, "batches": emu.batches_used,
-                     "query_jobs": emu.query_jobs_used})
+        if "query_storage_mb" in data:
+            emu.query_storage_kb = int(data["query_storage_mb"]) * 1024
+        return req.json(usage_body(emu))
+
+
+def usage_body(emu):
+    return {"api": emu.api_used, "records": emu.records_used, "batches": emu.batches_used,
+            "query_jobs": emu.query_jobs_used, "query_storage_kb": emu.query_storage_kb,
+            "query_storage_mb": emu.query_storage_kb // 1024}
 
 
 def clock(req, m, _):
@@ -180,7 +221,7 @@ ROUTES = [
     Route(r"/tokens", {"POST": issue_token}),
     Route(r"/config", {"GET": get_config, "POST": set_config, "PUT": get_config, "PATCH": get_config,
                        "DELETE": get_config, "HEAD": get_config, "OPTIONS": get_config}),
-    Route(r"/usage", {"POST": usage}),
+    Route(r"/usage", {"GET": lambda req, m, _: req.json(usage_body(req.emu)), "POST": usage}),
     Route(r"/clock", {"POST": clock}),
     Route(r"/jobs", {"GET": all_jobs}),
     Route(r"/save", {"POST": save}),

@@ -71,9 +71,8 @@ def process_ingest(emu, job, t0):
         if fail_spec is not None and batch_no >= fail_spec.get("after_batches", 0):
             if not fail_spec.get("message"):
                 job.retries = 10  # the internal batch was retried until the limit
-            return jobs.fail_job(emu, job, fail_spec.get("message") or
-                                 "InvalidBatch : Failed to process query: the job was retried more than 10 "
-                                 "times", t0)
+            default = "InvalidBatch : Failed to process query: the job was retried more than 10 times"
+            return jobs.fail_job(emu, job, jobs.fail_message(fail_spec, default, default), t0)
         with emu.lock:
             if emu.batches_used >= emu.config["daily_batches_limit"]:
                 fail = "ExceededQuota : Maximum number of batches per rolling 24 hour period exceeded"
@@ -689,7 +688,7 @@ def create_ingest(req, m, _):
         job.ext_id = ext
         if arid:
             job.assignment_rule_id = arid
-        jobs.take_fail_spec(emu, job)
+        jobs.take_fail_spec(emu, job, "ingest")
         emu.jobs[job.id] = job
         if content is not None:
             job.content = content

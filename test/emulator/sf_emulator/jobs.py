@@ -47,7 +47,7 @@ class Job:
         self.result_cache = {}
         self.query = None
         self.query_columns = None
-        self.query_rows = None
+        self.result = None
         self.lock_fraction = 0.0
         self.fail_spec = None
         self.synthetic_rows = None
@@ -333,12 +333,26 @@ def multiple_contents_msg(job):
             "a new Job and make sure you only do 'PUT' once on a given Job." % job.id[:15])
 
 
-def take_fail_spec(emu, job):
-    """config next_job_fails applies to the next job created, once."""
+def take_fail_spec(emu, job, kind):
+    """config next_job_fails applies once, to the next job created (of its "kind" when the spec names one)."""
     nj = emu.config["next_job_fails"]
     if nj:
-        job.fail_spec = nj if isinstance(nj, dict) else {}
+        spec = nj if isinstance(nj, dict) else {}
+        if spec.get("kind", kind) != kind:
+            return
+        job.fail_spec = spec
         emu.config["next_job_fails"] = None
+
+
+def fail_message(spec, timeout_msg, default):
+    """The errorMessage a next_job_fails spec asks for: its "message"; none at all when "message" is null (a
+    Failed job may carry no errorMessage, docs/bulk-api-2.md §9.2); the kind's timeout text for
+    "error": "QUERY_TIMEOUT"; else the kind's retry-limit text."""
+    if "message" in spec:
+        return spec["message"]
+    if spec.get("error") == "QUERY_TIMEOUT":
+        return timeout_msg
+    return default
 
 
 def job_routes(kind, min_version, create, patch, subresources):

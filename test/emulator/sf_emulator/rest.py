@@ -24,18 +24,34 @@ def describe_body(obj, ver):
     return g
 
 
-def limits_body(emu):
+APP_LABEL = "sf_bulk Emulator"  # the default org's connected app, as /limits nests per-app entries
+
+
+def limits_body(emu, major):
+    """GET /limits (docs/soql-and-rest.md §5.2, docs/bulk-api-2.md §10): {"Max", "Remaining"} per key, from the
+    same counters the API enforces. With limits_per_app, DailyApiRequests and the batch key nest a per-app entry
+    as soql-and-rest §5.2 records (an app without a limit of its own shows Max 0; off by default: bulk-api-2 §10
+    shows plain {"Max", "Remaining"} members); the batch key is DailyBulkApiRequests up to 48.0; the Bulk 2.0 query keys exist
+    from 47.0."""
     c = emu.config
 
-    def lim(mx, used):
-        return {"Max": mx, "Remaining": max(0, mx - used)}
-    return {"DailyApiRequests": lim(c["daily_api_limit"], emu.api_used),
-            "DailyBulkApiBatches": lim(c["daily_batches_limit"], emu.batches_used),
-            "DailyBulkV2QueryJobs": lim(c["daily_query_jobs_limit"], emu.query_jobs_used),
-            "DailyBulkV2QueryFileStorageMB": lim(976562, 0),
-            "DataStorageMB": lim(1024, 0), "FileStorageMB": lim(1024, 0),
-            "DailyAsyncApexExecutions": lim(250000, 0),
-            "ConcurrentAsyncGetReportInstances": lim(200, 0)}
+    def lim(mx, used, app=False):
+        d = {"Max": mx, "Remaining": max(0, mx - used)}
+        if app and c["limits_per_app"]:
+            d[APP_LABEL] = {"Max": 0, "Remaining": 0}
+        return d
+    kb_max = c["daily_query_result_kb_limit"]
+    out = {"ConcurrentAsyncGetReportInstances": lim(200, 0),
+           "DailyApiRequests": lim(c["daily_api_limit"], emu.api_used, True),
+           "DailyAsyncApexExecutions": lim(250000, 0),
+           ("DailyBulkApiBatches" if major >= 49 else "DailyBulkApiRequests"):
+               lim(c["daily_batches_limit"], emu.batches_used, True)}
+    if major >= 47:
+        out["DailyBulkV2QueryFileStorageMB"] = {"Max": kb_max // 1024,
+                                                "Remaining": max(0, kb_max - emu.query_storage_kb) // 1024}
+        out["DailyBulkV2QueryJobs"] = lim(c["daily_query_jobs_limit"], emu.query_jobs_used)
+    out.update({"DataStorageMB": lim(1024, 0), "FileStorageMB": lim(1024, 0)})
+    return out
 
 
 def record_json(obj, rec, ver, query=""):
@@ -107,7 +123,8 @@ def resources(req, m, _):
 
 
 def limits(req, m, _):
-    return req.json(limits_body(req.emu))
+    with req.emu.lock:
+        return req.json(limits_body(req.emu, req.major))
 
 
 def _global(obj, ver):
@@ -168,7 +185,7 @@ UNVERSIONED = [Route(r"/services/data/?", {"GET": versions})]
 _OBJ = r"/sobjects/(?P<obj>[A-Za-z0-9_]+)"
 ROUTES = [
     Route(r"/?", {"GET": resources}),
-    Route(r"/limits", {"GET": limits}),
+    Route(r"/limits", {"GET": limits}, min_version=29),
     Route(r"/sobjects", {"GET": sobjects}),
     Route(_OBJ, {"GET": sobject}, sobject_lookup),
     Route(_OBJ + r"/describe", {"GET": describe}, sobject_lookup),

@@ -1,6 +1,7 @@
 """The SOQL subset of Bulk API 2.0 query jobs and of REST /query: tokenizer, parser (resolved against the
 schema) and evaluation over the record store (docs/bulk-api-2.md §9.1, §12.2)."""
 
+import itertools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -373,7 +374,8 @@ class QueryRunner:
             return False
         return False
 
-    def run(self, lock=None):
+    def records(self, lock=None):
+        """The matching records in result order: WHERE, ORDER BY, LIMIT."""
         if lock is not None:
             with lock:  # snapshot only; evaluation runs without the store lock
                 recs = list(self.store.records[self.q.obj.name].values())
@@ -391,8 +393,33 @@ class QueryRunner:
             recs = present + absent if nulls_last else absent + present
         if self.q.limit is not None:
             recs = recs[:self.q.limit]
-        cols = self.q.columns
-        return [[self.value(r, c) for c in cols] for r in recs]
+        return recs
+
+    def column(self, recs, path):
+        """One SELECT column over recs (None for null), built with C-level map() calls: a direct field straight
+        from the records, a parent path through a lookup table of the distinct parent ids (null parent -> None)."""
+        header, chain, f = path
+        if not chain:
+            return list(map(dict.get, recs, itertools.repeat(f.name)))
+        vals = list(map(dict.get, recs, itertools.repeat(chain[0].name)))
+        for k, rf in enumerate(chain):
+            nxt = chain[k + 1].name if k + 1 < len(chain) else f.name
+            table = {}
+            for pid in set(vals):
+                if pid is not None:
+                    _, parent = self.store.get_any(pid)
+                    table[pid] = parent.get(nxt) if parent is not None else None
+            vals = list(map(table.get, vals))
+        return vals
+
+    def columns(self, lock=None):
+        """(number of rows, [column values...]) in SELECT order."""
+        recs = self.records(lock)
+        return len(recs), [self.column(recs, c) for c in self.q.columns]
+
+    def run(self, lock=None):
+        n, cols = self.columns(lock)
+        return [list(r) for r in zip(*cols)] if n else []
 
 
 # ----------------------------------------------------------------------------------------------------------

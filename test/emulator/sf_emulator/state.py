@@ -19,6 +19,8 @@ DEFAULT_CONFIG = {
     "daily_records_limit": 150000000,
     "daily_batches_limit": 15000,
     "daily_query_jobs_limit": 10000,
+    "limits_per_app": False,        # /limits nests a per-connected-app entry (docs/soql-and-rest.md §5.2)
+    "daily_query_result_kb_limit": 1000000000,  # query result volume per 24 h (docs/bulk-api-2.md §9.1, §10)
     "shuffle_results": True,
     "seed": 1,
     "lock_failure_fraction": 0.0,
@@ -96,6 +98,7 @@ class Emulator:
             self.records_used = 0
             self.batches_used = 0
             self.query_jobs_used = 0
+            self.query_storage_kb = 0
             self.faults.clear()
             auth.reset_tokens(self)
             self.config = dict(DEFAULT_CONFIG)

@@ -17,10 +17,11 @@ def _release_label(v):
     return "%s '%02d" % (("Winter", "Spring", "Summer")[k % 3], 18 + k // 3)
 
 
-def describe_body(obj, ver):
-    g = json.loads(json.dumps(obj.describe_global()).replace("{v}", ver))
-    g.update({"fields": [f.describe() for f in obj.fields.values()], "childRelationships": [],
-              "recordTypeInfos": [], "activateable": False})
+def describe_body(schema, obj, ver):
+    """docs/soql-and-rest.md §3.2: the describeGlobal entry plus fields, childRelationships, recordTypeInfos."""
+    g = _global(obj, ver)
+    g.update({"fields": [f.describe() for f in obj.fields.values()],
+              "childRelationships": schema.child_relationships(obj), "recordTypeInfos": []})
     return g
 
 
@@ -148,7 +149,8 @@ def sobject(req, m, obj):
 
 
 def describe(req, m, obj):
-    return req.json(describe_body(obj, req.ver))
+    with req.emu.lock:
+        return req.json(describe_body(req.emu.schema, obj, req.ver))
 
 
 def record(req, m, obj):

@@ -14,16 +14,22 @@ from .common import USER_ID, RowError, make_id, make_ids, normalize_id
 # ----------------------------------------------------------------------------------------------------------
 # Metadata
 # ----------------------------------------------------------------------------------------------------------
+# a field's length when the metadata gives none: what Salesforce reports for that type (ids: 18 characters)
+DEFAULT_LENGTH = {"id": 18, "reference": 18, "string": 255, "picklist": 255, "multipicklist": 4099, "email": 80,
+                  "textarea": 32000}
+UNSIZED_TYPES = ("boolean", "int", "double", "currency", "percent", "date", "datetime", "time")  # length 0
+SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
+              "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
+              "datetime": "xsd:dateTime", "time": "xsd:time", "base64": "xsd:base64Binary",
+              "address": "urn:address", "location": "urn:location"}  # any other type: xsd:string
+
+
 class Field:
     def __init__(self, d):
         self.name = d["name"]
         self.label = d.get("label", self.name)
         self.type = d.get("type", "string")
-        self.length = int(d.get("length", 255 if self.type in ("string", "picklist", "multipicklist") else 0))
-        if self.type in ("email",) and not d.get("length"):
-            self.length = 80
-        if self.type in ("textarea",) and not d.get("length"):
-            self.length = 32000
+        self.length = int(d.get("length", DEFAULT_LENGTH.get(self.type, 0)))
         self.precision = int(d.get("precision", 18))
         self.scale = int(d.get("scale", 0 if self.type in ("int", "currency") else 2))
         self.required = bool(d.get("required", False))
@@ -44,31 +50,49 @@ class Field:
         self.computed = bool(d.get("computed", False))
         self.polymorphic = len(self.reference_to) > 1
         self.indexed = self.unique or self.external_id
+        self.auto_number = bool(d.get("autoNumber", False))
+        self.formula = d.get("calculatedFormula")
+        self.compound = self.type in ("address", "location")  # read-only structured value of component fields
+        self.compound_field_name = d.get("compoundFieldName")
+        # deactivated values: still in describe (active: false) and in old data, but not accepted on a restricted
+        # picklist, which is why they stay out of picklist/picklist_set
+        self.inactive_picklist = [v for v in d.get("inactivePicklistValues", []) if v not in self.picklist_set]
+        self.child_relationship = d.get("childRelationshipName")
 
     def describe(self):
-        soap = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
-                "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
-                "datetime": "xsd:dateTime"}.get(self.type, "xsd:string")
+        """One field of a describe, every property docs/soql-and-rest.md §3.2 lists, with the per-type flags of §2.7
+        and §3.2: long text (> 255), base64 and compounds are not filterable or sortable; multipicklist not sortable;
+        date-time, double/currency/percent, long text, multipicklist and auto-number not groupable; byteLength is
+        3 x length; a polymorphic reference is namePointing. Keys in alphabetical order, as Salesforce sends them."""
+        t = self.type
+        numeric = t in ("double", "currency", "percent")
+        long_text = t == "textarea" and self.length > 255
+        length = 0 if t in UNSIZED_TYPES or self.compound else self.length
+        unfilterable = long_text or self.compound or t == "base64"
         return {
-            "name": self.name, "label": self.label, "type": self.type,
-            "length": self.length if self.type not in ("boolean", "int", "double", "currency", "percent", "date",
-                                                       "datetime") else 0,
-            "precision": self.precision if self.type in ("double", "currency", "percent") else 0,
-            "scale": self.scale if self.type in ("double", "currency", "percent") else 0,
-            "digits": self.precision if self.type == "int" else 0,
-            "byteLength": self.length * 3 if self.type not in ("boolean", "int", "double", "currency", "percent",
-                                                               "date", "datetime") else 0,
-            "soapType": soap,
-            "nillable": self.nillable, "createable": self.createable, "updateable": self.updateable,
-            "defaultedOnCreate": self.defaulted_on_create, "defaultValue": self.default,
-            "externalId": self.external_id, "unique": self.unique, "caseSensitive": self.case_sensitive,
-            "idLookup": self.id_lookup, "filterable": True, "sortable": self.type not in ("textarea", "multipicklist"),
-            "calculated": self.computed, "custom": self.name.endswith("__c"),
-            "picklistValues": [{"active": True, "defaultValue": v == self.default, "label": v, "validFor": None,
-                                "value": v} for v in self.picklist],
-            "restrictedPicklist": self.restricted,
-            "referenceTo": self.reference_to, "relationshipName": self.relationship_name,
+            # COUNT(Id) and COUNT_DISTINCT(ref) are valid, so ids and references aggregate; booleans do not
+            "aggregatable": not unfilterable and t not in ("multipicklist", "boolean"),
+            "autoNumber": self.auto_number, "byteLength": 3 * length,
+            "calculated": self.computed, "calculatedFormula": self.formula, "caseSensitive": self.case_sensitive,
+            "compoundFieldName": self.compound_field_name, "createable": self.createable,
+            "custom": self.name.endswith("__c"), "defaultValue": self.default,
+            "defaultedOnCreate": self.defaulted_on_create, "dependentPicklist": False,
+            "deprecatedAndHidden": False, "digits": self.precision if t == "int" else 0, "encrypted": False,
+            "externalId": self.external_id, "filterable": not unfilterable,
+            "groupable": not (unfilterable or numeric or self.auto_number or t in ("datetime", "multipicklist")),
+            "htmlFormatted": False, "idLookup": self.id_lookup, "label": self.label, "length": length,
+            "name": self.name, "nameField": self.name == "Name", "namePointing": self.polymorphic,
+            "nillable": self.nillable,
+            "picklistValues": [{"active": active, "defaultValue": v == self.default, "label": v, "validFor": None,
+                                "value": v} for values, active in ((self.picklist, True),
+                                                                   (self.inactive_picklist, False)) for v in values],
             "polymorphicForeignKey": self.polymorphic,
+            "precision": self.precision if numeric else 0,
+            "referenceTo": self.reference_to, "relationshipName": self.relationship_name,
+            "restrictedPicklist": self.restricted, "scale": self.scale if numeric else 0,
+            "soapType": SOAP_TYPES.get(t, "xsd:string"),
+            "sortable": not unfilterable and t != "multipicklist",
+            "type": t, "unique": self.unique, "updateable": self.updateable,
         }
 
 
@@ -90,6 +114,13 @@ SYSTEM_FIELDS = [
 COMPOUND_FIELDS = {"address", "billingaddress", "shippingaddress", "mailingaddress", "otheraddress", "location"}
 
 
+GLOBAL_FLAGS = {"activateable": False, "createable": True, "custom": None, "customSetting": False,
+                "deletable": True, "deprecatedAndHidden": False, "feedEnabled": True, "keyPrefix": None,
+                "label": None, "labelPlural": None, "layoutable": True, "mergeable": True, "name": None,
+                "queryable": True, "replicateable": True, "retrieveable": True, "searchable": True,
+                "triggerable": True, "undeletable": True, "updateable": True}
+
+
 class SObject:
     def __init__(self, name, d):
         self.name = name
@@ -98,6 +129,9 @@ class SObject:
         self.label_plural = d.get("labelPlural", self.label + "s")
         self.name_fields = d.get("nameFields")
         self.bulk_ingest = bool(d.get("bulkIngest", True))
+        # describeGlobal flags: the recorded Account entry's values unless the metadata sets one (e.g.
+        # "replicateable": false); the None members are filled per object by describe_global
+        self.global_flags = {k: d.get(k, v) for k, v in GLOBAL_FLAGS.items()}
         self.fields = {}
         defs = (SYSTEM_FIELDS[:1] if d.get("systemFields", True) else []) + list(d.get("fields", []))
         if d.get("systemFields", True):
@@ -113,12 +147,15 @@ class SObject:
         self.rel_lower = {f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name}
 
     def describe_global(self):
-        return {"name": self.name, "label": self.label, "labelPlural": self.label_plural,
-                "keyPrefix": self.key_prefix, "custom": self.name.endswith("__c"), "createable": True,
-                "updateable": True, "deletable": True, "queryable": True, "searchable": True,
-                "urls": {"sobject": "/services/data/v{v}/sobjects/%s" % self.name,
-                         "describe": "/services/data/v{v}/sobjects/%s/describe" % self.name,
-                         "rowTemplate": "/services/data/v{v}/sobjects/%s/{ID}" % self.name}}
+        """The object's describeGlobal entry: the members of docs/soql-and-rest.md §3.1 in its order (alphabetical,
+        urls last); "{v}" in the urls stands for the API version."""
+        out = dict(self.global_flags)
+        out.update({"custom": self.name.endswith("__c"), "keyPrefix": self.key_prefix, "label": self.label,
+                    "labelPlural": self.label_plural, "name": self.name})
+        out["urls"] = {"sobject": "/services/data/v{v}/sobjects/%s" % self.name,
+                       "describe": "/services/data/v{v}/sobjects/%s/describe" % self.name,
+                       "rowTemplate": "/services/data/v{v}/sobjects/%s/{ID}" % self.name}
+        return out
 
 
 class Schema:
@@ -131,6 +168,16 @@ class Schema:
 
     def get(self, name):
         return self.lower.get((name or "").lower())
+
+    def child_relationships(self, obj):
+        """describe childRelationships[]: every reference field of any object that points at obj."""
+        out = []
+        for o in self.objects.values():
+            for f in o.fields.values():
+                if f.type == "reference" and obj.name in f.reference_to:
+                    out.append({"cascadeDelete": False, "childSObject": o.name, "deprecatedAndHidden": False,
+                                "field": f.name, "relationshipName": f.child_relationship})
+        return out
 
 
 def apply_values(rec, values):

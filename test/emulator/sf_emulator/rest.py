@@ -4,11 +4,13 @@ reads and the REST /query, /queryAll and /tooling/query the Salesforce CLI uses 
 
 Route tables: UNVERSIONED (/services/data) and ROUTES (below /services/data/vNN.0)."""
 
+import datetime
+import email.utils
 import json
 import re
 import urllib.parse
 
-from .common import ApiError, Route, normalize_id
+from .common import ApiError, Response, Route, normalize_id
 from .soql import QueryRunner, Soql, SoqlError
 
 
@@ -23,6 +25,32 @@ def describe_body(schema, obj, ver):
     g.update({"fields": [f.describe() for f in obj.fields.values()],
               "childRelationships": schema.child_relationships(obj), "recordTypeInfos": []})
     return g
+
+
+def http_date(h):
+    """An HTTP date header as epoch seconds; None when absent or unparsable (then the condition is ignored). A
+    date without a zone is UTC."""
+    try:
+        d = email.utils.parsedate_to_datetime(h) if h else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    return (d if d.tzinfo else d.replace(tzinfo=datetime.timezone.utc)).timestamp()
+
+
+def unless_modified(req, modified):
+    """Conditional describes (docs/soql-and-rest.md §3.4): 304 without a body when the metadata is not newer than
+    If-Modified-Since; 412 when it is newer than If-Unmodified-Since, which is evaluated first (RFC 9110 §13.2.2).
+    None: answer normally. modified is in whole seconds, like the dates."""
+    since = http_date(req.header("If-Unmodified-Since"))
+    if since is not None and modified > since:
+        raise ApiError(412, "PRECONDITION_FAILED", "The requested resource has been modified since %s"
+                       % req.header("If-Unmodified-Since"))
+    since = http_date(req.header("If-Modified-Since"))
+    if since is not None and modified <= since:
+        return Response(304, b"")
+    return None
 
 
 APP_LABEL = "sf_bulk Emulator"  # the default org's connected app, as /limits nests per-app entries
@@ -133,6 +161,9 @@ def _global(obj, ver):
 
 
 def sobjects(req, m, _):
+    unchanged = unless_modified(req, req.emu.schema.modified())
+    if unchanged:
+        return unchanged
     return req.json({"encoding": "UTF-8", "maxBatchSize": 200,
                      "sobjects": [_global(o, req.ver) for o in req.emu.schema.objects.values()]})
 
@@ -149,6 +180,9 @@ def sobject(req, m, obj):
 
 
 def describe(req, m, obj):
+    unchanged = unless_modified(req, obj.modified)
+    if unchanged:
+        return unchanged
     with req.emu.lock:
         return req.json(describe_body(req.emu.schema, obj, req.ver))
 

@@ -129,6 +129,7 @@ class SObject:
         self.label_plural = d.get("labelPlural", self.label + "s")
         self.name_fields = d.get("nameFields")
         self.bulk_ingest = bool(d.get("bulkIngest", True))
+        self.modified = 0  # when the describe last changed, whole epoch seconds (If-Modified-Since); set by Schema
         # describeGlobal flags: the recorded Account entry's values unless the metadata sets one (e.g.
         # "replicateable": false); the None members are filled per object by describe_global
         self.global_flags = {k: d.get(k, v) for k, v in GLOBAL_FLAGS.items()}
@@ -163,11 +164,18 @@ class Schema:
         with open(path, "r", encoding="utf-8") as fh:
             doc = json.load(fh)
         self.objects = {n: SObject(n, d) for n, d in doc["objects"].items()}
+        loaded = int(common.now())  # whole seconds, as HTTP dates carry them
+        for o in self.objects.values():
+            o.modified = loaded
         self.lower = {n.lower(): o for n, o in self.objects.items()}
         self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
 
     def get(self, name):
         return self.lower.get((name or "").lower())
+
+    def modified(self):
+        """describeGlobal's time stamp: the latest change of any object."""
+        return max(o.modified for o in self.objects.values())
 
     def child_relationships(self, obj):
         """describe childRelationships[]: every reference field of any object that points at obj."""

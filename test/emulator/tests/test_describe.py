@@ -1,9 +1,16 @@
 """Describe against docs/soql-and-rest.md §3 and §6 "Describe": the describeGlobal entry of §3.1, every field
-property of §3.2 with the per-type flags and recorded values, child relationships, compound fields."""
+property of §3.2 with the per-type flags and recorded values, child relationships, compound fields, conditional
+requests (§3.4)."""
 
+import email.utils
+import time
 import unittest
 
 from emu import EmuTestCase
+
+
+def http_date(t):
+    return email.utils.formatdate(t, usegmt=True)
 
 # docs/soql-and-rest.md §3.1, the Account entry (member order as recorded)
 ACCOUNT_GLOBAL = {"activateable": False, "createable": True, "custom": False, "customSetting": False,
@@ -158,6 +165,42 @@ class DescribeShape(EmuTestCase):
                                "FROM Invoice__c")
         self.assertEqual(rows, [{"Invoice_Key__c": "K-1", "Status__c": "Draft", "Amount__c": "12.50",
                                  "Account__r.Name": "Acme", "Channels__c": "Email;Portal"}])
+
+
+class ConditionalDescribe(EmuTestCase):
+    """docs/soql-and-rest.md §3.4: both describes answer 304 without a body while the metadata is not newer than
+    If-Modified-Since."""
+    RESOURCES = ("/sobjects", "/sobjects/Account/describe")
+
+    def test_not_modified_since_now(self):
+        for path in self.RESOURCES:
+            r = self.api("GET", path, headers={"If-Modified-Since": http_date(time.time() + 1)})
+            self.assertEqual((r.status, r.raw), (304, b""), path)
+            self.assertIsNone(r.headers.get("Content-Type"))
+            self.assertRegex(r.headers["Sforce-Limit-Info"], r"^api-usage=\d+/15000$")
+
+    def test_modified_since_an_older_date(self):
+        for path in self.RESOURCES:
+            for since in ("Mon, 30 Nov 2020 08:34:54 MST", "Mon, 30 Nov 2020 15:34:54 GMT",
+                          "Mon, 30 Nov 2020 15:34:54 -0000"):
+                r = self.api("GET", path, headers={"If-Modified-Since": since})
+                self.assertEqual(r.status, 200, (path, since))
+                self.assertIn("fields" if "describe" in path else "sobjects", r.json())
+
+    def test_unparsable_date_is_ignored(self):
+        for path in self.RESOURCES:
+            self.assertEqual(self.api("GET", path, headers={"If-Modified-Since": "yesterday"}).status, 200)
+
+    def test_if_unmodified_since(self):
+        for path in self.RESOURCES:
+            self.assertEqual(self.api("GET", path, headers={"If-Unmodified-Since": http_date(time.time() + 1)})
+                             .status, 200)
+            r = self.api("GET", path, headers={"If-Unmodified-Since": "Mon, 30 Nov 2020 08:34:54 MST"})
+            self.assertApiError(r, 412, "PRECONDITION_FAILED")
+            # evaluated before If-Modified-Since
+            r = self.api("GET", path, headers={"If-Unmodified-Since": "Mon, 30 Nov 2020 08:34:54 MST",
+                                               "If-Modified-Since": http_date(time.time() + 1)})
+            self.assertEqual(r.status, 412)
 
 
 if __name__ == "__main__":

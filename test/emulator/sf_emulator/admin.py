@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from . import auth, common, jobs
+from . import auth, common, jobs, store
 from .common import ApiError, Route
 from .state import DEFAULT_CONFIG
 
@@ -205,6 +205,76 @@ def all_jobs(req, m, _):
     return req.json({"jobs": out})
 
 
+def stamp(t):
+    """A describe time stamp in the admin answers: ISO, and as the HTTP date that a client's If-Modified-Since
+    must reach for a 304."""
+    return {"modified": common.log_ts(t), "modified_http_date": common.http_date(t)}
+
+
+def schema_body(emu):
+    """GET /__emulator/schema: describeGlobal's time stamp, every object's field names and describe time stamp."""
+    out = stamp(emu.schema.modified())
+    out["objects"] = {o.name: dict(stamp(o.modified), fields=list(o.fields)) for o in emu.schema.objects.values()}
+    return out
+
+
+_FIELD_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_SYSTEM_FIELD_NAMES = {f["name"].lower() for f in store.SYSTEM_FIELDS}
+
+
+def put_field(req, m, _):
+    """POST /__emulator/schema/{object}/fields with a field in metadata.json's format: adds the field, or replaces
+    the field of that name (a retype, see Store.put_field), so tests can play an org whose schema changes between
+    calls (docs/soql-and-rest.md §6 "Describe"). The object's describe time stamp moves, and that of every object
+    a reference field (old or new) points at, whose childRelationships change."""
+    emu, obj = req.emu, _object(req, m)
+    d = jbody(req)
+    name = d.get("name") if isinstance(d, dict) else None
+    if not isinstance(name, str) or not _FIELD_NAME_RE.fullmatch(name):
+        raise ApiError(400, "INVALID_FIELD", "a field needs a name of letters, digits and _")
+    if name.lower() in _SYSTEM_FIELD_NAMES:
+        raise ApiError(400, "INVALID_FIELD", "%s is a system field" % name)
+    typ = d.get("type", "string")
+    if typ not in store.FIELD_TYPES or typ == "id":
+        raise ApiError(400, "INVALID_FIELD", "unknown field type %s" % typ)
+    refs = d.get("referenceTo") or []
+    if typ == "reference" and (not refs or any(emu.schema.get(r) is None for r in refs)):
+        raise ApiError(400, "INVALID_FIELD", "referenceTo must name objects of the schema")
+    try:
+        f = store.Field(d)
+    except (TypeError, ValueError) as e:
+        raise ApiError(400, "INVALID_FIELD", "bad field definition: %s" % e)
+    with emu.lock:
+        old = obj.fields_lower.get(name.lower())
+        created = emu.store.put_field(obj, f)
+        emu.schema.touch(touched_by(emu.schema, obj, [old, f]))
+        return req.json(dict({"object": obj.name, "created": created, "field": f.describe()}, **stamp(obj.modified)))
+
+
+def drop_field(req, m, _):
+    """DELETE /__emulator/schema/{object}/fields/{field}: the field and its values are gone from describe, SOQL,
+    ingest and results."""
+    emu, obj = req.emu, _object(req, m)
+    with emu.lock:
+        f = obj.fields_lower.get(m.group("field").lower())
+        if f is None:
+            raise ApiError(404, "NOT_FOUND", "Unknown field %s.%s" % (obj.name, m.group("field")))
+        if f.name.lower() in _SYSTEM_FIELD_NAMES:
+            raise ApiError(400, "INVALID_FIELD", "%s is a system field" % f.name)
+        emu.store.drop_field(obj, f)
+        emu.schema.touch(touched_by(emu.schema, obj, [f]))
+        return req.json(dict({"object": obj.name, "dropped": f.name}, **stamp(obj.modified)))
+
+
+def touched_by(schema, obj, fields):
+    """obj and the objects that fields (None skipped) reference: their describes change with obj's fields."""
+    out = {obj.name: obj}
+    for f in fields:
+        if f is not None and f.type == "reference":
+            out.update((o.name, o) for o in map(schema.get, f.reference_to) if o is not None)
+    return out.values()
+
+
 def save(req, m, _):
     req.emu.persist()
     return req.json({"ok": True})
@@ -225,6 +295,9 @@ ROUTES = [
     Route(r"/clock", {"POST": clock}),
     Route(r"/jobs", {"GET": all_jobs}),
     Route(r"/save", {"POST": save}),
+    Route(r"/schema", {"GET": lambda req, m, _: req.json(schema_body(req.emu))}),
+    Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)/fields", {"POST": put_field}),
+    Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)/fields/(?P<field>[A-Za-z0-9_]+)", {"DELETE": drop_field}),
 ]
 
 

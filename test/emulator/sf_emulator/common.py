@@ -2,6 +2,8 @@
 
 Protocol facts: docs/bulk-api-2.md (§2 conventions of every call, §4 errors)."""
 
+import datetime
+import email.utils
 import json
 import os
 import re
@@ -146,6 +148,22 @@ def record_ts(t):
 def log_ts(t):
     """Millisecond UTC timestamp of the request log (admin API only)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def http_date(t):
+    """An HTTP date (RFC 9110 IMF-fixdate), e.g. for If-Modified-Since."""
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def parse_http_date(h):
+    """An HTTP date header as epoch seconds; None when absent or unparsable. A date without a zone is UTC."""
+    try:
+        d = email.utils.parsedate_to_datetime(h) if h else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    return (d if d.tzinfo else d.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 # ----------------------------------------------------------------------------------------------------------

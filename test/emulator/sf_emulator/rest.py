@@ -4,13 +4,11 @@ reads and the REST /query, /queryAll and /tooling/query the Salesforce CLI uses 
 
 Route tables: UNVERSIONED (/services/data) and ROUTES (below /services/data/vNN.0)."""
 
-import datetime
-import email.utils
 import json
 import re
 import urllib.parse
 
-from .common import ApiError, Response, Route, normalize_id
+from .common import ApiError, Response, Route, normalize_id, parse_http_date
 from .soql import QueryRunner, Soql, SoqlError
 
 
@@ -27,27 +25,15 @@ def describe_body(schema, obj, ver):
     return g
 
 
-def http_date(h):
-    """An HTTP date header as epoch seconds; None when absent or unparsable (then the condition is ignored). A
-    date without a zone is UTC."""
-    try:
-        d = email.utils.parsedate_to_datetime(h) if h else None
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if d is None:
-        return None
-    return (d if d.tzinfo else d.replace(tzinfo=datetime.timezone.utc)).timestamp()
-
-
 def unless_modified(req, modified):
     """Conditional describes (docs/soql-and-rest.md §3.4): 304 without a body when the metadata is not newer than
     If-Modified-Since; 412 when it is newer than If-Unmodified-Since, which is evaluated first (RFC 9110 §13.2.2).
-    None: answer normally. modified is in whole seconds, like the dates."""
-    since = http_date(req.header("If-Unmodified-Since"))
+    None: answer normally; an unparsable date is ignored. modified is in whole seconds, like the dates."""
+    since = parse_http_date(req.header("If-Unmodified-Since"))
     if since is not None and modified > since:
         raise ApiError(412, "PRECONDITION_FAILED", "The requested resource has been modified since %s"
                        % req.header("If-Unmodified-Since"))
-    since = http_date(req.header("If-Modified-Since"))
+    since = parse_http_date(req.header("If-Modified-Since"))
     if since is not None and modified <= since:
         return Response(304, b"")
     return None

@@ -90,6 +90,9 @@ class Emulator:
                 j.killed = True  # running threads check this inside every critical section
             self.jobs = {}
             self.job_counter = 0
+            if self.schema.edited:  # back to the metadata file, with describes newer than the edited ones
+                self.schema = Schema(self.args.metadata, after=self.schema.modified())
+                self.store.schema = self.schema
             self.store.clear()
             self.seed_records()
             self.log = []

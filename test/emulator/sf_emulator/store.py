@@ -22,6 +22,7 @@ SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "
               "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
               "datetime": "xsd:dateTime", "time": "xsd:time", "base64": "xsd:base64Binary",
               "address": "urn:address", "location": "urn:location"}  # any other type: xsd:string
+FIELD_TYPES = set(SOAP_TYPES) | {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"}
 
 
 class Field:
@@ -140,6 +141,10 @@ class SObject:
         for fd in defs:
             f = Field(fd)
             self.fields[f.name] = f
+        self.rebuild()
+
+    def rebuild(self):
+        """The lookup tables derived from self.fields (again after a field is added, replaced or dropped)."""
         self.fields_lower = {k.lower(): f for k, f in self.fields.items()}
         self.defaults = {f.name: f.default for f in self.fields.values() if f.default is not None and f.name != "Id"}
         self.defaults.update({"IsDeleted": "false", "CreatedById": USER_ID, "LastModifiedById": USER_ID})
@@ -160,11 +165,14 @@ class SObject:
 
 
 class Schema:
-    def __init__(self, path):
+    def __init__(self, path, after=None):
+        """The metadata file's schema, its describes stamped with the load time in whole seconds (as HTTP dates
+        carry them), or later than after: the stamp of a schema this one replaces."""
         with open(path, "r", encoding="utf-8") as fh:
             doc = json.load(fh)
         self.objects = {n: SObject(n, d) for n, d in doc["objects"].items()}
-        loaded = int(common.now())  # whole seconds, as HTTP dates carry them
+        self.edited = False  # changed at run time (admin API) since it was loaded
+        loaded = int(common.now()) if after is None else max(int(common.now()), int(after) + 1)
         for o in self.objects.values():
             o.modified = loaded
         self.lower = {n.lower(): o for n, o in self.objects.items()}
@@ -176,6 +184,14 @@ class Schema:
     def modified(self):
         """describeGlobal's time stamp: the latest change of any object."""
         return max(o.modified for o in self.objects.values())
+
+    def touch(self, objs):
+        """Marks the describes of objs changed. The stamp is the next whole second: a client that read them earlier
+        in this second holds this second as its If-Modified-Since date and must not get a 304."""
+        t = int(common.now()) + 1
+        for o in objs:
+            o.modified = max(o.modified + 1, t)
+        self.edited = True
 
     def child_relationships(self, obj):
         """describe childRelationships[]: every reference field of any object that points at obj."""
@@ -434,11 +450,67 @@ class Store:
 
     def clear(self):
         self.records = {n: {} for n in self.schema.objects}
-        self.index = {n: {f.name: {} for f in o.fields.values() if f.indexed} for n, o in self.schema.objects.items()}
-        # the same indexes as (field name, index, case-sensitive) for the per-record loops
-        self.index_list = {n: [(fname, idx, o.fields[fname].case_sensitive) for fname, idx in self.index[n].items()]
-                           for n, o in self.schema.objects.items()}
+        self.index, self.index_list = {}, {}
+        for o in self.schema.objects.values():
+            self.empty_indexes(o)
         self.counters = {n: 0 for n in self.schema.objects}
+
+    def empty_indexes(self, obj):
+        """Empty unique/external-id indexes for obj's indexed fields, also as (field name, index, case-sensitive)
+        for the per-record loops."""
+        self.index[obj.name] = {f.name: {} for f in obj.fields.values() if f.indexed}
+        self.index_list[obj.name] = [(fname, idx, obj.fields[fname].case_sensitive)
+                                     for fname, idx in self.index[obj.name].items()]
+
+    # -- schema changes at run time (admin API) ----------------------------------------------------------------
+    def put_field(self, obj, f):
+        """Adds field f to obj, or replaces obj's field of that name (any case): a retype keeps the field's name and
+        its place in describe, converts the stored values the new type accepts and clears the others (a type
+        change in Setup loses what does not convert). A checkbox is never null: records without a value get its
+        default. Returns True when the field is new."""
+        old = obj.fields_lower.get(f.name.lower())
+        if old is None:
+            obj.fields[f.name] = f
+        else:
+            f.name = old.name
+            obj.fields = {k: (f if k == f.name else v) for k, v in obj.fields.items()}
+        obj.rebuild()
+        recs = self.records[obj.name].values()
+        if old is not None:
+            conv = make_converter(f, 1)
+            for rec in recs:
+                v = rec.get(f.name)
+                if v is None:
+                    continue
+                try:
+                    v = conv(v) if conv else (normalize_id(v) if f.type == "reference" else v)
+                except RowError:
+                    v = None
+                if v is None:
+                    del rec[f.name]
+                else:
+                    rec[f.name] = v
+        if f.type == "boolean":
+            for rec in recs:
+                rec.setdefault(f.name, f.default or "false")
+        self.reindex(obj)
+        return old is None
+
+    def drop_field(self, obj, f):
+        """Removes field f from obj, and its values from every record (a deleted field takes its data along)."""
+        del obj.fields[f.name]
+        obj.rebuild()
+        for rec in self.records[obj.name].values():
+            rec.pop(f.name, None)
+        self.reindex(obj)
+
+    def reindex(self, obj):
+        """obj's indexes rebuilt from its live records, after its fields changed."""
+        self.empty_indexes(obj)
+        if self.index_list[obj.name]:
+            for rec in self.records[obj.name].values():
+                if rec.get("IsDeleted") != "true":
+                    self.index_add(obj, rec)
 
     def key(self, f, v):
         return v if f.case_sensitive else v.lower()

@@ -1,6 +1,6 @@
 """Describe against docs/soql-and-rest.md §3 and §6 "Describe": the describeGlobal entry of §3.1, every field
 property of §3.2 with the per-type flags and recorded values, child relationships, compound fields, conditional
-requests (§3.4)."""
+requests (§3.4), and a schema that changes at run time (admin /__emulator/schema)."""
 
 import email.utils
 import time
@@ -201,6 +201,157 @@ class ConditionalDescribe(EmuTestCase):
             r = self.api("GET", path, headers={"If-Unmodified-Since": "Mon, 30 Nov 2020 08:34:54 MST",
                                                "If-Modified-Since": http_date(time.time() + 1)})
             self.assertEqual(r.status, 412)
+
+
+class SchemaChanges(EmuTestCase):
+    """docs/soql-and-rest.md §6 "Describe": add, drop and retype a field between calls."""
+
+    def setUp(self):
+        super().setUp()
+        self.config(shuffle_results=False)
+
+    def current(self):
+        """An If-Modified-Since date not older than any describe (after an edit and a reset the stamps may lie a
+        little in the future)."""
+        return self.admin("GET", "/schema")["modified_http_date"]
+
+    def put_field(self, obj, field):
+        return self.admin("POST", "/schema/%s/fields" % obj, field)
+
+    def describe(self, obj="Account", since=None):
+        return self.api("GET", "/sobjects/%s/describe" % obj,
+                        headers={"If-Modified-Since": since} if since else None)
+
+    def field_names(self, obj="Account"):
+        return [f["name"] for f in self.describe(obj).json()["fields"]]
+
+    def test_added_field_in_describe_ingest_and_query(self):
+        before = self.current()
+        self.assertEqual(self.describe(since=before).status, 304)
+        self.assertEqual(self.api("GET", "/sobjects", headers={"If-Modified-Since": before}).status, 304)
+        out = self.put_field("Account", {"name": "Segment__c", "label": "Segment", "type": "picklist",
+                                         "picklistValues": ["SMB", "Enterprise"], "restrictedPicklist": True})
+        self.assertEqual((out["object"], out["created"], out["field"]["name"], out["field"]["restrictedPicklist"]),
+                         ("Account", True, "Segment__c", True))
+        self.assertEqual(list(out), ["object", "created", "field", "modified", "modified_http_date"])
+        self.assertRegex(out["modified"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$")
+        r = self.describe(since=before)
+        self.assertEqual(r.status, 200)
+        fields = {f["name"]: f for f in r.json()["fields"]}
+        self.assertEqual(fields["Segment__c"], out["field"])
+        self.assertEqual(self.field_names()[-1], "Segment__c")
+        self.assertEqual(self.api("GET", "/sobjects", headers={"If-Modified-Since": before}).status, 200)
+        # the stamp the admin API reports is the one a cached describe needs for a 304
+        self.assertEqual(self.describe(since=out["modified_http_date"]).status, 304)
+        self.assertEqual(self.describe("Lead", since=before).status, 304)  # other objects keep their stamp
+        info = self.run_job("Account", "insert", "Name,Segment__c\nA,SMB\nB,Mid\n")
+        self.assertEqual((info["numberRecordsProcessed"], info["numberRecordsFailed"]), (2, 1))
+        self.assertEqual(self.query_rows("SELECT Name, Segment__c FROM Account"), [{"Name": "A", "Segment__c": "SMB"}])
+
+    def test_reference_field_changes_the_parents_describe(self):
+        before = self.current()
+        self.put_field("Lead", {"name": "Partner__c", "type": "reference", "referenceTo": ["Account"],
+                                "relationshipName": "Partner__r", "childRelationshipName": "Referred_Leads__r"})
+        r = self.describe("Account", since=before)
+        self.assertEqual(r.status, 200)
+        self.assertIn({"cascadeDelete": False, "childSObject": "Lead", "deprecatedAndHidden": False,
+                       "field": "Partner__c", "relationshipName": "Referred_Leads__r"},
+                      r.json()["childRelationships"])
+        self.assertEqual(self.describe("Contact", since=before).status, 304)
+        self.assertEqual(self.run_job("Account", "insert", "Name,External_Id__c\nAcme,A1\n")["numberRecordsFailed"],
+                         0)
+        info = self.run_job("Lead", "insert", "LastName,Company,Partner__r.External_Id__c\nOkafor,Farms,A1\n")
+        self.assertEqual(info["numberRecordsFailed"], 0, self.results(info["id"], "failedResults"))
+        self.assertEqual(self.query_rows("SELECT LastName, Partner__r.Name FROM Lead"),
+                         [{"LastName": "Okafor", "Partner__r.Name": "Acme"}])
+        stamp = self.admin("DELETE", "/schema/Lead/fields/Partner__c")["modified_http_date"]
+        r = self.describe("Account", since=before)
+        self.assertNotIn("Partner__c", [c["field"] for c in r.json()["childRelationships"]])
+        self.assertEqual(self.describe("Account", since=stamp).status, 304)
+
+    def test_retype_keeps_place_and_converts_values(self):
+        names = self.field_names()
+        self.admin("POST", "/records/Account", [{"Name": "A", "AccountNumber": "123"},
+                                                {"Name": "B", "AccountNumber": "ABC"}])
+        out = self.put_field("Account", {"name": "accountnumber", "label": "Account Number", "type": "int",
+                                         "precision": 9})
+        self.assertEqual((out["created"], out["field"]["name"], out["field"]["type"]), (False, "AccountNumber", "int"))
+        self.assertEqual(self.field_names(), names)
+        self.assertEqual({r["Name"]: r.get("AccountNumber") for r in self.records("Account")},
+                         {"A": "123", "B": None})
+        rest = self.api("GET", "/query?q=SELECT+Name,AccountNumber+FROM+Account+ORDER+BY+Name").json()
+        self.assertEqual([r["AccountNumber"] for r in rest["records"]], [123, None])
+        info = self.run_job("Account", "insert", "Name,AccountNumber\nC,x1\n")
+        self.assertEqual(info["numberRecordsFailed"], 1)
+
+    def test_retype_into_an_external_id_indexes_existing_records(self):
+        self.admin("POST", "/records/Account", [{"Name": "A", "AccountNumber": "N1"}])
+        self.put_field("Account", {"name": "AccountNumber", "type": "string", "length": 40, "externalId": True,
+                                   "unique": True})
+        info = self.run_job("Account", "upsert", "AccountNumber,Name\nn1,A2\nN2,B\n",
+                            externalIdFieldName="AccountNumber")
+        self.assertEqual((info["numberRecordsProcessed"], info["numberRecordsFailed"]), (2, 0))
+        created = {r["AccountNumber"]: r["sf__Created"] for r in self.results(info["id"], "successfulResults")}
+        self.assertEqual(created, {"n1": "false", "N2": "true"})
+        self.assertEqual(sorted(r["Name"] for r in self.records("Account")), ["A2", "B"])
+
+    def test_new_checkbox_is_false_on_existing_records(self):
+        self.admin("POST", "/records/Account", [{"Name": "A"}])
+        self.put_field("Account", {"name": "Vip__c", "type": "boolean"})
+        self.assertEqual(self.query_rows("SELECT Name, Vip__c FROM Account"), [{"Name": "A", "Vip__c": "false"}])
+        self.assertEqual(self.describe().json()["fields"][-1]["nillable"], False)
+
+    def test_dropped_field_is_gone_everywhere(self):
+        self.admin("POST", "/records/Account", [{"Name": "A", "AccountNumber": "123"}])
+        before = self.current()
+        out = self.admin("DELETE", "/schema/Account/fields/AccountNumber")
+        self.assertEqual(list(out), ["object", "dropped", "modified", "modified_http_date"])
+        self.assertEqual((out["object"], out["dropped"]), ("Account", "AccountNumber"))
+        self.assertEqual(self.describe(since=before).status, 200)
+        self.assertNotIn("AccountNumber", self.field_names())
+        self.assertNotIn("AccountNumber", self.records("Account")[0])
+        r = self.api("POST", "/jobs/query", {"operation": "query", "query": "SELECT AccountNumber FROM Account"})
+        self.assertApiError(r, 400, "INVALID_FIELD")
+        self.assertEqual(self.api("GET", "/query?q=SELECT+AccountNumber+FROM+Account").status, 400)
+        info = self.run_job("Account", "insert", "Name,AccountNumber\nB,1\n")
+        self.assertEqual((info["state"], info["errorMessage"]),
+                         ("Failed", "InvalidBatch : Field name not found : AccountNumber"))
+        self.assertNotIn("AccountNumber", self.admin("GET", "/schema")["objects"]["Account"]["fields"])
+
+    def test_bad_requests(self):
+        for path, body, status in (("/schema/Nope/fields", {"name": "X__c"}, 404),
+                                   ("/schema/Account/fields", {}, 400),
+                                   ("/schema/Account/fields", {"name": "1st"}, 400),
+                                   ("/schema/Account/fields", {"name": "systemmodstamp", "type": "string"}, 400),
+                                   ("/schema/Account/fields", {"name": "Id", "type": "string"}, 400),
+                                   ("/schema/Account/fields", {"name": "X__c", "type": "blob"}, 400),
+                                   ("/schema/Account/fields", {"name": "X__c", "type": "id"}, 400),
+                                   ("/schema/Account/fields", {"name": "X__c", "type": "reference"}, 400),
+                                   ("/schema/Account/fields", {"name": "X__c", "type": "reference",
+                                                               "referenceTo": ["Nope"]}, 400),
+                                   ("/schema/Account/fields", {"name": "X__c", "length": "long"}, 400)):
+            r = self.request("POST", "/__emulator" + path, body, token=None)
+            self.assertEqual(r.status, status, (path, body, r.text))
+        for field, status in (("Nope", 404), ("Id", 400), ("CreatedDate", 400)):
+            r = self.request("DELETE", "/__emulator/schema/Account/fields/" + field, token=None)
+            self.assertEqual(r.status, status, (field, r.text))
+        self.assertNotIn("X__c", self.field_names())
+        self.assertIn("CreatedDate", self.field_names())
+
+    def test_reset_restores_the_metadata_with_a_newer_stamp(self):
+        names = self.field_names()
+        self.admin("DELETE", "/schema/Account/fields/AccountNumber")
+        stamp = self.put_field("Account", {"name": "Segment__c"})["modified_http_date"]
+        self.assertEqual(self.describe(since=stamp).status, 304)
+        schema = self.admin("GET", "/schema")
+        self.assertEqual(list(schema), ["modified", "modified_http_date", "objects"])
+        self.assertEqual(schema["objects"]["Account"]["fields"][-1], "Segment__c")
+        self.assertEqual(list(schema["objects"]["Account"]), ["modified", "modified_http_date", "fields"])
+        self.assertEqual(schema["modified_http_date"], stamp)
+        self.admin("POST", "/reset")
+        self.assertEqual(self.field_names(), names)
+        self.assertEqual(self.describe(since=stamp).status, 200)
+        self.assertEqual(self.api("GET", "/sobjects", headers={"If-Modified-Since": stamp}).status, 200)
 
 
 if __name__ == "__main__":

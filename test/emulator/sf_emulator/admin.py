@@ -186,6 +186,30 @@ def usage_body(emu):
             "query_storage_mb": emu.query_storage_kb // 1024}
 
 
+def record_count_snapshot(req, m, _):
+    """POST /__emulator/recordcount: what /limits/recordCount serves. {"snapshot": true} freezes the live counts
+    (later writes do not show: the lag of Salesforce's cached snapshot), {"counts": {"Account": N}} sets counts on
+    top of the frozen ones (planner estimates without seeding millions), {"snapshot": false} goes back to live
+    counts. GET shows the state: {"live": bool, "counts": {object: N}}."""
+    emu, data = req.emu, jbody(req) if req.method == "POST" else {}
+    with emu.lock:
+        given = {}
+        for name, n in (data.get("counts") or {}).items():
+            obj = emu.schema.get(name)
+            if obj is None:
+                raise ApiError(404, "NOT_FOUND", "Unknown object %s" % name)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ApiError(400, "INVALID_COUNT", "count of %s must be a whole number >= 0" % name)
+            given[obj.name] = n
+        if data.get("snapshot") is False:
+            emu.record_counts = None
+        elif data.get("snapshot") or given:
+            keep = emu.record_counts is not None and not data.get("snapshot")
+            emu.record_counts = dict(emu.record_counts if keep else emu.store.live_counts(), **given)
+        live = emu.record_counts is None
+        return req.json({"live": live, "counts": emu.store.live_counts() if live else dict(emu.record_counts)})
+
+
 def clock(req, m, _):
     offset = common.advance_clock(float(jbody(req).get("advance_seconds", 0)))
     return req.json({"offset_seconds": offset, "now": common.record_ts(common.now())})
@@ -293,6 +317,7 @@ ROUTES = [
                        "DELETE": get_config, "HEAD": get_config, "OPTIONS": get_config}),
     Route(r"/usage", {"GET": lambda req, m, _: req.json(usage_body(req.emu)), "POST": usage}),
     Route(r"/clock", {"POST": clock}),
+    Route(r"/recordcount", {"GET": record_count_snapshot, "POST": record_count_snapshot}),
     Route(r"/jobs", {"GET": all_jobs}),
     Route(r"/save", {"POST": save}),
     Route(r"/schema", {"GET": lambda req, m, _: req.json(schema_body(req.emu))}),

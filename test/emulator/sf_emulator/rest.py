@@ -69,6 +69,22 @@ def limits_body(emu, major):
     return out
 
 
+def record_count(req, m, _):
+    """GET /limits/recordCount[?sObjects=A,B] (docs/soql-and-rest.md §5.1): {"sObjects": [{"count", "name"}]} by
+    name, never in the request's order; unknown names and objects without records are left out, as Salesforce
+    omits them. Counts are live unless the admin API froze or set a snapshot (Salesforce's lags)."""
+    emu = req.emu
+    wanted = req.params().get("sObjects")
+    with emu.lock:
+        counts = emu.record_counts if emu.record_counts is not None else emu.store.live_counts()
+        if wanted is None:
+            names = list(emu.schema.objects)
+        else:
+            names = [o.name for o in map(emu.schema.get, wanted.split(",")) if o is not None]
+    return req.json({"sObjects": [{"count": counts[n], "name": n} for n in sorted(set(names))
+                                  if counts.get(n)]})
+
+
 def record_json(obj, rec, ver, query=""):
     fields = None
     q = urllib.parse.parse_qs(query)
@@ -208,6 +224,7 @@ _OBJ = r"/sobjects/(?P<obj>[A-Za-z0-9_]+)"
 ROUTES = [
     Route(r"/?", {"GET": resources}),
     Route(r"/limits", {"GET": limits}, min_version=29),
+    Route(r"/limits/recordCount", {"GET": record_count}, min_version=40),
     Route(r"/sobjects", {"GET": sobjects}),
     Route(_OBJ, {"GET": sobject}, sobject_lookup),
     Route(_OBJ + r"/describe", {"GET": describe}, sobject_lookup),

@@ -102,6 +102,7 @@ class Emulator:
             self.batches_used = 0
             self.query_jobs_used = 0
             self.query_storage_kb = 0
+            self.record_counts = None  # /limits/recordCount snapshot {object: count}; None: live counts
             self.faults.clear()
             auth.reset_tokens(self)
             self.config = dict(DEFAULT_CONFIG)

@@ -512,6 +512,10 @@ class Store:
                 if rec.get("IsDeleted") != "true":
                     self.index_add(obj, rec)
 
+    def live_counts(self):
+        """{object: number of records not in the recycle bin} for every object."""
+        return {n: sum(1 for r in recs.values() if r.get("IsDeleted") != "true") for n, recs in self.records.items()}
+
     def key(self, f, v):
         return v if f.case_sensitive else v.lower()
 

@@ -52,6 +52,9 @@ class Field:
         self.polymorphic = len(self.reference_to) > 1
         self.indexed = self.unique or self.external_id
         self.auto_number = bool(d.get("autoNumber", False))
+        # an auto-number's display format, "INV-{0000}": the number zero-padded to the width of the braces
+        fmt = re.fullmatch(r"(.*)\{(0+)\}(.*)", d.get("displayFormat", "{0}"), re.S) if self.auto_number else None
+        self.auto_number_format = (fmt.group(1), len(fmt.group(2)), fmt.group(3)) if fmt else None
         self.formula = d.get("calculatedFormula")
         self.compound = self.type in ("address", "location")  # read-only structured value of component fields
         self.compound_field_name = d.get("compoundFieldName")
@@ -151,6 +154,7 @@ class SObject:
         if "OwnerId" in self.fields:
             self.defaults["OwnerId"] = USER_ID
         self.rel_lower = {f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name}
+        self.auto_numbers = [(f.name,) + f.auto_number_format for f in self.fields.values() if f.auto_number_format]
 
     def describe_global(self):
         """The object's describeGlobal entry: the members of docs/soql-and-rest.md §3.1 in its order (alphabetical,
@@ -454,6 +458,7 @@ class Store:
         for o in self.schema.objects.values():
             self.empty_indexes(o)
         self.counters = {n: 0 for n in self.schema.objects}
+        self.auto_counters = {n: 0 for n in self.schema.objects}  # the last auto-number given, per object
 
     def empty_indexes(self, obj):
         """Empty unique/external-id indexes for obj's indexed fields, also as (field name, index, case-sensitive)
@@ -557,6 +562,14 @@ class Store:
         return [r["Id"] for r in self.records[obj.name].values()
                 if r.get("IsDeleted") != "true" and (r.get(f.name) or "").lower() == lv]
 
+    def assign_auto_numbers(self, obj, rec):
+        """Salesforce numbers a new record's auto-number fields in insert order, from 1; a value seeded through the
+        admin API is kept."""
+        n = self.auto_counters[obj.name] = self.auto_counters[obj.name] + 1
+        for name, prefix, width, suffix in obj.auto_numbers:
+            if rec.get(name) is None:
+                rec[name] = "%s%0*d%s" % (prefix, width, n, suffix)
+
     def compute_name(self, obj, rec):
         nf = obj.name_fields
         if nf:
@@ -574,6 +587,8 @@ class Store:
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
         apply_values(rec, values)
         self.compute_name(obj, rec)
+        if obj.auto_numbers:
+            self.assign_auto_numbers(obj, rec)
         self.records[obj.name][rec["Id"]] = rec
         if rec.get("IsDeleted") != "true":
             self.index_add(obj, rec)
@@ -598,6 +613,8 @@ class Store:
             apply_values(rec, values)
             if named:
                 self.compute_name(obj, rec)
+            if obj.auto_numbers:
+                self.assign_auto_numbers(obj, rec)
             recs[rid] = rec
             ids.append(rid)
             if index_list and rec.get("IsDeleted") != "true":
@@ -628,6 +645,8 @@ class Store:
                 rec[k] = pre + n + post
             if name_fields:
                 self.compute_name(obj, rec)
+            if obj.auto_numbers:
+                self.assign_auto_numbers(obj, rec)
             recs[rid] = rec
             if live:
                 for fname, idx, case_sensitive in index_list:
@@ -640,13 +659,14 @@ class Store:
         return count, first, last
 
     def dump(self):
-        return {"counters": self.counters, "records": self.records}
+        return {"counters": self.counters, "auto_counters": self.auto_counters, "records": self.records}
 
     def load(self, d):
         self.clear()
-        for n, c in d.get("counters", {}).items():
-            if n in self.counters:
-                self.counters[n] = c
+        for key, counters in (("counters", self.counters), ("auto_counters", self.auto_counters)):
+            for n, c in d.get(key, {}).items():
+                if n in counters:
+                    counters[n] = c
         for n, recs in d.get("records", {}).items():
             obj = self.schema.objects.get(n)
             if not obj:

@@ -161,10 +161,25 @@ class DescribeShape(EmuTestCase):
         info = self.run_job("Invoice__c", "insert", "Invoice_Key__c,Account__r.External_Id__c,Amount__c,"
                                                     "Channels__c,Due_Date__c\nK-1,A1,12.5,Email;Portal,2026-01-31\n")
         self.assertEqual(info["numberRecordsFailed"], 0, self.results(info["id"], "failedResults"))
-        rows = self.query_rows("SELECT Invoice_Key__c, Status__c, Amount__c, Account__r.Name, Channels__c "
+        rows = self.query_rows("SELECT Name, Invoice_Key__c, Status__c, Amount__c, Account__r.Name, Channels__c "
                                "FROM Invoice__c")
-        self.assertEqual(rows, [{"Invoice_Key__c": "K-1", "Status__c": "Draft", "Amount__c": "12.50",
-                                 "Account__r.Name": "Acme", "Channels__c": "Email;Portal"}])
+        self.assertEqual(rows, [{"Name": "INV-0001", "Invoice_Key__c": "K-1", "Status__c": "Draft",
+                                 "Amount__c": "12.50", "Account__r.Name": "Acme", "Channels__c": "Email;Portal"}])
+
+    def test_auto_number_in_insert_order(self):
+        info = self.run_job("Invoice__c", "insert", "Invoice_Key__c\nK-1\nK-2\n")
+        self.assertEqual(info["numberRecordsFailed"], 0)
+        self.admin("POST", "/records/Invoice__c", [{"Invoice_Key__c": "K-3"},
+                                                   {"Name": "Kept", "Invoice_Key__c": "K-4"}])
+        self.admin("POST", "/records/Invoice__c", {"generate": {"count": 2, "values": {"Invoice_Key__c": "G-{n}"}}})
+        self.assertEqual(sorted((r["Invoice_Key__c"], r["Name"]) for r in self.records("Invoice__c")),
+                         [("G-1", "INV-0005"), ("G-2", "INV-0006"), ("K-1", "INV-0001"), ("K-2", "INV-0002"),
+                          ("K-3", "INV-0003"), ("K-4", "Kept")])
+        info = self.run_job("Invoice__c", "insert", "Name,Invoice_Key__c\nMine,K-5\n")
+        self.assertEqual(info["numberRecordsFailed"], 1)  # not createable
+        self.admin("POST", "/reset")
+        self.run_job("Invoice__c", "insert", "Invoice_Key__c\nK-1\n")
+        self.assertEqual([r["Name"] for r in self.records("Invoice__c")], ["INV-0001"])
 
 
 class ConditionalDescribe(EmuTestCase):

@@ -10,6 +10,7 @@ import urllib.parse
 
 from .common import ApiError, Response, Route, normalize_id, parse_http_date
 from .soql import QueryRunner, Soql, SoqlError
+from .store import COMPOUND_KEYS
 
 
 def _release_label(v):
@@ -95,7 +96,7 @@ def record_json(obj, rec, ver, query=""):
     for f in obj.fields.values():
         if fields and f.name not in fields:
             continue
-        out[f.name] = json_value(f, rec.get(f.name))
+        out[f.name] = json_value(f, rec if f.compound else rec.get(f.name))
     return out
 
 
@@ -105,7 +106,7 @@ def rest_query(req, all_rows):
     if not q:
         raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
     try:
-        soql = Soql(q[0], emu.schema)
+        soql = Soql(q[0], emu.schema, compound_select=True)
     except SoqlError as e:
         if e.code == "API_ERROR":
             pass
@@ -130,8 +131,12 @@ def rest_query(req, all_rows):
 
 
 def json_value(f, v):
+    """A stored value as REST JSON (docs/soql-and-rest.md §1.4); for a compound field v is the record holding its
+    components."""
     if v is None:
         return None
+    if f.compound:
+        return compound_json(f, v)
     if f.type == "boolean":
         return v == "true"
     if f.type == "int":
@@ -141,6 +146,15 @@ def json_value(f, v):
     if f.type == "datetime":
         return v[:-1] + "+0000" if v.endswith("Z") else v
     return v
+
+
+def compound_json(f, rec):
+    """An address: an object of all its members, alphabetical, null when every part is null (§1.4); a location
+    likewise {latitude, longitude} (its null shape is unverified)."""
+    d = dict.fromkeys(COMPOUND_KEYS[f.type])
+    for key, c in f.parts:
+        d[key] = json_value(c, rec.get(c.name))
+    return d if any(v is not None for v in d.values()) else None
 
 
 def versions(req, m, _):

@@ -57,6 +57,7 @@ class Field:
         self.auto_number_format = (fmt.group(1), len(fmt.group(2)), fmt.group(3)) if fmt else None
         self.formula = d.get("calculatedFormula")
         self.compound = self.type in ("address", "location")  # read-only structured value of component fields
+        self.parts = []  # a compound's (member, component Field) pairs, set by its SObject
         self.compound_field_name = d.get("compoundFieldName")
         # deactivated values: still in describe (active: false) and in old data, but not accepted on a restricted
         # picklist, which is why they stay out of picklist/picklist_set
@@ -115,6 +116,10 @@ SYSTEM_FIELDS = [
     {"name": "SystemModstamp", "label": "System Modstamp", "type": "datetime", "createable": False,
      "updateable": False},
 ]
+# the members of a compound value, alphabetical (docs/soql-and-rest.md §1.4); components map to them by name ending
+COMPOUND_KEYS = {"address": ("city", "country", "geocodeAccuracy", "latitude", "longitude", "postalCode", "state",
+                             "street"),
+                 "location": ("latitude", "longitude")}
 COMPOUND_FIELDS = {"address", "billingaddress", "shippingaddress", "mailingaddress", "otheraddress", "location"}
 
 
@@ -155,6 +160,10 @@ class SObject:
             self.defaults["OwnerId"] = USER_ID
         self.rel_lower = {f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name}
         self.auto_numbers = [(f.name,) + f.auto_number_format for f in self.fields.values() if f.auto_number_format]
+        for f in self.fields.values():
+            if f.compound:  # (member, component field): BillingPostalCode -> postalCode, Site__Latitude__s -> latitude
+                f.parts = [(key, c) for c in self.fields.values() if c.compound_field_name == f.name
+                           for key in COMPOUND_KEYS[f.type] if c.name.lower().replace("__s", "").endswith(key.lower())]
 
     def describe_global(self):
         """The object's describeGlobal entry: the members of docs/soql-and-rest.md §3.1 in its order (alphabetical,

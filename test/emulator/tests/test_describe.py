@@ -182,6 +182,47 @@ class DescribeShape(EmuTestCase):
         self.assertEqual([r["Name"] for r in self.records("Invoice__c")], ["INV-0001"])
 
 
+class CompoundValues(EmuTestCase):
+    """docs/soql-and-rest.md §1.4, §2.9: REST answers an address as an object of its components; Bulk refuses it."""
+    ADDRESS = {"city": "Oslo", "country": "Norway", "geocodeAccuracy": None, "latitude": None, "longitude": None,
+               "postalCode": "0150", "state": None, "street": "Karl Johans gate 1"}
+
+    def setUp(self):
+        super().setUp()
+        ids = self.admin("POST", "/records/Account", [
+            {"Name": "Nordic", "External_Id__c": "N", "BillingStreet": "Karl Johans gate 1", "BillingCity": "Oslo",
+             "BillingPostalCode": "0150", "BillingCountry": "Norway"},
+            {"Name": "Nowhere", "External_Id__c": "X"}])["ids"]
+        self.nordic = ids[0]
+        self.admin("POST", "/records/Contact", [{"LastName": "Hansen", "AccountId": ids[0]},
+                                                {"LastName": "Solo"}])
+
+    def rest(self, soql):
+        r = self.api("GET", "/query?q=" + soql.replace(" ", "+"))
+        self.assertEqual(r.status, 200, r.text)
+        return r.json()["records"]
+
+    def test_rest_query_address_object(self):
+        recs = self.rest("SELECT Name, BillingAddress FROM Account ORDER BY Name")
+        self.assertEqual([(r["Name"], r["BillingAddress"]) for r in recs],
+                         [("Nordic", self.ADDRESS), ("Nowhere", None)])
+        self.assertEqual(list(recs[0]["BillingAddress"]), sorted(self.ADDRESS))
+        recs = self.rest("SELECT LastName, Account.BillingAddress FROM Contact WHERE Account.Name = 'Nordic'")
+        self.assertEqual(recs[0]["Account"]["BillingAddress"], self.ADDRESS)
+        self.admin("POST", "/records/Invoice__c", [{"Invoice_Key__c": "K-1"}])
+        recs = self.rest("SELECT Name, Site__c FROM Invoice__c")
+        self.assertEqual([(r["Name"], r["Site__c"]) for r in recs], [("INV-0001", None)])
+
+    def test_record_by_id_carries_the_address(self):
+        r = self.api("GET", "/sobjects/Account/" + self.nordic).json()
+        self.assertEqual((r["BillingAddress"], r["BillingCity"]), (self.ADDRESS, "Oslo"))
+
+    def test_compound_not_filtered_or_sorted(self):
+        for soql in ("SELECT Name FROM Account WHERE BillingAddress != null",
+                     "SELECT Name FROM Account ORDER BY BillingAddress"):
+            self.assertEqual(self.api("GET", "/query?q=" + soql.replace(" ", "+")).status, 400, soql)
+
+
 class ConditionalDescribe(EmuTestCase):
     """docs/soql-and-rest.md §3.4: both describes answer 304 without a body while the metadata is not newer than
     If-Modified-Since."""

@@ -47,8 +47,8 @@ def limits_body(emu, major):
     """GET /limits (docs/soql-and-rest.md §5.2, docs/bulk-api-2.md §10): {"Max", "Remaining"} per key, from the
     same counters the API enforces. With limits_per_app, DailyApiRequests and the batch key nest a per-app entry
     as soql-and-rest §5.2 records (an app without a limit of its own shows Max 0; off by default: bulk-api-2 §10
-    shows plain {"Max", "Remaining"} members); the batch key is DailyBulkApiRequests up to 48.0; the Bulk 2.0 query keys exist
-    from 47.0."""
+    shows plain {"Max", "Remaining"} members); the batch key is DailyBulkApiRequests up to 48.0; the Bulk 2.0
+    query keys exist from 47.0."""
     c = emu.config
 
     def lim(mx, used, app=False):

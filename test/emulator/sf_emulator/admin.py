@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from . import auth, common, jobs
+from . import auth, common, jobs, store
 from .common import ApiError, Route
 from .state import DEFAULT_CONFIG
 
@@ -64,14 +64,48 @@ def records(req, m, _):
     return req.json({"object": obj.name, "totalSize": len(recs), "records": recs})
 
 
+def seed_value(v):
+    """JSON value -> the store's canonical text: null stays null, booleans true/false, numbers as written."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def generate_spec(spec):
+    """{"count": N, "values": {"Name": "Account {n}", ...}, "start": 1} -> (fixed values, [(field, prefix,
+    suffix)], start, count); {n} stands for start, start+1, ... (its first occurrence in a value)."""
+    if not isinstance(spec, dict):
+        raise ApiError(400, "INVALID_SEED", "generate must be an object")
+    count, start = int(spec.get("count", 0)), int(spec.get("start", 1))
+    fixed, numbered = {}, []
+    for k, v in (spec.get("values") or {}).items():
+        v = seed_value(v)
+        if v is not None and "{n}" in v:
+            pre, _, post = v.partition("{n}")
+            numbered.append((k, pre, post))
+        else:
+            fixed[k] = v
+    return fixed, numbered, start, count
+
+
 def seed_records(req, m, _):
+    """POST /__emulator/records/{object}: a list of records, {"records": [...]}, or {"generate": {...}}."""
     emu, obj = req.emu, _object(req, m)
     data = jbody(req)
-    items = data if isinstance(data, list) else data.get("records", [])
-    ids = []
+    if isinstance(data, dict) and "generate" in data:
+        fixed, numbered, start, count = generate_spec(data["generate"])
+        unknown = [k for k in list(fixed) + [k for k, _, _ in numbered] if k not in obj.fields]
+        if unknown:
+            raise ApiError(400, "INVALID_FIELD", "unknown fields on %s: %s" % (obj.name, ", ".join(unknown)))
+        with emu.lock:
+            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count)
+        return req.json({"count": n, "first_id": first, "last_id": last})
+    items = ({k: seed_value(v) for k, v in it.items()}
+             for it in (data if isinstance(data, list) else data.get("records", [])))
     with emu.lock:
-        for it in items:
-            ids.append(emu.store.insert_raw(obj, {k: (None if v is None else str(v)) for k, v in it.items()})["Id"])
+        ids = emu.store.insert_many(obj, items)
     return req.json({"ids": ids})
 
 
@@ -138,11 +172,42 @@ def usage(req, m, _):
     emu, data = req.emu, jbody(req)
     with emu.lock:
         for k, attr in (("api", "api_used"), ("records", "records_used"), ("batches", "batches_used"),
-                        ("query_jobs", "query_jobs_used")):
+                        ("query_jobs", "query_jobs_used"), ("query_storage_kb", "query_storage_kb")):
             if k in data:
                 setattr(emu, attr, int(data[k]))
-    return req.json({"api": emu.api_used, "records": emu.records_used, "batches": emu.batches_used,
-                     "query_jobs": emu.query_jobs_used})
+        if "query_storage_mb" in data:
+            emu.query_storage_kb = int(data["query_storage_mb"]) * 1024
+        return req.json(usage_body(emu))
+
+
+def usage_body(emu):
+    return {"api": emu.api_used, "records": emu.records_used, "batches": emu.batches_used,
+            "query_jobs": emu.query_jobs_used, "query_storage_kb": emu.query_storage_kb,
+            "query_storage_mb": emu.query_storage_kb // 1024}
+
+
+def record_count_snapshot(req, m, _):
+    """POST /__emulator/recordcount: what /limits/recordCount serves. {"snapshot": true} freezes the live counts
+    (later writes do not show: the lag of Salesforce's cached snapshot), {"counts": {"Account": N}} sets counts on
+    top of the frozen ones (planner estimates without seeding millions), {"snapshot": false} goes back to live
+    counts. GET shows the state: {"live": bool, "counts": {object: N}}."""
+    emu, data = req.emu, jbody(req) if req.method == "POST" else {}
+    with emu.lock:
+        given = {}
+        for name, n in (data.get("counts") or {}).items():
+            obj = emu.schema.get(name)
+            if obj is None:
+                raise ApiError(404, "NOT_FOUND", "Unknown object %s" % name)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ApiError(400, "INVALID_COUNT", "count of %s must be a whole number >= 0" % name)
+            given[obj.name] = n
+        if data.get("snapshot") is False:
+            emu.record_counts = None
+        elif data.get("snapshot") or given:
+            keep = emu.record_counts is not None and not data.get("snapshot")
+            emu.record_counts = dict(emu.record_counts if keep else emu.store.live_counts(), **given)
+        live = emu.record_counts is None
+        return req.json({"live": live, "counts": emu.store.live_counts() if live else dict(emu.record_counts)})
 
 
 def clock(req, m, _):
@@ -164,6 +229,76 @@ def all_jobs(req, m, _):
     return req.json({"jobs": out})
 
 
+def stamp(t):
+    """A describe time stamp in the admin answers: ISO, and as the HTTP date that a client's If-Modified-Since
+    must reach for a 304."""
+    return {"modified": common.log_ts(t), "modified_http_date": common.http_date(t)}
+
+
+def schema_body(emu):
+    """GET /__emulator/schema: describeGlobal's time stamp, every object's field names and describe time stamp."""
+    out = stamp(emu.schema.modified())
+    out["objects"] = {o.name: dict(stamp(o.modified), fields=list(o.fields)) for o in emu.schema.objects.values()}
+    return out
+
+
+_FIELD_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_SYSTEM_FIELD_NAMES = {f["name"].lower() for f in store.SYSTEM_FIELDS}
+
+
+def put_field(req, m, _):
+    """POST /__emulator/schema/{object}/fields with a field in metadata.json's format: adds the field, or replaces
+    the field of that name (a retype, see Store.put_field), so tests can play an org whose schema changes between
+    calls (docs/soql-and-rest.md §6 "Describe"). The object's describe time stamp moves, and that of every object
+    a reference field (old or new) points at, whose childRelationships change."""
+    emu, obj = req.emu, _object(req, m)
+    d = jbody(req)
+    name = d.get("name") if isinstance(d, dict) else None
+    if not isinstance(name, str) or not _FIELD_NAME_RE.fullmatch(name):
+        raise ApiError(400, "INVALID_FIELD", "a field needs a name of letters, digits and _")
+    if name.lower() in _SYSTEM_FIELD_NAMES:
+        raise ApiError(400, "INVALID_FIELD", "%s is a system field" % name)
+    typ = d.get("type", "string")
+    if typ not in store.FIELD_TYPES or typ == "id":
+        raise ApiError(400, "INVALID_FIELD", "unknown field type %s" % typ)
+    refs = d.get("referenceTo") or []
+    if typ == "reference" and (not refs or any(emu.schema.get(r) is None for r in refs)):
+        raise ApiError(400, "INVALID_FIELD", "referenceTo must name objects of the schema")
+    try:
+        f = store.Field(d)
+    except (TypeError, ValueError) as e:
+        raise ApiError(400, "INVALID_FIELD", "bad field definition: %s" % e)
+    with emu.lock:
+        old = obj.fields_lower.get(name.lower())
+        created = emu.store.put_field(obj, f)
+        emu.schema.touch(touched_by(emu.schema, obj, [old, f]))
+        return req.json(dict({"object": obj.name, "created": created, "field": f.describe()}, **stamp(obj.modified)))
+
+
+def drop_field(req, m, _):
+    """DELETE /__emulator/schema/{object}/fields/{field}: the field and its values are gone from describe, SOQL,
+    ingest and results."""
+    emu, obj = req.emu, _object(req, m)
+    with emu.lock:
+        f = obj.fields_lower.get(m.group("field").lower())
+        if f is None:
+            raise ApiError(404, "NOT_FOUND", "Unknown field %s.%s" % (obj.name, m.group("field")))
+        if f.name.lower() in _SYSTEM_FIELD_NAMES:
+            raise ApiError(400, "INVALID_FIELD", "%s is a system field" % f.name)
+        emu.store.drop_field(obj, f)
+        emu.schema.touch(touched_by(emu.schema, obj, [f]))
+        return req.json(dict({"object": obj.name, "dropped": f.name}, **stamp(obj.modified)))
+
+
+def touched_by(schema, obj, fields):
+    """obj and the objects that fields (None skipped) reference: their describes change with obj's fields."""
+    out = {obj.name: obj}
+    for f in fields:
+        if f is not None and f.type == "reference":
+            out.update((o.name, o) for o in map(schema.get, f.reference_to) if o is not None)
+    return out.values()
+
+
 def save(req, m, _):
     req.emu.persist()
     return req.json({"ok": True})
@@ -180,10 +315,14 @@ ROUTES = [
     Route(r"/tokens", {"POST": issue_token}),
     Route(r"/config", {"GET": get_config, "POST": set_config, "PUT": get_config, "PATCH": get_config,
                        "DELETE": get_config, "HEAD": get_config, "OPTIONS": get_config}),
-    Route(r"/usage", {"POST": usage}),
+    Route(r"/usage", {"GET": lambda req, m, _: req.json(usage_body(req.emu)), "POST": usage}),
     Route(r"/clock", {"POST": clock}),
+    Route(r"/recordcount", {"GET": record_count_snapshot, "POST": record_count_snapshot}),
     Route(r"/jobs", {"GET": all_jobs}),
     Route(r"/save", {"POST": save}),
+    Route(r"/schema", {"GET": lambda req, m, _: req.json(schema_body(req.emu))}),
+    Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)/fields", {"POST": put_field}),
+    Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)/fields/(?P<field>[A-Za-z0-9_]+)", {"DELETE": drop_field}),
 ]
 
 

@@ -2,6 +2,8 @@
 
 Protocol facts: docs/bulk-api-2.md (§2 conventions of every call, §4 errors)."""
 
+import datetime
+import email.utils
 import json
 import os
 import re
@@ -76,6 +78,29 @@ def make_id(prefix, n):
     return head[0] + _B62[a] + _B62_PAIRS[b] + _B62_PAIRS[c] + head[1] + _SUFFIX_CHARS[mask]
 
 
+def make_ids(prefix, n, count):
+    """make_id(prefix, n), make_id(prefix, n + 1), ... (count ids) without per-id arithmetic: nested loops over the
+    tables of digit pairs; the same ids as make_id."""
+    end = n + count
+    while n < end:
+        hi, lo = divmod(n, 62 ** 5)
+        make_id(prefix, n)  # caches the head of this block
+        first10, sfx = _ID_HEADS[(prefix, hi)]
+        a0, rest = divmod(lo, 62 ** 4)
+        b0, c0 = divmod(rest, 62 ** 2)
+        for a in range(a0, 62):
+            ha, ma = first10 + _B62[a], _B62_UPPER[a]
+            for b in range(b0, 62 * 62):
+                hb, mb = ha + _B62_PAIRS[b], ma | _B62_PAIR_UPPER[b] << 1
+                for c in range(c0, 62 * 62):
+                    if n >= end:
+                        return
+                    yield hb + _B62_PAIRS[c] + sfx + _SUFFIX_CHARS[mb | _B62_PAIR_UPPER[c] << 3]
+                    n += 1
+                c0 = 0
+            b0 = 0
+
+
 _B62_PAIRS = [x + y for x in _B62 for y in _B62]
 _B62_UPPER = [1 if "A" <= x <= "Z" else 0 for x in _B62]
 _B62_PAIR_UPPER = [_B62_UPPER[i // 62] | _B62_UPPER[i % 62] << 1 for i in range(62 * 62)]
@@ -115,7 +140,30 @@ def job_ts(t):
 
 
 def record_ts(t):
+    """A record's date-time value: UTC, whole seconds, ".000Z" (docs/soql-and-rest.md §1.4: Salesforce keeps
+    date-times to the second; the Bulk result form of docs/bulk-api-2.md §9.3)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
+
+
+def log_ts(t):
+    """Millisecond UTC timestamp of the request log (admin API only)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def http_date(t):
+    """An HTTP date (RFC 9110 IMF-fixdate), e.g. for If-Modified-Since."""
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def parse_http_date(h):
+    """An HTTP date header as epoch seconds; None when absent or unparsable. A date without a zone is UTC."""
+    try:
+        d = email.utils.parsedate_to_datetime(h) if h else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    return (d if d.tzinfo else d.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import time
 import zlib
 
 from . import common, jobs
-from .common import (CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, USER_ID, ApiError, JobFailure, Response,
-                     Route, RowError, normalize_id)
+from .common import (CSV_CT, DELIMITERS, LINE_ENDINGS, TERMINAL, USER_ID, ApiError, JobFailure, Response, RowError,
+                     normalize_id)
 from .store import apply_values, make_converter
 
 csv.field_size_limit(64 * 1024 * 1024)
@@ -71,9 +71,8 @@ def process_ingest(emu, job, t0):
         if fail_spec is not None and batch_no >= fail_spec.get("after_batches", 0):
             if not fail_spec.get("message"):
                 job.retries = 10  # the internal batch was retried until the limit
-            return jobs.fail_job(emu, job, fail_spec.get("message") or
-                                 "InvalidBatch : Failed to process query: the job was retried more than 10 "
-                                 "times", t0)
+            default = "InvalidBatch : Failed to process query: the job was retried more than 10 times"
+            return jobs.fail_job(emu, job, jobs.fail_message(fail_spec, default, default), t0)
         with emu.lock:
             if emu.batches_used >= emu.config["daily_batches_limit"]:
                 fail = "ExceededQuota : Maximum number of batches per rolling 24 hour period exceeded"
@@ -689,7 +688,7 @@ def create_ingest(req, m, _):
         job.ext_id = ext
         if arid:
             job.assignment_rule_id = arid
-        jobs.take_fail_spec(emu, job)
+        jobs.take_fail_spec(emu, job, "ingest")
         emu.jobs[job.id] = job
         if content is not None:
             job.content = content
@@ -791,38 +790,11 @@ def results(req, m, job):
     return Response(200, results_body(req.emu, job, m.group("sub")), CSV_CT)
 
 
-def job_info(req, m, job):
-    with req.emu.lock:
-        return req.json(job.info_shape())
-
-
 def patch(req, m, job):
     return jobs.patch_job(req, job, process_ingest)
 
 
-def delete(req, m, job):
-    return jobs.delete_job(req, job)
-
-
-def list_ingest(req, m, _):
-    return jobs.list_jobs(req, "ingest")
-
-
-def lookup(req, m):
-    with req.emu.lock:
-        return jobs.get_job(req.emu, m.group("id"), "ingest")
-
-
-def not_found(req, m):
-    raise ApiError(404, *NOT_FOUND)
-
-
-_JOB = r"/jobs/ingest/(?P<id>[0-9A-Za-z]{15,18})"
-ROUTES = [
-    Route(r"/jobs/ingest/?", {"GET": list_ingest, "POST": create_ingest}, min_version=41, subsystem="jobs"),
-    Route(_JOB + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": delete}, lookup, 41, "jobs"),
-    Route(_JOB + r"/batches/?", {"PUT": upload}, lookup, 41, "jobs"),
-    Route(_JOB + r"/(?P<sub>successfulResults|failedResults|unprocessedrecords)/?", {"GET": results}, lookup, 41,
-          "jobs"),
-    Route(r"/jobs/ingest.*", {}, not_found, 41, "jobs"),
-]
+ROUTES = jobs.job_routes("ingest", 41, create_ingest, patch, [
+    (r"/batches/?", {"PUT": upload}),
+    (r"/(?P<sub>successfulResults|failedResults|unprocessedrecords)/?", {"GET": results}),
+])

@@ -10,7 +10,7 @@ import time
 import traceback
 
 from . import common
-from .common import (DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, USER_ID, ApiError, ApiVersion, Response,
+from .common import (DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, USER_ID, ApiError, ApiVersion, Response, Route,
                      make_id, normalize_id)
 
 
@@ -47,7 +47,7 @@ class Job:
         self.result_cache = {}
         self.query = None
         self.query_columns = None
-        self.query_rows = None
+        self.result = None
         self.lock_fraction = 0.0
         self.fail_spec = None
         self.synthetic_rows = None
@@ -333,9 +333,50 @@ def multiple_contents_msg(job):
             "a new Job and make sure you only do 'PUT' once on a given Job." % job.id[:15])
 
 
-def take_fail_spec(emu, job):
-    """config next_job_fails applies to the next job created, once."""
+def take_fail_spec(emu, job, kind):
+    """config next_job_fails applies once, to the next job created (of its "kind" when the spec names one)."""
     nj = emu.config["next_job_fails"]
     if nj:
-        job.fail_spec = nj if isinstance(nj, dict) else {}
+        spec = nj if isinstance(nj, dict) else {}
+        if spec.get("kind", kind) != kind:
+            return
+        job.fail_spec = spec
         emu.config["next_job_fails"] = None
+
+
+def fail_message(spec, timeout_msg, default):
+    """The errorMessage a next_job_fails spec asks for: its "message"; none at all when "message" is null (a
+    Failed job may carry no errorMessage, docs/bulk-api-2.md §9.2); the kind's timeout text for
+    "error": "QUERY_TIMEOUT"; else the kind's retry-limit text."""
+    if "message" in spec:
+        return spec["message"]
+    if spec.get("error") == "QUERY_TIMEOUT":
+        return timeout_msg
+    return default
+
+
+def job_routes(kind, min_version, create, patch, subresources):
+    """The route table of one job kind (docs/bulk-api-2.md §1): the collection (list, create), one job (info,
+    PATCH, DELETE), its subresources [(pattern, {method: handler})] and a 404 for anything else below
+    /jobs/<kind>. Every job route resolves the job first, so an unknown id is a 404 before a wrong method is a
+    405; all answer in the jobs framework's error member order."""
+    base = r"/jobs/%s" % kind
+    job = base + r"/(?P<id>[0-9A-Za-z]{15,18})"
+
+    def lookup(req, m):
+        with req.emu.lock:
+            return get_job(req.emu, m.group("id"), kind)
+
+    def job_info(req, m, j):
+        with req.emu.lock:
+            return req.json(j.info_shape())
+
+    def not_found(req, m):
+        raise ApiError(404, *NOT_FOUND)
+
+    return ([Route(base + r"/?", {"GET": lambda req, m, _: list_jobs(req, kind), "POST": create},
+                   min_version=min_version, subsystem="jobs"),
+             Route(job + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": lambda req, m, j: delete_job(req, j)},
+                   lookup, min_version, "jobs")]
+            + [Route(job + pattern, methods, lookup, min_version, "jobs") for pattern, methods in subresources]
+            + [Route(base + r".*", {}, not_found, min_version, "jobs")])

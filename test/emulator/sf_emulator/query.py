@@ -3,22 +3,49 @@
 Route table ROUTES: /jobs/query... below /services/data/vNN.0 (47.0+)."""
 
 import base64
-import csv
 import datetime as _dt
-import io
 import re
 import time
 
 from . import common, jobs
-from .common import CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, ApiError, Response, Route, make_id
+from .common import CSV_CT, DELIMITERS, LINE_ENDINGS, NOT_FOUND, TERMINAL, ApiError, Response, make_id
 from .soql import QueryRunner, Soql, SoqlError
+
+
+class ResultSet:
+    """A finished query job's rows, rendered once: each row as its quoted values joined by '"<delimiter>"' (the
+    outer quotes and line endings are added per page), so a page is a slice and one join (docs/bulk-api-2.md
+    §9.3: every value quoted, embedded quotes doubled, null -> ""). Built column by column with C-level loops."""
+
+    def __init__(self, n, cols, delim):
+        self.n = n
+        sep = '"' + delim + '"'
+        prepared = []
+        for col in cols:
+            if None in col:
+                col = ["" if v is None else v for v in col]
+            if '"' in "".join(col):
+                col = [v.replace('"', '""') for v in col]
+            prepared.append(col)
+        self._lines = list(map(sep.join, zip(*prepared))) if n else []
+
+    def __len__(self):
+        return self.n
+
+    def lines(self, start, stop):
+        return self._lines[start:stop]
+
+    def size_bytes(self, le):
+        """Bytes of the whole result as one file (the daily result-volume allocation counts these)."""
+        return sum(map(len, self._lines)) + self.n * (2 + len(le))
 
 
 class SyntheticRows:
     """A huge query result generated on demand, page by page (fault: large result sets, bounded memory)."""
 
-    def __init__(self, n, soql, schema):
+    def __init__(self, n, soql, schema, delim):
         self.n = n
+        self.sep = '"' + delim + '"'
         self.gens = []
         for header, chain, f in soql.columns:
             self.gens.append(self.generator(header, f, schema, soql.obj if not chain else None))
@@ -49,33 +76,59 @@ class SyntheticRows:
     def __len__(self):
         return self.n
 
-    def __getitem__(self, sl):
-        start, stop, _ = sl.indices(self.n)
-        return [[g(i) for g in self.gens] for i in range(start, stop)]
+    def lines(self, start, stop):
+        start, stop, _ = slice(start, stop).indices(self.n)
+        sep, gens = self.sep, self.gens
+        return [sep.join([g(i) for g in gens]) for i in range(start, stop)]
+
+    def size_bytes(self, le):
+        if not self.n:
+            return 0
+        return len(self.lines(0, 1)[0]) * self.n + self.n * (2 + len(le))  # an estimate: rows are alike
+
+
+QUERY_TIMEOUT_MSG = "QUERY_TIMEOUT : Your query request was running for too long."
 
 
 def process_query(emu, job, t0):
+    """UploadComplete -> InProgress -> JobComplete/Failed (docs/bulk-api-2.md §4.2, §9.2). With batch_delay_ms,
+    numberRecordsProcessed grows in steps of batch_size rows, one delay each (slow processing)."""
     if not jobs.set_state(emu, job, "InProgress"):
         return
     if isinstance(job.query, SoqlError):
         return jobs.fail_job(emu, job, "%s : %s" % (job.query.code, job.query.message.strip()), t0)
+    delim = DELIMITERS[job.delimiter]
     if job.synthetic_rows is not None:
-        rows = SyntheticRows(job.synthetic_rows, job.query, emu.schema)
+        rows = SyntheticRows(job.synthetic_rows, job.query, emu.schema, delim)
     else:
-        rows = QueryRunner(job.query, emu.store, job.operation == "queryAll").run(emu.lock)
-    if emu.config["batch_delay_ms"]:
-        if not jobs.wait_interruptible(job, emu.config["batch_delay_ms"]):
-            return
+        n, cols = QueryRunner(job.query, emu.store, job.operation == "queryAll").columns(emu.lock)
+        rows = ResultSet(n, cols, delim)
+    delay, bsize = emu.config["batch_delay_ms"], max(1, int(emu.config["batch_size"]))
     fail_spec = job.fail_spec
-    if fail_spec is not None:
-        return jobs.fail_job(emu, job, fail_spec.get("message") or "InvalidBatch : Failed to process query: the "
-                             "job was retried more than 15 times", t0)
+    done = 0
+    while True:
+        if fail_spec is not None and done >= fail_spec.get("after_batches", 0) * bsize:
+            job.retries = int(fail_spec.get("retries", 15))  # query jobs are retried up to 15 times (§8)
+            return jobs.fail_job(emu, job, jobs.fail_message(
+                fail_spec, QUERY_TIMEOUT_MSG, "InvalidBatch : Failed to process query: the job was retried more "
+                "than 15 times"), t0)
+        if done >= len(rows) or (not delay and fail_spec is None):
+            break
+        if delay and not jobs.wait_interruptible(job, delay):
+            return
+        with emu.lock:
+            if job.state in TERMINAL:
+                return
+            done = min(len(rows), done + bsize)
+            job.processed = done
+            job.touch()
     with emu.lock:
         if job.state in TERMINAL:
             return
-        job.query_rows = rows
+        job.result = rows
         job.processed = len(rows)
         job.total_ms = int((time.time() - t0) * 1000)
+        emu.query_storage_kb += -(-rows.size_bytes(LINE_ENDINGS[job.line_ending]) // 1024)
         job.state = "JobComplete"
         job.touch()
 
@@ -104,6 +157,9 @@ def create_query(req, m, _):
         if emu.query_jobs_used >= emu.config["daily_query_jobs_limit"]:
             raise ApiError(400, "LIMIT_EXCEEDED", "ExceededQuota : Maximum number of Bulk API 2.0 query jobs "
                            "per rolling 24 hour period exceeded")
+        if emu.query_storage_kb >= emu.config["daily_query_result_kb_limit"]:  # §9.1
+            raise ApiError(400, "LIMIT_EXCEEDED", "Max bulk v2 query result size stored (%d) kb per 24 hrs has "
+                           "been exceeded" % emu.config["daily_query_result_kb_limit"])
         emu.query_jobs_used += 1
         job = jobs.Job(jobs.new_job_id(emu), "query", op, obj_name, ver, delim, le)
         job.query = soql
@@ -113,7 +169,7 @@ def create_query(req, m, _):
             if float(ver) < 50:
                 order = sorted(range(len(cols)), key=lambda i: cols[i].lower())
                 soql.columns = [soql.columns[i] for i in order]
-        jobs.take_fail_spec(emu, job)
+        jobs.take_fail_spec(emu, job, "query")
         if emu.config["synthetic_query_rows"] and not isinstance(soql, SoqlError):
             job.synthetic_rows = int(emu.config["synthetic_query_rows"])
         emu.jobs[job.id] = job
@@ -142,11 +198,11 @@ def results(req, m, job):
         except ValueError:
             raise ApiError(400, "INVALIDPARAMETER", "Invalid value for maxRecords: %s" % q["maxRecords"])
     start = 0
+    rows = job.result
     if q.get("locator"):
         start = decode_locator(q["locator"])
-        if start is None or start > len(job.query_rows):
+        if start is None or start > len(rows):
             raise ApiError(400, "INVALIDPARAMETER", "Invalid locator: %s" % q["locator"])
-    rows = job.query_rows
     if sub == "resultPages":
         # §9.4: each link and the continuation carry a locator (the first page's too); maxRecords only when the
         # caller asked for a page size; members in the reference's order
@@ -154,7 +210,7 @@ def results(req, m, job):
         size = "&maxRecords=%d" % page if "maxRecords" in q else ""
         urls, pos = [], start
         per_call = max(1, int(emu.config["result_pages_per_call"]))
-        while len(urls) < per_call and (pos < len(rows) or (not urls and not rows)):
+        while len(urls) < per_call and (pos < len(rows) or (not urls and not len(rows))):
             urls.append({"resultUrl": base + "results?locator=%s%s" % (encode_locator(pos), size)})
             pos += page
         done = pos >= len(rows)
@@ -162,22 +218,15 @@ def results(req, m, job):
                          "nextRecordsUrl": None if done else base + "resultPages?locator=%s%s" % (
                              encode_locator(pos), size),
                          "done": done})
-    chunk = rows[start:start + page]
+    lines = rows.lines(start, start + page)
     nxt = start + page
-    cols = job.query_columns
-    data = csv_quote_all([cols] + [["" if v is None else v for v in r] for r in chunk],
-                         DELIMITERS[job.delimiter], LINE_ENDINGS[job.line_ending])
-    return Response(200, data.encode("utf-8"), CSV_CT,
+    le = LINE_ENDINGS[job.line_ending]
+    sep = '"' + DELIMITERS[job.delimiter] + '"'
+    head = '"' + sep.join(c.replace('"', '""') for c in job.query_columns) + '"' + le
+    body = head + ('"' + ('"' + le + '"').join(lines) + '"' + le if lines else "")
+    return Response(200, body.encode("utf-8"), CSV_CT,
                     [("Sforce-Locator", encode_locator(nxt) if nxt < len(rows) else "null"),
-                     ("Sforce-NumberOfRecords", str(len(chunk)))])
-
-
-def csv_quote_all(rows, delim, le):
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delim, lineterminator=le, quoting=csv.QUOTE_ALL)
-    for i in range(0, len(rows), 5000):  # slices: let other threads have the GIL in between
-        w.writerows(rows[i:i + 5000])
-    return buf.getvalue()
+                     ("Sforce-NumberOfRecords", str(len(lines)))])
 
 
 def encode_locator(n):
@@ -191,11 +240,6 @@ def decode_locator(s):
         return None
 
 
-def job_info(req, m, job):
-    with req.emu.lock:
-        return req.json(job.info_shape())
-
-
 def patch(req, m, job):
     d = jobs.job_request(req)
     if d.get("state") != "Aborted":
@@ -204,27 +248,6 @@ def patch(req, m, job):
     return jobs.patch_job(req, job, process_query)
 
 
-def delete(req, m, job):
-    return jobs.delete_job(req, job)
-
-
-def list_query(req, m, _):
-    return jobs.list_jobs(req, "query")
-
-
-def lookup(req, m):
-    with req.emu.lock:
-        return jobs.get_job(req.emu, m.group("id"), "query")
-
-
-def not_found(req, m):
-    raise ApiError(404, *NOT_FOUND)
-
-
-_JOB = r"/jobs/query/(?P<id>[0-9A-Za-z]{15,18})"
-ROUTES = [
-    Route(r"/jobs/query/?", {"GET": list_query, "POST": create_query}, min_version=47, subsystem="jobs"),
-    Route(_JOB + r"/?", {"GET": job_info, "PATCH": patch, "DELETE": delete}, lookup, 47, "jobs"),
-    Route(_JOB + r"/(?P<sub>results|resultPages)/?", {"GET": results}, lookup, 47, "jobs"),
-    Route(r"/jobs/query.*", {}, not_found, 47, "jobs"),
-]
+ROUTES = jobs.job_routes("query", 47, create_query, patch, [
+    (r"/(?P<sub>results|resultPages)/?", {"GET": results}),
+])

@@ -8,8 +8,9 @@ import json
 import re
 import urllib.parse
 
-from .common import ApiError, Route, normalize_id
+from .common import ApiError, Response, Route, normalize_id, parse_http_date
 from .soql import QueryRunner, Soql, SoqlError
+from .store import COMPOUND_KEYS
 
 
 def _release_label(v):
@@ -17,25 +18,72 @@ def _release_label(v):
     return "%s '%02d" % (("Winter", "Spring", "Summer")[k % 3], 18 + k // 3)
 
 
-def describe_body(obj, ver):
-    g = json.loads(json.dumps(obj.describe_global()).replace("{v}", ver))
-    g.update({"fields": [f.describe() for f in obj.fields.values()], "childRelationships": [],
-              "recordTypeInfos": [], "activateable": False})
+def describe_body(schema, obj, ver):
+    """docs/soql-and-rest.md §3.2: the describeGlobal entry plus fields, childRelationships, recordTypeInfos."""
+    g = _global(obj, ver)
+    g.update({"fields": [f.describe() for f in obj.fields.values()],
+              "childRelationships": schema.child_relationships(obj), "recordTypeInfos": []})
     return g
 
 
-def limits_body(emu):
+def unless_modified(req, modified):
+    """Conditional describes (docs/soql-and-rest.md §3.4): 304 without a body when the metadata is not newer than
+    If-Modified-Since; 412 when it is newer than If-Unmodified-Since, which is evaluated first (RFC 9110 §13.2.2).
+    None: answer normally; an unparsable date is ignored. modified is in whole seconds, like the dates."""
+    since = parse_http_date(req.header("If-Unmodified-Since"))
+    if since is not None and modified > since:
+        raise ApiError(412, "PRECONDITION_FAILED", "The requested resource has been modified since %s"
+                       % req.header("If-Unmodified-Since"))
+    since = parse_http_date(req.header("If-Modified-Since"))
+    if since is not None and modified <= since:
+        return Response(304, b"")
+    return None
+
+
+APP_LABEL = "sf_bulk Emulator"  # the default org's connected app, as /limits nests per-app entries
+
+
+def limits_body(emu, major):
+    """GET /limits (docs/soql-and-rest.md §5.2, docs/bulk-api-2.md §10): {"Max", "Remaining"} per key, from the
+    same counters the API enforces. With limits_per_app, DailyApiRequests and the batch key nest a per-app entry
+    as soql-and-rest §5.2 records (an app without a limit of its own shows Max 0; off by default: bulk-api-2 §10
+    shows plain {"Max", "Remaining"} members); the batch key is DailyBulkApiRequests up to 48.0; the Bulk 2.0
+    query keys exist from 47.0."""
     c = emu.config
 
-    def lim(mx, used):
-        return {"Max": mx, "Remaining": max(0, mx - used)}
-    return {"DailyApiRequests": lim(c["daily_api_limit"], emu.api_used),
-            "DailyBulkApiBatches": lim(c["daily_batches_limit"], emu.batches_used),
-            "DailyBulkV2QueryJobs": lim(c["daily_query_jobs_limit"], emu.query_jobs_used),
-            "DailyBulkV2QueryFileStorageMB": lim(976562, 0),
-            "DataStorageMB": lim(1024, 0), "FileStorageMB": lim(1024, 0),
-            "DailyAsyncApexExecutions": lim(250000, 0),
-            "ConcurrentAsyncGetReportInstances": lim(200, 0)}
+    def lim(mx, used, app=False):
+        d = {"Max": mx, "Remaining": max(0, mx - used)}
+        if app and c["limits_per_app"]:
+            d[APP_LABEL] = {"Max": 0, "Remaining": 0}
+        return d
+    kb_max = c["daily_query_result_kb_limit"]
+    out = {"ConcurrentAsyncGetReportInstances": lim(200, 0),
+           "DailyApiRequests": lim(c["daily_api_limit"], emu.api_used, True),
+           "DailyAsyncApexExecutions": lim(250000, 0),
+           ("DailyBulkApiBatches" if major >= 49 else "DailyBulkApiRequests"):
+               lim(c["daily_batches_limit"], emu.batches_used, True)}
+    if major >= 47:
+        out["DailyBulkV2QueryFileStorageMB"] = {"Max": kb_max // 1024,
+                                                "Remaining": max(0, kb_max - emu.query_storage_kb) // 1024}
+        out["DailyBulkV2QueryJobs"] = lim(c["daily_query_jobs_limit"], emu.query_jobs_used)
+    out.update({"DataStorageMB": lim(1024, 0), "FileStorageMB": lim(1024, 0)})
+    return out
+
+
+def record_count(req, m, _):
+    """GET /limits/recordCount[?sObjects=A,B] (docs/soql-and-rest.md §5.1): {"sObjects": [{"count", "name"}]} by
+    name, never in the request's order; unknown names and objects without records are left out, as Salesforce
+    omits them. Counts are live unless the admin API froze or set a snapshot (Salesforce's lags)."""
+    emu = req.emu
+    wanted = req.params().get("sObjects")
+    with emu.lock:
+        counts = emu.record_counts if emu.record_counts is not None else emu.store.live_counts()
+        if wanted is None:
+            names = list(emu.schema.objects)
+        else:
+            names = [o.name for o in map(emu.schema.get, wanted.split(",")) if o is not None]
+    return req.json({"sObjects": [{"count": counts[n], "name": n} for n in sorted(set(names))
+                                  if counts.get(n)]})
 
 
 def record_json(obj, rec, ver, query=""):
@@ -48,7 +96,7 @@ def record_json(obj, rec, ver, query=""):
     for f in obj.fields.values():
         if fields and f.name not in fields:
             continue
-        out[f.name] = json_value(f, rec.get(f.name))
+        out[f.name] = json_value(f, rec if f.compound else rec.get(f.name))
     return out
 
 
@@ -58,7 +106,7 @@ def rest_query(req, all_rows):
     if not q:
         raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
     try:
-        soql = Soql(q[0], emu.schema)
+        soql = Soql(q[0], emu.schema, compound_select=True)
     except SoqlError as e:
         if e.code == "API_ERROR":
             pass
@@ -83,8 +131,12 @@ def rest_query(req, all_rows):
 
 
 def json_value(f, v):
+    """A stored value as REST JSON (docs/soql-and-rest.md §1.4); for a compound field v is the record holding its
+    components."""
     if v is None:
         return None
+    if f.compound:
+        return compound_json(f, v)
     if f.type == "boolean":
         return v == "true"
     if f.type == "int":
@@ -94,6 +146,15 @@ def json_value(f, v):
     if f.type == "datetime":
         return v[:-1] + "+0000" if v.endswith("Z") else v
     return v
+
+
+def compound_json(f, rec):
+    """An address: an object of all its members, alphabetical, null when every part is null (§1.4); a location
+    likewise {latitude, longitude} (its null shape is unverified)."""
+    d = dict.fromkeys(COMPOUND_KEYS[f.type])
+    for key, c in f.parts:
+        d[key] = json_value(c, rec.get(c.name))
+    return d if any(v is not None for v in d.values()) else None
 
 
 def versions(req, m, _):
@@ -107,7 +168,8 @@ def resources(req, m, _):
 
 
 def limits(req, m, _):
-    return req.json(limits_body(req.emu))
+    with req.emu.lock:
+        return req.json(limits_body(req.emu, req.major))
 
 
 def _global(obj, ver):
@@ -115,6 +177,9 @@ def _global(obj, ver):
 
 
 def sobjects(req, m, _):
+    unchanged = unless_modified(req, req.emu.schema.modified())
+    if unchanged:
+        return unchanged
     return req.json({"encoding": "UTF-8", "maxBatchSize": 200,
                      "sobjects": [_global(o, req.ver) for o in req.emu.schema.objects.values()]})
 
@@ -131,7 +196,11 @@ def sobject(req, m, obj):
 
 
 def describe(req, m, obj):
-    return req.json(describe_body(obj, req.ver))
+    unchanged = unless_modified(req, obj.modified)
+    if unchanged:
+        return unchanged
+    with req.emu.lock:
+        return req.json(describe_body(req.emu.schema, obj, req.ver))
 
 
 def record(req, m, obj):
@@ -168,7 +237,8 @@ UNVERSIONED = [Route(r"/services/data/?", {"GET": versions})]
 _OBJ = r"/sobjects/(?P<obj>[A-Za-z0-9_]+)"
 ROUTES = [
     Route(r"/?", {"GET": resources}),
-    Route(r"/limits", {"GET": limits}),
+    Route(r"/limits", {"GET": limits}, min_version=29),
+    Route(r"/limits/recordCount", {"GET": record_count}, min_version=40),
     Route(r"/sobjects", {"GET": sobjects}),
     Route(_OBJ, {"GET": sobject}, sobject_lookup),
     Route(_OBJ + r"/describe", {"GET": describe}, sobject_lookup),

@@ -155,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
         method = self.command
         fault = None if is_admin else emu.faults.match(method, path, query)
         entry = {"method": method, "path": path, "query": query, "status": None, "request_bytes": 0,
-                 "response_bytes": 0, "start": common.record_ts(t0), "start_epoch_ms": int(t0 * 1000),
+                 "response_bytes": 0, "start": common.log_ts(t0), "start_epoch_ms": int(t0 * 1000),
                  "duration_ms": 0, "admin": is_admin, "fault": fault["id"] if fault else None,
                  "chunked": "chunked" in (self.headers.get("Transfer-Encoding") or "").lower(),
                  "client": call_options_client(self.headers.get("Sforce-Call-Options"))}

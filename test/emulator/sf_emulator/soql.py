@@ -1,6 +1,7 @@
 """The SOQL subset of Bulk API 2.0 query jobs and of REST /query: tokenizer, parser (resolved against the
 schema) and evaluation over the record store (docs/bulk-api-2.md §9.1, §12.2)."""
 
+import itertools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -52,9 +53,12 @@ def tokenize(q):
 class Soql:
     """Parses the bulk-query SOQL subset and resolves it against the schema."""
 
-    def __init__(self, text, schema):
+    def __init__(self, text, schema, compound_select=False):
+        """compound_select: compound fields may be selected (REST /query does, Bulk refuses: docs/soql-and-rest.md
+        §2.9); they are never filtered or sorted on."""
         self.text = text
         self.schema = schema
+        self.compound_select = compound_select
         self.toks = tokenize(text)
         self.i = 0
         self.parse()
@@ -106,7 +110,7 @@ class Soql:
                             "supported. If you are attempting to use a custom object, be sure to append the '__c' "
                             "after the entity name. Please reference your WSDL or the describe call for the "
                             "appropriate names." % (self.text, " " * t[2], t[2] + 1, t[1]))
-        self.columns = [self.resolve(name, pos) for name, pos in raw_fields]
+        self.columns = [self.resolve(name, pos, True) for name, pos in raw_fields]
         self.where = None
         self.order = []
         self.limit = None
@@ -153,8 +157,8 @@ class Soql:
         if t[0] != "end":
             raise SoqlError("MALFORMED_QUERY", "unexpected token: '%s'" % t[1])
 
-    def resolve(self, name, pos):
-        """Returns (header, [rel fields...], final Field)."""
+    def resolve(self, name, pos, select=False):
+        """Returns (header, [rel fields...], final Field); select: a SELECT-list item."""
         parts = name.split(".")
         obj = self.obj
         chain = []
@@ -172,9 +176,11 @@ class Soql:
                 if not obj:
                     raise self.no_column(name, pos)
             else:
-                if p.lower() in COMPOUND_FIELDS:
-                    raise SoqlError("API_ERROR", "Selecting compound data not supported in Bulk Query")
                 f = obj.fields_lower.get(p.lower())
+                # refused by name too: standard compounds the schema need not model (docs/bulk-api-2.md §9.1)
+                selectable = select and self.compound_select and f is not None
+                if (p.lower() in COMPOUND_FIELDS or (f is not None and f.compound)) and not selectable:
+                    raise SoqlError("API_ERROR", "Selecting compound data not supported in Bulk Query")
                 if not f:
                     raise self.no_column(name, pos)
                 canon.append(f.name)
@@ -373,7 +379,8 @@ class QueryRunner:
             return False
         return False
 
-    def run(self, lock=None):
+    def records(self, lock=None):
+        """The matching records in result order: WHERE, ORDER BY, LIMIT."""
         if lock is not None:
             with lock:  # snapshot only; evaluation runs without the store lock
                 recs = list(self.store.records[self.q.obj.name].values())
@@ -391,8 +398,37 @@ class QueryRunner:
             recs = present + absent if nulls_last else absent + present
         if self.q.limit is not None:
             recs = recs[:self.q.limit]
-        cols = self.q.columns
-        return [[self.value(r, c) for c in cols] for r in recs]
+        return recs
+
+    def column(self, recs, path):
+        """One SELECT column over recs (None for null), built with C-level map() calls: a direct field straight
+        from the records, a parent path through a lookup table of the distinct parent ids (null parent -> None).
+        A compound field's values are the records holding its components (REST builds the objects from them)."""
+        header, chain, f = path
+        if not chain:
+            return list(recs) if f.compound else list(map(dict.get, recs, itertools.repeat(f.name)))
+        vals = list(map(dict.get, recs, itertools.repeat(chain[0].name)))
+        for k, rf in enumerate(chain):
+            nxt = chain[k + 1].name if k + 1 < len(chain) else f.name
+            table = {}
+            for pid in set(vals):
+                if pid is not None:
+                    _, parent = self.store.get_any(pid)
+                    if parent is not None and f.compound and k + 1 == len(chain):
+                        table[pid] = parent
+                    else:
+                        table[pid] = parent.get(nxt) if parent is not None else None
+            vals = list(map(table.get, vals))
+        return vals
+
+    def columns(self, lock=None):
+        """(number of rows, [column values...]) in SELECT order."""
+        recs = self.records(lock)
+        return len(recs), [self.column(recs, c) for c in self.q.columns]
+
+    def run(self, lock=None):
+        n, cols = self.columns(lock)
+        return [list(r) for r in zip(*cols)] if n else []
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ DEFAULT_CONFIG = {
     "daily_records_limit": 150000000,
     "daily_batches_limit": 15000,
     "daily_query_jobs_limit": 10000,
+    "limits_per_app": False,        # /limits nests a per-connected-app entry (docs/soql-and-rest.md §5.2)
+    "daily_query_result_kb_limit": 1000000000,  # query result volume per 24 h (docs/bulk-api-2.md §9.1, §10)
     "shuffle_results": True,
     "seed": 1,
     "lock_failure_fraction": 0.0,
@@ -88,6 +90,9 @@ class Emulator:
                 j.killed = True  # running threads check this inside every critical section
             self.jobs = {}
             self.job_counter = 0
+            if self.schema.edited:  # back to the metadata file, with describes newer than the edited ones
+                self.schema = Schema(self.args.metadata, after=self.schema.modified())
+                self.store.schema = self.schema
             self.store.clear()
             self.seed_records()
             self.log = []
@@ -96,6 +101,8 @@ class Emulator:
             self.records_used = 0
             self.batches_used = 0
             self.query_jobs_used = 0
+            self.query_storage_kb = 0
+            self.record_counts = None  # /limits/recordCount snapshot {object: count}; None: live counts
             self.faults.clear()
             auth.reset_tokens(self)
             self.config = dict(DEFAULT_CONFIG)

@@ -8,22 +8,29 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from . import common
-from .common import USER_ID, RowError, make_id, normalize_id
+from .common import USER_ID, RowError, make_id, make_ids, normalize_id
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Metadata
 # ----------------------------------------------------------------------------------------------------------
+# a field's length when the metadata gives none: what Salesforce reports for that type (ids: 18 characters)
+DEFAULT_LENGTH = {"id": 18, "reference": 18, "string": 255, "picklist": 255, "multipicklist": 4099, "email": 80,
+                  "textarea": 32000}
+UNSIZED_TYPES = ("boolean", "int", "double", "currency", "percent", "date", "datetime", "time")  # length 0
+SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
+              "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
+              "datetime": "xsd:dateTime", "time": "xsd:time", "base64": "xsd:base64Binary",
+              "address": "urn:address", "location": "urn:location"}  # any other type: xsd:string
+FIELD_TYPES = set(SOAP_TYPES) | {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"}
+
+
 class Field:
     def __init__(self, d):
         self.name = d["name"]
         self.label = d.get("label", self.name)
         self.type = d.get("type", "string")
-        self.length = int(d.get("length", 255 if self.type in ("string", "picklist", "multipicklist") else 0))
-        if self.type in ("email",) and not d.get("length"):
-            self.length = 80
-        if self.type in ("textarea",) and not d.get("length"):
-            self.length = 32000
+        self.length = int(d.get("length", DEFAULT_LENGTH.get(self.type, 0)))
         self.precision = int(d.get("precision", 18))
         self.scale = int(d.get("scale", 0 if self.type in ("int", "currency") else 2))
         self.required = bool(d.get("required", False))
@@ -44,31 +51,53 @@ class Field:
         self.computed = bool(d.get("computed", False))
         self.polymorphic = len(self.reference_to) > 1
         self.indexed = self.unique or self.external_id
+        self.auto_number = bool(d.get("autoNumber", False))
+        # an auto-number's display format, "INV-{0000}": the number zero-padded to the width of the braces
+        fmt = re.fullmatch(r"(.*)\{(0+)\}(.*)", d.get("displayFormat", "{0}"), re.S) if self.auto_number else None
+        self.auto_number_format = (fmt.group(1), len(fmt.group(2)), fmt.group(3)) if fmt else None
+        self.formula = d.get("calculatedFormula")
+        self.compound = self.type in ("address", "location")  # read-only structured value of component fields
+        self.parts = []  # a compound's (member, component Field) pairs, set by its SObject
+        self.compound_field_name = d.get("compoundFieldName")
+        # deactivated values: still in describe (active: false) and in old data, but not accepted on a restricted
+        # picklist, which is why they stay out of picklist/picklist_set
+        self.inactive_picklist = [v for v in d.get("inactivePicklistValues", []) if v not in self.picklist_set]
+        self.child_relationship = d.get("childRelationshipName")
 
     def describe(self):
-        soap = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
-                "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
-                "datetime": "xsd:dateTime"}.get(self.type, "xsd:string")
+        """One field of a describe, every property docs/soql-and-rest.md §3.2 lists, with the per-type flags of §2.7
+        and §3.2: long text (> 255), base64 and compounds are not filterable or sortable; multipicklist not sortable;
+        date-time, double/currency/percent, long text, multipicklist and auto-number not groupable; byteLength is
+        3 x length; a polymorphic reference is namePointing. Keys in alphabetical order, as Salesforce sends them."""
+        t = self.type
+        numeric = t in ("double", "currency", "percent")
+        long_text = t == "textarea" and self.length > 255
+        length = 0 if t in UNSIZED_TYPES or self.compound else self.length
+        unfilterable = long_text or self.compound or t == "base64"
         return {
-            "name": self.name, "label": self.label, "type": self.type,
-            "length": self.length if self.type not in ("boolean", "int", "double", "currency", "percent", "date",
-                                                       "datetime") else 0,
-            "precision": self.precision if self.type in ("double", "currency", "percent") else 0,
-            "scale": self.scale if self.type in ("double", "currency", "percent") else 0,
-            "digits": self.precision if self.type == "int" else 0,
-            "byteLength": self.length * 3 if self.type not in ("boolean", "int", "double", "currency", "percent",
-                                                               "date", "datetime") else 0,
-            "soapType": soap,
-            "nillable": self.nillable, "createable": self.createable, "updateable": self.updateable,
-            "defaultedOnCreate": self.defaulted_on_create, "defaultValue": self.default,
-            "externalId": self.external_id, "unique": self.unique, "caseSensitive": self.case_sensitive,
-            "idLookup": self.id_lookup, "filterable": True, "sortable": self.type not in ("textarea", "multipicklist"),
-            "calculated": self.computed, "custom": self.name.endswith("__c"),
-            "picklistValues": [{"active": True, "defaultValue": v == self.default, "label": v, "validFor": None,
-                                "value": v} for v in self.picklist],
-            "restrictedPicklist": self.restricted,
-            "referenceTo": self.reference_to, "relationshipName": self.relationship_name,
+            # COUNT(Id) and COUNT_DISTINCT(ref) are valid, so ids and references aggregate; booleans do not
+            "aggregatable": not unfilterable and t not in ("multipicklist", "boolean"),
+            "autoNumber": self.auto_number, "byteLength": 3 * length,
+            "calculated": self.computed, "calculatedFormula": self.formula, "caseSensitive": self.case_sensitive,
+            "compoundFieldName": self.compound_field_name, "createable": self.createable,
+            "custom": self.name.endswith("__c"), "defaultValue": self.default,
+            "defaultedOnCreate": self.defaulted_on_create, "dependentPicklist": False,
+            "deprecatedAndHidden": False, "digits": self.precision if t == "int" else 0, "encrypted": False,
+            "externalId": self.external_id, "filterable": not unfilterable,
+            "groupable": not (unfilterable or numeric or self.auto_number or t in ("datetime", "multipicklist")),
+            "htmlFormatted": False, "idLookup": self.id_lookup, "label": self.label, "length": length,
+            "name": self.name, "nameField": self.name == "Name", "namePointing": self.polymorphic,
+            "nillable": self.nillable,
+            "picklistValues": [{"active": active, "defaultValue": v == self.default, "label": v, "validFor": None,
+                                "value": v} for values, active in ((self.picklist, True),
+                                                                   (self.inactive_picklist, False)) for v in values],
             "polymorphicForeignKey": self.polymorphic,
+            "precision": self.precision if numeric else 0,
+            "referenceTo": self.reference_to, "relationshipName": self.relationship_name,
+            "restrictedPicklist": self.restricted, "scale": self.scale if numeric else 0,
+            "soapType": SOAP_TYPES.get(t, "xsd:string"),
+            "sortable": not unfilterable and t != "multipicklist",
+            "type": t, "unique": self.unique, "updateable": self.updateable,
         }
 
 
@@ -87,7 +116,18 @@ SYSTEM_FIELDS = [
     {"name": "SystemModstamp", "label": "System Modstamp", "type": "datetime", "createable": False,
      "updateable": False},
 ]
+# the members of a compound value, alphabetical (docs/soql-and-rest.md §1.4); components map to them by name ending
+COMPOUND_KEYS = {"address": ("city", "country", "geocodeAccuracy", "latitude", "longitude", "postalCode", "state",
+                             "street"),
+                 "location": ("latitude", "longitude")}
 COMPOUND_FIELDS = {"address", "billingaddress", "shippingaddress", "mailingaddress", "otheraddress", "location"}
+
+
+GLOBAL_FLAGS = {"activateable": False, "createable": True, "custom": None, "customSetting": False,
+                "deletable": True, "deprecatedAndHidden": False, "feedEnabled": True, "keyPrefix": None,
+                "label": None, "labelPlural": None, "layoutable": True, "mergeable": True, "name": None,
+                "queryable": True, "replicateable": True, "retrieveable": True, "searchable": True,
+                "triggerable": True, "undeletable": True, "updateable": True}
 
 
 class SObject:
@@ -98,6 +138,10 @@ class SObject:
         self.label_plural = d.get("labelPlural", self.label + "s")
         self.name_fields = d.get("nameFields")
         self.bulk_ingest = bool(d.get("bulkIngest", True))
+        self.modified = 0  # when the describe last changed, whole epoch seconds (If-Modified-Since); set by Schema
+        # describeGlobal flags: the recorded Account entry's values unless the metadata sets one (e.g.
+        # "replicateable": false); the None members are filled per object by describe_global
+        self.global_flags = {k: d.get(k, v) for k, v in GLOBAL_FLAGS.items()}
         self.fields = {}
         defs = (SYSTEM_FIELDS[:1] if d.get("systemFields", True) else []) + list(d.get("fields", []))
         if d.get("systemFields", True):
@@ -105,32 +149,72 @@ class SObject:
         for fd in defs:
             f = Field(fd)
             self.fields[f.name] = f
+        self.rebuild()
+
+    def rebuild(self):
+        """The lookup tables derived from self.fields (again after a field is added, replaced or dropped)."""
         self.fields_lower = {k.lower(): f for k, f in self.fields.items()}
         self.defaults = {f.name: f.default for f in self.fields.values() if f.default is not None and f.name != "Id"}
         self.defaults.update({"IsDeleted": "false", "CreatedById": USER_ID, "LastModifiedById": USER_ID})
         if "OwnerId" in self.fields:
             self.defaults["OwnerId"] = USER_ID
         self.rel_lower = {f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name}
+        self.auto_numbers = [(f.name,) + f.auto_number_format for f in self.fields.values() if f.auto_number_format]
+        for f in self.fields.values():
+            if f.compound:  # (member, component field): BillingPostalCode -> postalCode, Site__Latitude__s -> latitude
+                f.parts = [(key, c) for c in self.fields.values() if c.compound_field_name == f.name
+                           for key in COMPOUND_KEYS[f.type] if c.name.lower().replace("__s", "").endswith(key.lower())]
 
     def describe_global(self):
-        return {"name": self.name, "label": self.label, "labelPlural": self.label_plural,
-                "keyPrefix": self.key_prefix, "custom": self.name.endswith("__c"), "createable": True,
-                "updateable": True, "deletable": True, "queryable": True, "searchable": True,
-                "urls": {"sobject": "/services/data/v{v}/sobjects/%s" % self.name,
-                         "describe": "/services/data/v{v}/sobjects/%s/describe" % self.name,
-                         "rowTemplate": "/services/data/v{v}/sobjects/%s/{ID}" % self.name}}
+        """The object's describeGlobal entry: the members of docs/soql-and-rest.md §3.1 in its order (alphabetical,
+        urls last); "{v}" in the urls stands for the API version."""
+        out = dict(self.global_flags)
+        out.update({"custom": self.name.endswith("__c"), "keyPrefix": self.key_prefix, "label": self.label,
+                    "labelPlural": self.label_plural, "name": self.name})
+        out["urls"] = {"sobject": "/services/data/v{v}/sobjects/%s" % self.name,
+                       "describe": "/services/data/v{v}/sobjects/%s/describe" % self.name,
+                       "rowTemplate": "/services/data/v{v}/sobjects/%s/{ID}" % self.name}
+        return out
 
 
 class Schema:
-    def __init__(self, path):
+    def __init__(self, path, after=None):
+        """The metadata file's schema, its describes stamped with the load time in whole seconds (as HTTP dates
+        carry them), or later than after: the stamp of a schema this one replaces."""
         with open(path, "r", encoding="utf-8") as fh:
             doc = json.load(fh)
         self.objects = {n: SObject(n, d) for n, d in doc["objects"].items()}
+        self.edited = False  # changed at run time (admin API) since it was loaded
+        loaded = int(common.now()) if after is None else max(int(common.now()), int(after) + 1)
+        for o in self.objects.values():
+            o.modified = loaded
         self.lower = {n.lower(): o for n, o in self.objects.items()}
         self.by_prefix = {o.key_prefix: o for o in self.objects.values()}
 
     def get(self, name):
         return self.lower.get((name or "").lower())
+
+    def modified(self):
+        """describeGlobal's time stamp: the latest change of any object."""
+        return max(o.modified for o in self.objects.values())
+
+    def touch(self, objs):
+        """Marks the describes of objs changed. The stamp is the next whole second: a client that read them earlier
+        in this second holds this second as its If-Modified-Since date and must not get a 304."""
+        t = int(common.now()) + 1
+        for o in objs:
+            o.modified = max(o.modified + 1, t)
+        self.edited = True
+
+    def child_relationships(self, obj):
+        """describe childRelationships[]: every reference field of any object that points at obj."""
+        out = []
+        for o in self.objects.values():
+            for f in o.fields.values():
+                if f.type == "reference" and obj.name in f.reference_to:
+                    out.append({"cascadeDelete": False, "childSObject": o.name, "deprecatedAndHidden": False,
+                                "field": f.name, "relationshipName": f.child_relationship})
+        return out
 
 
 def apply_values(rec, values):
@@ -379,11 +463,72 @@ class Store:
 
     def clear(self):
         self.records = {n: {} for n in self.schema.objects}
-        self.index = {n: {f.name: {} for f in o.fields.values() if f.indexed} for n, o in self.schema.objects.items()}
-        # the same indexes as (field name, index, case-sensitive) for the per-record loops
-        self.index_list = {n: [(fname, idx, o.fields[fname].case_sensitive) for fname, idx in self.index[n].items()]
-                           for n, o in self.schema.objects.items()}
+        self.index, self.index_list = {}, {}
+        for o in self.schema.objects.values():
+            self.empty_indexes(o)
         self.counters = {n: 0 for n in self.schema.objects}
+        self.auto_counters = {n: 0 for n in self.schema.objects}  # the last auto-number given, per object
+
+    def empty_indexes(self, obj):
+        """Empty unique/external-id indexes for obj's indexed fields, also as (field name, index, case-sensitive)
+        for the per-record loops."""
+        self.index[obj.name] = {f.name: {} for f in obj.fields.values() if f.indexed}
+        self.index_list[obj.name] = [(fname, idx, obj.fields[fname].case_sensitive)
+                                     for fname, idx in self.index[obj.name].items()]
+
+    # -- schema changes at run time (admin API) ----------------------------------------------------------------
+    def put_field(self, obj, f):
+        """Adds field f to obj, or replaces obj's field of that name (any case): a retype keeps the field's name and
+        its place in describe, converts the stored values the new type accepts and clears the others (a type
+        change in Setup loses what does not convert). A checkbox is never null: records without a value get its
+        default. Returns True when the field is new."""
+        old = obj.fields_lower.get(f.name.lower())
+        if old is None:
+            obj.fields[f.name] = f
+        else:
+            f.name = old.name
+            obj.fields = {k: (f if k == f.name else v) for k, v in obj.fields.items()}
+        obj.rebuild()
+        recs = self.records[obj.name].values()
+        if old is not None:
+            conv = make_converter(f, 1)
+            for rec in recs:
+                v = rec.get(f.name)
+                if v is None:
+                    continue
+                try:
+                    v = conv(v) if conv else (normalize_id(v) if f.type == "reference" else v)
+                except RowError:
+                    v = None
+                if v is None:
+                    del rec[f.name]
+                else:
+                    rec[f.name] = v
+        if f.type == "boolean":
+            for rec in recs:
+                rec.setdefault(f.name, f.default or "false")
+        self.reindex(obj)
+        return old is None
+
+    def drop_field(self, obj, f):
+        """Removes field f from obj, and its values from every record (a deleted field takes its data along)."""
+        del obj.fields[f.name]
+        obj.rebuild()
+        for rec in self.records[obj.name].values():
+            rec.pop(f.name, None)
+        self.reindex(obj)
+
+    def reindex(self, obj):
+        """obj's indexes rebuilt from its live records, after its fields changed."""
+        self.empty_indexes(obj)
+        if self.index_list[obj.name]:
+            for rec in self.records[obj.name].values():
+                if rec.get("IsDeleted") != "true":
+                    self.index_add(obj, rec)
+
+    def live_counts(self):
+        """{object: number of records not in the recycle bin} for every object."""
+        return {n: sum(1 for r in recs.values() if r.get("IsDeleted") != "true") for n, recs in self.records.items()}
 
     def key(self, f, v):
         return v if f.case_sensitive else v.lower()
@@ -426,6 +571,14 @@ class Store:
         return [r["Id"] for r in self.records[obj.name].values()
                 if r.get("IsDeleted") != "true" and (r.get(f.name) or "").lower() == lv]
 
+    def assign_auto_numbers(self, obj, rec):
+        """Salesforce numbers a new record's auto-number fields in insert order, from 1; a value seeded through the
+        admin API is kept."""
+        n = self.auto_counters[obj.name] = self.auto_counters[obj.name] + 1
+        for name, prefix, width, suffix in obj.auto_numbers:
+            if rec.get(name) is None:
+                rec[name] = "%s%0*d%s" % (prefix, width, n, suffix)
+
     def compute_name(self, obj, rec):
         nf = obj.name_fields
         if nf:
@@ -443,19 +596,86 @@ class Store:
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
         apply_values(rec, values)
         self.compute_name(obj, rec)
+        if obj.auto_numbers:
+            self.assign_auto_numbers(obj, rec)
         self.records[obj.name][rec["Id"]] = rec
         if rec.get("IsDeleted") != "true":
             self.index_add(obj, rec)
         return rec
 
+    def insert_many(self, obj, items, ts=None):
+        """insert_raw for many records (the admin API's seeding): one timestamp, the defaults copied, no per-record
+        clock or name-field work beyond what the object needs. Returns the ids."""
+        ts = ts or common.record_ts(common.now())
+        base = dict(obj.defaults)
+        base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
+        recs, ids = self.records[obj.name], []
+        index_list, counters, prefix = self.index_list[obj.name], self.counters, obj.key_prefix
+        named = bool(obj.name_fields)
+        for values in items:
+            rec = base.copy()
+            rid = values.get("Id")
+            if not rid:
+                counters[obj.name] += 1
+                rid = make_id(prefix, counters[obj.name])
+            rec["Id"] = rid
+            apply_values(rec, values)
+            if named:
+                self.compute_name(obj, rec)
+            if obj.auto_numbers:
+                self.assign_auto_numbers(obj, rec)
+            recs[rid] = rec
+            ids.append(rid)
+            if index_list and rec.get("IsDeleted") != "true":
+                self.index_add(obj, rec)
+        return ids
+
+    def insert_generated(self, obj, fixed, numbered, start, count, ts=None):
+        """count records numbered start, start+1, ...: the fixed values, and for each (field, prefix, suffix) of
+        numbered the value prefix + n + suffix. The seeding path for millions of records (admin "generate")."""
+        ts = ts or common.record_ts(common.now())
+        base = dict(obj.defaults)
+        base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
+        base.update(fixed)
+        for k in [k for k, v in base.items() if v is None]:
+            del base[k]
+        recs, counters = self.records[obj.name], self.counters
+        index_list = [(f, idx, cs) for f, idx, cs in self.index_list[obj.name]
+                      if base.get(f) is not None or any(f == k for k, _, _ in numbered)]
+        name_fields = obj.name_fields
+        first = last = None
+        live = base.get("IsDeleted") != "true"
+        c = counters[obj.name]
+        for i, rid in zip(range(start, start + count), make_ids(obj.key_prefix, c + 1, count)):
+            rec = base.copy()
+            rec["Id"] = rid
+            n = str(i)
+            for k, pre, post in numbered:
+                rec[k] = pre + n + post
+            if name_fields:
+                self.compute_name(obj, rec)
+            if obj.auto_numbers:
+                self.assign_auto_numbers(obj, rec)
+            recs[rid] = rec
+            if live:
+                for fname, idx, case_sensitive in index_list:
+                    v = rec[fname]
+                    idx[v if case_sensitive else v.lower()] = rid
+            if first is None:
+                first = rid
+            last = rid
+        counters[obj.name] = c + count
+        return count, first, last
+
     def dump(self):
-        return {"counters": self.counters, "records": self.records}
+        return {"counters": self.counters, "auto_counters": self.auto_counters, "records": self.records}
 
     def load(self, d):
         self.clear()
-        for n, c in d.get("counters", {}).items():
-            if n in self.counters:
-                self.counters[n] = c
+        for key, counters in (("counters", self.counters), ("auto_counters", self.auto_counters)):
+            for n, c in d.get(key, {}).items():
+                if n in counters:
+                    counters[n] = c
         for n, recs in d.get("records", {}).items():
             obj = self.schema.objects.get(n)
             if not obj:

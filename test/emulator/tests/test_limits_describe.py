@@ -1,4 +1,5 @@
-"""Item 6: describe, limits, Sforce-Limit-Info, REQUEST_LIMIT_EXCEEDED, daily quotas, CLI login calls."""
+"""Item 6: describe, limits, Sforce-Limit-Info, REQUEST_LIMIT_EXCEEDED, daily quotas, CLI login calls; record
+counts (docs/soql-and-rest.md §5.1)."""
 
 import threading
 import time
@@ -107,6 +108,59 @@ class Limits(EmuTestCase):
         info = self.run_job("Account", "insert", "Name\nA\nB\nC\nD\nE\nF\n")
         self.assertEqual(info["state"], "Failed")
         self.assertEqual(info["numberRecordsProcessed"], 4)
+
+
+class RecordCount(EmuTestCase):
+    """docs/soql-and-rest.md §5.1 and §6 "Counts and limits": GET /limits/recordCount."""
+
+    def counts(self, query="", v="62.0"):
+        r = self.api("GET", "/limits/recordCount" + query, v=v)
+        self.assertEqual(r.status, 200, r.text)
+        return r
+
+    def test_shape_and_the_seeded_org(self):
+        r = self.counts()
+        self.assertEqual(r.text, '{"sObjects":[{"count":1,"name":"Organization"},{"count":1,"name":"User"}]}')
+        self.assertEqual(r.headers["Sforce-Limit-Info"], "api-usage=1/15000")
+
+    def test_named_objects_zero_counts_and_unknown_names_left_out(self):
+        self.run_job("Account", "insert", "Name\nA\nB\nC\n")
+        self.run_job("Lead", "insert", "LastName,Company\nOkafor,Farms\n")
+        body = self.counts("?sObjects=Lead,account,Nope,Contact").json()
+        self.assertEqual(body, {"sObjects": [{"count": 3, "name": "Account"}, {"count": 1, "name": "Lead"}]})
+        self.assertEqual([o["name"] for o in self.counts().json()["sObjects"]],
+                         ["Account", "Lead", "Organization", "User"])
+
+    def test_recycle_bin_excluded(self):
+        self.config(shuffle_results=False)
+        info = self.run_job("Account", "insert", "Name\nA\nB\n")
+        first = self.results(info["id"], "successfulResults")[0]["sf__Id"]
+        self.run_job("Account", "delete", "Id\n%s\n" % first)
+        self.assertEqual(self.counts("?sObjects=Account").json(), {"sObjects": [{"count": 1, "name": "Account"}]})
+
+    def test_stale_snapshot_and_set_counts(self):
+        self.run_job("Account", "insert", "Name\nA\n")
+        out = self.admin("POST", "/recordcount", {"snapshot": True})
+        self.assertEqual((out["live"], out["counts"]["Account"]), (False, 1))
+        self.run_job("Account", "insert", "Name\nB\nC\n")
+        self.assertEqual(self.counts("?sObjects=Account").json()["sObjects"], [{"count": 1, "name": "Account"}])
+        self.admin("POST", "/recordcount", {"counts": {"lead": 5000000, "Account": 0}})
+        self.assertEqual(self.counts("?sObjects=Account,Lead").json()["sObjects"],
+                         [{"count": 5000000, "name": "Lead"}])
+        self.assertEqual(self.admin("GET", "/recordcount")["counts"]["Lead"], 5000000)
+        out = self.admin("POST", "/recordcount", {"snapshot": False})
+        self.assertEqual((out["live"], out["counts"]["Account"], out["counts"]["Lead"]), (True, 3, 0))
+        self.assertEqual(self.counts("?sObjects=Account,Lead").json()["sObjects"], [{"count": 3, "name": "Account"}])
+        self.admin("POST", "/recordcount", {"snapshot": True})
+        self.admin("POST", "/reset")
+        self.assertTrue(self.admin("GET", "/recordcount")["live"])
+        for body, status in (({"counts": {"Nope": 1}}, 404), ({"counts": {"Account": -1}}, 400),
+                             ({"counts": {"Account": "many"}}, 400)):
+            self.assertEqual(self.request("POST", "/__emulator/recordcount", body, token=None).status, status, body)
+
+    def test_from_api_40(self):
+        self.assertEqual(self.counts(v="40.0").json()["sObjects"][0]["name"], "Organization")
+        self.assertApiError(self.api("GET", "/limits/recordCount", v="39.0"), 404, "NOT_FOUND")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,11 @@ INSERT INTO free_text VALUES
   ('sf_bulk.results', 'sf_error', 'Salesforce''s error text'),
   ('sf_bulk.results', 'error_code', 'a Salesforce status code (an open set, defined by Salesforce)'),
   ('sf_bulk.results', 'error_message', 'a message'),
-  ('sf_bulk.results', 'error_fields', 'Salesforce field names');
+  ('sf_bulk.results', 'error_fields', 'Salesforce field names'),
+  ('sf_bulk.describe', 'server_name', 'a foreign server''s name'),
+  ('sf_bulk.describe', 'object', 'a Salesforce object name in lower case, '''' for describeGlobal'),
+  ('sf_bulk.describe', 'api_version', 'the server''s api_version, validated when it was read'),
+  ('sf_bulk.describe', 'validator', 'Salesforce''s Date header, verbatim (If-Modified-Since)');
 
 -- String columns with no CHECK constraint that are not free text: none.
 SELECT s.tbl, s.col, s.type AS unconstrained_column

@@ -26,7 +26,8 @@ SELECT f.fn AS function_without_pinned_search_path
    AND NOT EXISTS (SELECT 1 FROM unnest(f.proconfig) c WHERE c LIKE 'search_path=%');
 SELECT count(*) > 10 AS has_functions FROM member_functions;
 
--- Row-level security on every table, and PUBLIC may read but not write any of them.
+-- Row-level security on every table, and PUBLIC may read but not write any of them (the describe cache: not even
+-- read; only the extension's functions use it).
 SELECT tbl, relrowsecurity AS rls FROM member_tables ORDER BY tbl::text;
 SELECT tbl, privilege AS public_privilege
   FROM member_tables,

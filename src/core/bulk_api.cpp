@@ -696,6 +696,19 @@ std::string query_jobs_path(const ApiVersion &v) {
     return job_base(v, "query");
 }
 
+std::string sobjects_path(const ApiVersion &v) {
+    return "/services/data/" + v.segment() + "/sobjects";
+}
+
+std::string sobject_describe_path(const ApiVersion &v, std::string_view object) {
+    validate_object_name(object);
+    return sobjects_path(v) + "/" + std::string(object) + "/describe";
+}
+
+std::string limits_path(const ApiVersion &v) {
+    return "/services/data/" + v.segment() + "/limits";
+}
+
 std::string query_job_path(const ApiVersion &v, std::string_view job_id) {
     return job_base(v, "query") + "/" + checked_job_id(job_id);
 }

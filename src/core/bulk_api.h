@@ -184,6 +184,15 @@ std::string query_results_path(const ApiVersion &v, std::string_view job_id,
                                std::optional<std::int64_t> max_records = std::nullopt);
 std::string query_result_pages_path(const ApiVersion &v, std::string_view job_id);  // needs 58.0+
 
+// REST resources beside Bulk API 2.0 that sf_bulk reads before it sends anything: describeGlobal, one
+// object's describe (the object name is validated first, like job ids), and the org's limits. Both describes
+// answer 304 to If-Modified-Since when nothing changed. Salesforce's REST API Developer Guide:
+// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_describeGlobal.htm,
+// .../resources_sobject_describe.htm and .../resources_limits.htm
+std::string sobjects_path(const ApiVersion &v);                                   // .../sobjects
+std::string sobject_describe_path(const ApiVersion &v, std::string_view object);  // .../sobjects/{o}/describe
+std::string limits_path(const ApiVersion &v);                                     // .../limits
+
 // The `Sforce-Locator` header: nullopt when absent, empty or the literal "null" (last page, §9.3).
 std::optional<std::string> next_locator(std::optional<std::string_view> header_value);
 

@@ -26,6 +26,7 @@ extern "C" {
 
 #include "guard.h"
 #include "module.h"
+#include "org_access.h"
 #include "owner.h"
 #include "shmem.h"
 #include "spool.h"
@@ -108,59 +109,6 @@ CallArgs read_args(FunctionCallInfo fcinfo, Operation operation, const char *fun
     require_arg(args, args.column_delimiter, "column_delimiter");
     require_arg(args, args.if_running, "if_running");
     return args;
-}
-
-// The server the job goes to: the one named, or the only salesforce server there is.
-ForeignServer *resolve_server(const CallArgs &args) {
-    ForeignDataWrapper *wrapper = GetForeignDataWrapperByName("salesforce", false);
-    ForeignServer *server = nullptr;
-    if (args.server != nullptr) {
-        server = GetForeignServerByName(args.server, true);
-        if (server == nullptr)
-            ereport(ERROR,
-                    (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("server \"%s\" does not exist", args.server)));
-        if (server->fdwid != wrapper->fdwid)
-            ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                            errmsg("server \"%s\" is not a salesforce server", args.server)));
-    } else {
-        const char *sql =
-            "SELECT s.srvname::text FROM pg_catalog.pg_foreign_server s "
-            "WHERE s.srvfdw OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 3";
-        Oid types[1] = {OIDOID};
-        Datum values[1] = {ObjectIdGetDatum(wrapper->fdwid)};
-        if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
-            elog(ERROR, "could not list salesforce servers");
-        if (SPI_processed == 0)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                            errmsg("%s: no salesforce server exists", args.function),
-                            errhint("Create one with CREATE SERVER … FOREIGN DATA WRAPPER salesforce, "
-                                    "and a user mapping for your role.")));
-        if (SPI_processed > 1)
-            ereport(ERROR, (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-                            errmsg("%s: more than one salesforce server exists", args.function),
-                            errhint("Say which with server => 'name'.")));
-        char *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-        server = GetForeignServerByName(name, false);
-    }
-
-    if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
-        ereport(ERROR,
-                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                 errmsg("permission denied for foreign server %s", server->servername),
-                 errhint("A superuser or the server's owner can GRANT USAGE ON FOREIGN SERVER %s TO %s.",
-                         server->servername, GetUserNameFromId(GetUserId(), false))));
-    bool has_mapping = SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(GetUserId()),
-                                             ObjectIdGetDatum(server->serverid)) ||
-                       SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
-                                             ObjectIdGetDatum(server->serverid));
-    if (!has_mapping)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("no user mapping for role %s on server %s",
-                               GetUserNameFromId(GetUserId(), false), server->servername),
-                        errhint("CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (auth '…', …) holds "
-                                "your Salesforce credentials.",
-                                server->servername)));
-    return server;
 }
 
 // Prepares the caller's query and checks that it is one read-only statement that returns rows.
@@ -703,7 +651,7 @@ Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function
                                 "nothing) or 'error'.")));
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
-    ForeignServer *server = resolve_server(args);
+    ForeignServer *server = resolve_server(args.function, args.server);
     int64 after_job = 0;
     if (args.job_name != nullptr) {
         after_job = unfinished_job_named(args.job_name);

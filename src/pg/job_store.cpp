@@ -5,6 +5,7 @@
 #include "job_store.h"
 
 #include "core/error.h"
+#include "org_access.h"
 #include "result_store.h"
 
 #include "pg_headers.h"
@@ -191,14 +192,6 @@ UploadRow parse_upload(const StoredUpload &s, const std::optional<OptionList> &s
     return row;
 }
 
-void read_options(List *options, OptionList &into) {
-    ListCell *cell;
-    foreach (cell, options) {
-        DefElem *def = lfirst_node(DefElem, cell);
-        into.emplace_back(def->defname, defGetString(def));
-    }
-}
-
 }  // namespace
 
 namespace job_store {
@@ -317,29 +310,8 @@ std::vector<UploadRow> unfinished_uploads(int limit) {
 }
 
 OrgCredentials read_credentials(const OrgKey &org) {
-    bool server_missing = false;
-    OptionList server_options;
     OrgCredentials credentials;
-    auto body = [&] {
-        ForeignServer *server = GetForeignServerByName(org.server.c_str(), true);
-        if (server == nullptr) {
-            server_missing = true;
-            return;
-        }
-        read_options(server->options, server_options);
-        // Raises PostgreSQL's own "user mapping not found" error when the mapping is gone.
-        UserMapping *mapping = GetUserMapping(org.role, server->serverid);
-        ListCell *cell;
-        foreach (cell, mapping->options) {
-            DefElem *def = lfirst_node(DefElem, cell);
-            credentials.mapping_options.emplace(def->defname, defGetString(def));
-        }
-    };
-    in_transaction("sf_bulk: reading credentials", body);
-    if (server_missing)
-        throw Error(ErrorKind::InvalidParameter, "server \"" + org.server + "\" no longer exists");
-    credentials.server = server_settings(server_options);
-    credentials.digest = options_digest(credentials.mapping_options, server_options);
+    in_transaction("sf_bulk: reading credentials", [&] { credentials = read_org_credentials(org); });
     return credentials;
 }
 

@@ -1,3 +1,5 @@
+#include "client_settings.h"
+
 #include "pg_headers.h"
 
 extern "C" {
@@ -5,11 +7,13 @@ extern "C" {
 }
 
 #include "settings.h"
+
+#include <chrono>
 #include "shmem.h"
 
 namespace sfb::pg {
 
-Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr, nullptr};
+Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr, 3600, nullptr};
 
 void define_settings() {
     // A PGC_POSTMASTER setting can only be defined while the postmaster loads us; a backend loading the
@@ -42,6 +46,11 @@ void define_settings() {
                             "Salesforce keeps job results for 7 days too. 0 keeps them forever.",
                             &settings.retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable(
+        "sf_bulk.describe_ttl", "How long a cached describe is used without asking Salesforce.",
+        "After this, the next use asks Salesforce whether the object changed (If-Modified-Since); "
+        "0 asks every time.",
+        &settings.describe_ttl_s, 3600, 0, 7 * 24 * 3600, PGC_USERSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("sf_bulk.allow_http_loopback",
                              "Allow plain http to 127.0.0.1, localhost and [::1] (the Bulk API emulator).",
                              "Everything else always needs https with a verified certificate.",
@@ -59,6 +68,21 @@ void define_settings() {
                                &settings.test_pause_at, "", PGC_SIGHUP,
                                GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
                                nullptr);
+}
+
+HttpClientOptions http_client_options(ShouldStopFn should_stop) {
+    HttpClientOptions options;
+    options.allow_http_loopback = settings.allow_http_loopback;
+    options.ca_file = settings.ca_file ? settings.ca_file : "";
+    options.should_stop = should_stop;
+    return options;
+}
+
+TokenBrokerConfig token_broker_config() {
+    TokenBrokerConfig config;
+    config.retry.max_attempts = settings.max_retries;
+    config.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
+    return config;
 }
 
 }  // namespace sfb::pg

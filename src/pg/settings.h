@@ -13,6 +13,7 @@ struct Settings {
     int retention_s;             // ended jobs and their results are purged after this (0: never)
     bool allow_http_loopback;    // plain http to 127.0.0.1/localhost/[::1] (the emulator)
     char *ca_file;               // extra CA bundle (the emulator's test CA)
+    int describe_ttl_s;          // a cached describe is used without asking Salesforce for this long
     char *test_pause_at;         // crash tests only: the worker holds still after this step (see worker_loop)
 };
 

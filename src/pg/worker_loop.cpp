@@ -11,6 +11,7 @@
 #include "job_store.h"
 #include "worker_task.h"
 
+#include "client_settings.h"
 #include "pg_headers.h"
 
 extern "C" {
@@ -85,13 +86,6 @@ int wait_for_events(const WatchedSocket *sockets, int count, int timeout_ms, Rea
     return found;
 }
 
-TokenBrokerConfig token_config() {
-    TokenBrokerConfig config;
-    config.retry.max_attempts = settings.max_retries;
-    config.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
-    return config;
-}
-
 class Worker final : public TaskContext {
   public:
     void run();
@@ -122,7 +116,7 @@ class Worker final : public TaskContext {
     int wait_timeout_ms() const;
 
     std::unique_ptr<HttpClient> client_;
-    TokenBroker tokens_{token_config(), default_random_source(), system_wall_clock()};
+    TokenBroker tokens_{token_broker_config(), default_random_source(), system_wall_clock()};
     std::vector<std::unique_ptr<TaskSource>> sources_;
     std::map<std::string, std::unique_ptr<WorkerTask>> tasks_;  // by key
     std::map<TransferId, std::string> task_transfers_;          // -> task key
@@ -141,11 +135,7 @@ class Worker final : public TaskContext {
 };
 
 void Worker::make_client() {
-    HttpClientOptions options;
-    options.allow_http_loopback = settings.allow_http_loopback;
-    options.ca_file = settings.ca_file ? settings.ca_file : "";
-    options.should_stop = interrupt_pending;
-    client_ = std::make_unique<HttpClient>(options);
+    client_ = std::make_unique<HttpClient>(http_client_options(interrupt_pending));
 }
 
 void Worker::run() {
@@ -169,7 +159,8 @@ void Worker::run() {
         // effect as soon as no transfer runs on the old one.
         if (pg_call([] { return reload_requested_and_clear(); })) {
             client_settings_changed_ = true;
-            tokens_.set_config(token_config());  // sf_bulk.max_retries, request_timeout for token requests
+            tokens_.set_config(
+                token_broker_config());  // sf_bulk.max_retries, request_timeout for token requests
         }
         if (latch_was_set_ || now_ms() >= next_look_ms_)
             look_for_work();

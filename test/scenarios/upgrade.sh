@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION sf_bulk UPDATE from 1.0 (the released script, kept as it was) to 1.1 on a database with real
+# ALTER EXTENSION sf_bulk UPDATE from 1.0 (the released script, kept as it was) to the current version (through
+# every released update script: 1.0--1.1, 1.1--1.2) on a database with real
 # jobs: an upsert with keys and refused rows, a second role's job, a job still running at the upgrade. Jobs,
 # uploads, results, keys, grants and row-level security survive; the new constraints are there and enforced;
-# new jobs run. Then the catalog of the upgraded database equals a fresh 1.1 install's (members, privileges,
-# and pg_dump --schema-only of the extension's objects). Prints `ok - …` / `not ok - …` lines.
+# new jobs run; the new objects work. Then the catalog of the upgraded database, and of one updated from the
+# previous release (1.1), equals a fresh install's (members, privileges, and pg_dump --schema-only of the
+# extension's objects). Prints `ok - …` / `not ok - …` lines.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 trap 'sfb_cleanup' EXIT
@@ -46,15 +48,18 @@ u.urlopen(u.Request(sys.argv[1] + "/__emulator/config", data=sys.argv[2].encode(
                     headers={"Content-Type": "application/json"})).read()' "$SFB_EMULATOR_URL" "$1"
 }
 
-check "the installed files offer $old, $new and the update path between them" "$old,$new|$new|$old--$new" postgres \
+previous=1.1
+check "the installed files offer $old, $previous and $new, and update paths from each to $new" \
+  "$old,$previous,$new|$new|$old--$previous,$old--$new,$previous--$new" postgres \
   "SELECT (SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions
             WHERE name = 'sf_bulk') || '|' ||
           (SELECT default_version FROM pg_available_extensions WHERE name = 'sf_bulk') || '|' ||
-          (SELECT string_agg(source || '--' || target, ',') FROM pg_extension_update_paths('sf_bulk')
-            WHERE path IS NOT NULL)"
+          (SELECT string_agg(source || '--' || target, ',' ORDER BY source, target)
+             FROM pg_extension_update_paths('sf_bulk') WHERE path IS NOT NULL)"
 
 # ---- 1.0, with jobs of two roles ------------------------------------------------------------------------
 psql -X -q -d postgres -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh" -c "CREATE DATABASE refused" \
+  -c "CREATE DATABASE from_previous" \
   -c "CREATE ROLE sfb_other LOGIN"
 psql -X -q -d upgraded -v ON_ERROR_STOP=1 -v url="$SFB_EMULATOR_URL" -v id="$client_id" -v secret="$client_secret" \
   -v old="$old" >/dev/null <<'SQL'
@@ -117,7 +122,8 @@ snapshot() {  # snapshot FILE: every row of the ended jobs, and the privileges a
                   FROM sf_bulk.results r WHERE r.job_id <> ${job_d:-0} ORDER BY 1, 2, 3, 4"
     q upgraded "SELECT s.job_id, s.row_no, s.row_hash, s.key FROM sf_bulk.sent s ORDER BY 1, 2"
     q upgraded "SELECT c.oid::regclass, c.relacl, c.relrowsecurity FROM pg_class c
-                 WHERE c.relnamespace = 'sf_bulk'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY 1"
+                 WHERE c.relnamespace = 'sf_bulk'::regnamespace AND c.relkind IN ('r', 'S')
+                   AND c.relname <> 'describe' ORDER BY 1"  # describe: new in 1.2, checked below
     q upgraded "SELECT schemaname, tablename, policyname, cmd, roles, qual FROM pg_policies
                  WHERE schemaname = 'sf_bulk' ORDER BY 1, 2, 3"
     q upgraded "SELECT srvname, srvacl FROM pg_foreign_server"
@@ -194,6 +200,18 @@ check "the other role's new job completes, and it sees its two jobs only" "compl
           (SELECT count(*) FROM sf_bulk_jobs)
      FROM sf_bulk_jobs j WHERE j.id = ${job_g:-0}" -U sfb_other
 
+# The 1.2 objects: describe (and its cache) and limits, asked of the emulator as the updated database's roles.
+check "1.2: sf_bulk_describe lists Lead's fields as Salesforce describes them" "Id|id|t|f|LastName|string|f|f" upgraded \
+  "SELECT string_agg(concat_ws('|', name, type, id_lookup, nillable), '|' ORDER BY name)
+     FROM sf_bulk_describe('Lead') WHERE name IN ('Id', 'LastName')"
+check "1.2: the describe is cached for the caller's mapping, unreadable to others" \
+  "1
+ERROR:  permission denied for table describe" upgraded \
+  "SELECT count(*) FROM sf_bulk.describe WHERE object = 'lead'" \
+  -c "SET ROLE sfb_other" -c "SELECT count(*) FROM sf_bulk.describe"
+check "1.2: sf_bulk_limits has the daily API allocation" "t" upgraded \
+  "SELECT max > 0 AND remaining <= max FROM sf_bulk_limits() WHERE name = 'DailyApiRequests' AND app IS NULL"
+
 # ---- updating again, or down, is what PostgreSQL makes of it ----------------------------------------------
 check "a second ALTER EXTENSION UPDATE is a no-op with PostgreSQL's notice" \
   "NOTICE:  version \"$new\" of extension \"sf_bulk\" is already installed
@@ -214,6 +232,10 @@ $old|1" refused \
   -c "ALTER EXTENSION sf_bulk UPDATE" \
   -c "SELECT extversion || '|' || (SELECT count(*) FROM pg_constraint WHERE conname = 'jobs_state_check')
         FROM pg_extension WHERE extname = 'sf_bulk'"
+
+check "a $previous install updates to $new" "$new" from_previous \
+  "CREATE EXTENSION sf_bulk VERSION '$previous'" -c "ALTER EXTENSION sf_bulk UPDATE" \
+  -c "SELECT extversion FROM pg_extension WHERE extname = 'sf_bulk'"
 
 # ---- the catalog of the updated database is a fresh install's ---------------------------------------------
 check "a fresh install is $new" "$new" fresh \
@@ -239,6 +261,9 @@ members fresh >"$SFB_WORK/members.fresh"
 members upgraded >"$SFB_WORK/members.upgraded"
 same "fresh and updated: the same member objects, privileges and config tables" \
   "$SFB_WORK/members.fresh" "$SFB_WORK/members.upgraded"
+members from_previous >"$SFB_WORK/members.from_previous"
+same "fresh and updated from $previous: the same member objects, privileges and config tables" \
+  "$SFB_WORK/members.fresh" "$SFB_WORK/members.from_previous"
 grep -q 'table sf_bulk.chunks' "$SFB_WORK/members.fresh" || echo "not ok - the member list is empty"
 
 # pg_dump leaves extension members out, so both databases first release them (ALTER EXTENSION … DROP: the
@@ -264,6 +289,7 @@ catalog_dump() {  # catalog_dump DB FILE
 }
 is "the fresh install's members are released for the dump" "0" "$(release_members fresh)"
 is "the updated database's members are released for the dump" "0" "$(release_members upgraded)"
+is "the database updated from $previous has its members released for the dump" "0" "$(release_members from_previous)"
 catalog_dump fresh "$SFB_WORK/dump.fresh"
 catalog_dump upgraded "$SFB_WORK/dump.upgraded"
 if grep -q 'CREATE TABLE sf_bulk.chunks' "$SFB_WORK/dump.fresh" && grep -q 'jobs_phase_check' "$SFB_WORK/dump.fresh" &&
@@ -275,6 +301,9 @@ else
 fi
 same "fresh and updated: pg_dump --schema-only of the extension's objects is identical" \
   "$SFB_WORK/dump.fresh" "$SFB_WORK/dump.upgraded"
+catalog_dump from_previous "$SFB_WORK/dump.from_previous"
+same "fresh and updated from $previous: pg_dump --schema-only of the extension's objects is identical" \
+  "$SFB_WORK/dump.fresh" "$SFB_WORK/dump.from_previous"
 
 crashes=$(sfb_crash_lines "$SFB_PGDATA")
 if [ -z "$crashes" ]; then echo "ok - no crash in the server log"; else echo "not ok - crash in the server log"; echo "$crashes"; fi

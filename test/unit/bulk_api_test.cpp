@@ -366,6 +366,16 @@ TEST(BulkPaths, Query) {
     EXPECT_THROW(query_result_pages_path(ApiVersion{57}, id), Error);
 }
 
+TEST(BulkPaths, DescribeAndLimits) {
+    EXPECT_EQ(sobjects_path(v62), "/services/data/v62.0/sobjects");
+    EXPECT_EQ(sobject_describe_path(v62, "Invoice__c"), "/services/data/v62.0/sobjects/Invoice__c/describe");
+    EXPECT_EQ(limits_path(ApiVersion{58}), "/services/data/v58.0/limits");
+    // The object name lands in the path: nothing that could leave it.
+    EXPECT_THROW(sobject_describe_path(v62, "Lead/../limits"), Error);
+    EXPECT_THROW(sobject_describe_path(v62, "Lead?x=1"), Error);
+    EXPECT_THROW(sobject_describe_path(v62, ""), Error);
+}
+
 TEST(BulkPaths, NextLocator) {
     EXPECT_EQ(next_locator(std::string_view("Mg")), "Mg");
     EXPECT_FALSE(next_locator(std::string_view("null")));

@@ -2,8 +2,7 @@
 
 #include "core/error.h"
 #include "core/sf_names.h"
-
-#include <limits>
+#include "core/text_util.h"
 
 #include <nlohmann/json.hpp>
 
@@ -12,22 +11,6 @@ namespace sfb {
 namespace {
 
 using json = nlohmann::json;
-
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // Reads members of one JSON object; `where` names it in messages ("sObject describe of \"Account\",
 // fields[3] (\"Name\")").
@@ -244,7 +227,7 @@ std::string joined_path(const std::vector<std::string> &parts) {
 
 const SObjectSummary *GlobalDescribe::find(std::string_view object_name) const {
     for (const SObjectSummary &s : sobjects) {
-        if (iequals(s.name, object_name)) {
+        if (ascii_iequals(s.name, object_name)) {
             return &s;
         }
     }
@@ -253,7 +236,7 @@ const SObjectSummary *GlobalDescribe::find(std::string_view object_name) const {
 
 const FieldDescribe *ObjectDescribe::find_field(std::string_view field_name) const {
     for (const FieldDescribe &f : fields) {
-        if (iequals(f.name, field_name)) {
+        if (ascii_iequals(f.name, field_name)) {
             return &f;
         }
     }
@@ -262,7 +245,7 @@ const FieldDescribe *ObjectDescribe::find_field(std::string_view field_name) con
 
 const FieldDescribe *ObjectDescribe::find_relationship(std::string_view relationship_name) const {
     for (const FieldDescribe &f : fields) {
-        if (!f.relationship_name.empty() && iequals(f.relationship_name, relationship_name)) {
+        if (!f.relationship_name.empty() && ascii_iequals(f.relationship_name, relationship_name)) {
             return &f;
         }
     }
@@ -331,7 +314,7 @@ ResolvedField resolve_field_path(const ObjectDescribe &root, const std::vector<s
         const std::string &rel_name = parts[i];
         const FieldDescribe *rel = current->find_relationship(rel_name);
         if (rel == nullptr) {
-            if (i == 0 && iequals(rel_name, root.name)) {
+            if (i == 0 && ascii_iequals(rel_name, root.name)) {
                 fail("prefixing fields with the object name (" + rel_name +
                      ".) is not supported; write the path without it");
             }

@@ -24,34 +24,19 @@ bool is_alpha(char c) {
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
+// Bytes >= 0x80 are taken into words so that "Accöunt" is one token, refused by sf_names as non-ASCII,
+// rather than "Acc" followed by a stray byte.
+bool is_non_ascii(char c) {
+    return static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_word_start(char c) {
+    return is_alpha(c) || c == '_' || is_non_ascii(c);
+}
 bool is_word_char(char c) {
-    return is_alpha(c) || is_digit(c) || c == '_';
+    return is_word_start(c) || is_digit(c);
 }
 bool is_hex(char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char &c : out) {
-        c = ascii_lower(c);
-    }
-    return out;
 }
 
 class Parser {
@@ -136,7 +121,7 @@ class Parser {
             if (c == '\'') {
                 p = lex_string(p);
                 push(TokenKind::String, start, p);
-            } else if (is_alpha(c) || c == '_') {
+            } else if (is_word_start(c)) {
                 while (p < n && is_word_char(soql_[p])) {
                     ++p;
                 }
@@ -203,7 +188,7 @@ class Parser {
     // ---- token tests ----
 
     bool is_word(std::size_t i, std::string_view keyword) const {
-        return tokens_[i].kind == TokenKind::Word && iequals(tokens_[i].text, keyword);
+        return tokens_[i].kind == TokenKind::Word && ascii_iequals(tokens_[i].text, keyword);
     }
     bool is_punct(std::size_t i, char c) const {
         return tokens_[i].kind == TokenKind::Punct && tokens_[i].text[0] == c;
@@ -236,7 +221,7 @@ class Parser {
             if (t.kind != TokenKind::Word) {
                 fail("expected a field name, found " + shown(t), t);
             }
-            if (iequals(t.text, "TYPEOF")) {
+            if (ascii_iequals(t.text, "TYPEOF")) {
                 fail("TYPEOF is not supported by Bulk API 2.0 queries", t);
             }
             if (is_punct(i + 1, '(')) {
@@ -264,11 +249,11 @@ class Parser {
         static constexpr std::string_view kAggregates[] = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN",
                                                            "MAX"};
         const std::string call = std::string(name.text) + "()";
-        if (iequals(name.text, "FIELDS")) {
+        if (ascii_iequals(name.text, "FIELDS")) {
             fail("FIELDS() is not supported by Bulk API 2.0 queries; list the fields", name);
         }
         for (std::string_view a : kAggregates) {
-            if (iequals(name.text, a)) {
+            if (ascii_iequals(name.text, a)) {
                 fail("aggregate function " + call + " is not supported by Bulk API 2.0 queries", name);
             }
         }
@@ -378,7 +363,7 @@ class Parser {
         std::unordered_map<std::string, const SoqlField *> by_path;
         std::unordered_map<std::string, const SoqlField *> by_column;
         for (const SoqlField &f : out.fields) {
-            const auto [p, path_is_new] = by_path.emplace(lower(f.path), &f);
+            const auto [p, path_is_new] = by_path.emplace(ascii_lowercase(f.path), &f);
             if (!path_is_new) {
                 throw Error(ErrorKind::InvalidParameter, "field " + quote_for_message(f.path) +
                                                              " is selected twice (at characters " +
@@ -408,7 +393,7 @@ class Parser {
 }  // namespace
 
 std::string soql_column_name(std::string_view field_path) {
-    std::string out = lower(field_path);
+    std::string out = ascii_lowercase(field_path);
     for (char &c : out) {
         if (c == '.') {
             c = '_';

@@ -100,20 +100,8 @@ constexpr long long kMaxNumericPrecision = 1000;
 // Ids are always sent in their 18-character form.
 constexpr long long kIdLength = 18;
 
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char &c : out) {
-        c = ascii_lower(c);
-    }
-    return out;
-}
-
 ValueKind kind_of(const FieldDescribe &f) {
-    const std::string type = lower(f.type);
+    const std::string type = ascii_lowercase(f.type);
     for (const SalesforceTypeRow &row : kSalesforceTypes) {
         if (row.sf_type == type) {
             return row.kind;
@@ -167,7 +155,7 @@ std::string canonical_base(const std::string &base) {
 
 ExistingType parse_existing(std::string_view text) {
     ExistingType out;
-    std::string s = lower(trim_ascii_space(text));
+    std::string s = ascii_lowercase(trim_ascii_space(text));
     bool array = false;
     if (s.size() >= 2 && s.compare(s.size() - 2, 2, "[]") == 0) {
         array = true;

@@ -250,6 +250,17 @@ TEST(SoqlSelect, MalformedSelectItems) {
     EXPECT_EQ(error_of("SELECT Id, * FROM Account"), "expected a field name, found \"*\" (at character 12)");
 }
 
+TEST(SoqlSelect, NonAsciiNamesAreRefusedWhole) {
+    EXPECT_EQ(
+        error_of("SELECT Id FROM Acc\xC3\xB6unt"),
+        "invalid Salesforce object name \"Acc\\xC3\\xB6unt\": contains a non-ASCII character (Salesforce API "
+        "names are ASCII only) (at character 16)");
+    EXPECT_EQ(
+        error_of("SELECT N\xC3\xA4me FROM Account"),
+        "invalid Salesforce field name \"N\\xC3\\xA4me\": contains a non-ASCII character (Salesforce API "
+        "names are ASCII only) (at character 8)");
+}
+
 TEST(SoqlSelect, FromProblems) {
     EXPECT_EQ(error_of("SELECT Id FROM"),
               "expected an object name after FROM, found the end of the statement "

@@ -1,6 +1,8 @@
 #include "core/describe.h"
 
 #include "core/error.h"
+#include "core/soql_select.h"
+#include "core/type_map.h"
 
 #include <gtest/gtest.h>
 
@@ -319,6 +321,25 @@ TEST_F(DescribeResolve, Errors) {
               "\"Region__r.Name\")");
     EXPECT_EQ(error_of("Account", {"Parent", "Owner", "Phone"}),
               "User has no field \"Phone\" (in field path \"Parent.Owner.Phone\")");
+}
+
+// The read path end to end without a network: statement -> select list -> describe -> column types.
+TEST_F(DescribeResolve, SelectListToColumnDefinitions) {
+    const SoqlSelect q = parse_soql_select(
+        "SELECT Id, LastName, Account.Owner.Email, Score__c, MailingAddress FROM Contact WHERE LastName != "
+        "null");
+    std::vector<std::string> columns;
+    std::vector<bool> bulk_ok;
+    for (const SoqlField &f : q.fields) {
+        const ResolvedField r = resolve_field_path(objects_.at(q.object), f.parts, lookup_);
+        const PgColumnType t = pg_type_for(r.field);
+        columns.push_back(f.column + " " + t.ddl());
+        bulk_ok.push_back(t.bulk_selectable);
+    }
+    EXPECT_EQ(columns,
+              (std::vector<std::string>{"id text COLLATE \"C\"", "lastname text", "account_owner_email text",
+                                        "score__c numeric(18,2)", "mailingaddress jsonb"}));
+    EXPECT_EQ(bulk_ok, (std::vector<bool>{true, true, true, true, false}));
 }
 
 }  // namespace

@@ -1,14 +1,43 @@
-// Small text and calendar helpers shared by the protocol parsers (bulk_api, retry). Header-only.
+// Small text and calendar helpers shared by the protocol parsers (bulk_api, retry, soql_select, describe,
+// type_map). Header-only.
 #pragma once
 #include "core/core_only.h"
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sfb {
 
 inline bool is_ascii_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+// ASCII-only case folding: Salesforce names are ASCII and match case-insensitively; <cctype> would depend on
+// the process locale.
+inline char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline std::string ascii_lowercase(std::string_view s) {
+    std::string out(s);
+    for (char &c : out) {
+        c = ascii_lower(c);
+    }
+    return out;
+}
+
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
 }
 
 // `s` without leading and trailing ASCII white space.

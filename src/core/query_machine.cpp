@@ -816,6 +816,12 @@ void QueryPageMachine::on_answer(const CallOutcome &o, const QueryResponse *resp
             std::min<std::uint64_t>(response->body_bytes, std::numeric_limits<std::int64_t>::max()));
         // With resultPages every page is listed already; the locator of such a page is not followed.
         r.next_locator = page_is_result_url(rec_) ? std::nullopt : next_locator(response->sforce_locator);
+        if (r.next_locator && *r.next_locator == rec_.path_or_locator) {
+            // Following it would fetch this page forever.
+            fail("Salesforce answered page " + std::to_string(rec_.page_no) + " with its own locator (" +
+                 *r.next_locator + ") as the next one");
+            return;
+        }
         r.attempts = 0;
         r.not_before_ms.reset();
         r.error.clear();

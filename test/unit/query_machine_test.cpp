@@ -852,11 +852,17 @@ TEST(QueryPageOutcome, DefiniteErrorsFailThePageVerbatim) {
         EXPECT_EQ(to_string(r.step), "failed");
         EXPECT_EQ(r.error, code + ": " + message);
     }
-    // A stored result URL that is not this job's is never fetched.
-    auto m = make_page(page_at(1, "/services/data/v62.0/limits"), false, 62);
-    expect_page_persist(*m, QueryPageStep::Downloading);
-    EXPECT_NE(expect_page_persist(*m, QueryPageStep::Failed).error.find("outside query job"),
-              std::string::npos);
+    // A stored result URL that is not this job's results resource (or not of the job's version) is never
+    // fetched.
+    for (const std::string &url :
+         {std::string("/services/data/v62.0/limits"), results_path(62, "/../../limits"),
+          results_path(62, "Evil"), results_path(61, "?locator=QQ")}) {
+        auto m = make_page(page_at(1, url), false, 62);
+        expect_page_persist(*m, QueryPageStep::Downloading);
+        EXPECT_NE(expect_page_persist(*m, QueryPageStep::Failed).error.find("outside query job"),
+                  std::string::npos)
+            << url;
+    }
 }
 
 TEST(QueryJobOutcome, AFailedPageFailsTheJob) {
@@ -871,6 +877,96 @@ TEST(QueryJobOutcome, AFailedPageFailsTheJob) {
     // Also while the listing still runs.
     auto l = make_job(job_at(QueryJobStep::Listing, kJob, "JobComplete"), true);
     expect_final(*l, QueryJobStep::Failed, pages.progress());
+}
+
+TEST(QueryPageOutcome, ALocatorPointingAtItselfFailsThePage) {
+    const QueryPageRecord r = download(page_at(2, "Mg"), 57, page_ok("Mg", "2"));
+    EXPECT_EQ(to_string(r.step), "failed");
+    EXPECT_NE(r.error.find("its own locator"), std::string::npos) << r.error;
+}
+
+TEST(QueryPageRetry, RetryAfterOf429IsHonoured) {
+    auto m = make_page(page_at(1, ""), false, 57);
+    expect_page_persist(*m, QueryPageStep::Downloading);
+    (void)expect_page_http(*m);
+    QueryResponse r = err(429);
+    r.retry_after = "7";
+    m->http_done(r, kT0);
+    EXPECT_EQ(*expect_page_persist(*m, QueryPageStep::Downloading).not_before_ms, kT0 + 7000);
+}
+
+TEST(QueryJobRetry, ListingRetryKeepsTheContinuationAndThePageNumbers) {
+    QueryJobRecord rec = job_at(QueryJobStep::Listing, kJob, "JobComplete");
+    rec.page_list_url = pages_path(62, "?locator=R0hJ");
+    auto m = make_job(rec, true);
+    expect_http(*m, QueryRequestKind::ListPages, progress(5, 0));
+    m->http_done(transport(TransportError::ConnectFailed, false), kT0);
+    const QueryJobRecord r = expect_persist(*m, QueryJobStep::Listing, progress(5, 0)).record;
+    EXPECT_EQ(r.page_list_url, pages_path(62, "?locator=R0hJ"));
+    EXPECT_EQ(r.attempts, 1);
+    const std::int64_t t = *r.not_before_ms;
+    EXPECT_EQ(expect_http(*m, QueryRequestKind::ListPages, progress(5, 2), t).path,
+              pages_path(62, "?locator=R0hJ"));
+    m->http_done(ok(200, result_pages_json({results_path(62, "?locator=Ng"), results_path(62, "?locator=Nw")},
+                                           pages_path(62, "?locator=OA"))),
+                 t);
+    const QueryJobAction a = expect_persist(*m, QueryJobStep::Listing, progress(5, 2), t);
+    ASSERT_EQ(a.new_pages.size(), 2u);
+    EXPECT_EQ(a.new_pages[0].page_no, 6);
+    EXPECT_EQ(a.new_pages[1].page_no, 7);
+    EXPECT_EQ(a.record.attempts, 0);
+    EXPECT_TRUE(a.record.error.empty());
+    // A continuation that points back at the set just read would loop.
+    expect_http(*m, QueryRequestKind::ListPages, progress(7, 2), t);
+    m->http_done(ok(200, result_pages_json({}, pages_path(62, "?locator=OA"))), t);
+    EXPECT_NE(expect_final(*m, QueryJobStep::Failed, progress(7, 2)).error.find("points back at itself"),
+              std::string::npos);
+}
+
+TEST(QueryJobOutcome, UnreadableAnswersFailClearly) {
+    {
+        auto m = make_job(QueryJobRecord{}, false);
+        expect_persist(*m, QueryJobStep::Creating);
+        expect_http(*m, QueryRequestKind::CreateJob);
+        m->http_done(ok(200, "<html>proxy</html>"), kT0);
+        EXPECT_NE(expect_final(*m, QueryJobStep::Failed).error.find("unusable"), std::string::npos);
+    }
+    {
+        auto m = make_job(job_at(QueryJobStep::Polling, kJob, "InProgress"), true);
+        expect_http(*m, QueryRequestKind::GetJob);
+        m->http_done(ok(200, "not json"), kT0);
+        EXPECT_NE(expect_final(*m, QueryJobStep::Failed).error.find("unreadable"), std::string::npos);
+    }
+    {
+        QueryJobSpec spec = job_spec(62);
+        spec.job.operation = Operation::Insert;  // not a query operation
+        QueryJobMachine m(QueryJobRecord{}, spec, test_config(), fixed_random(), fixed_clock(), false);
+        expect_persist(m, QueryJobStep::Creating);
+        const QueryJobRecord r = expect_final(m, QueryJobStep::Failed);
+        EXPECT_EQ(r.error.rfind("invalid query job definition", 0), 0u) << r.error;
+    }
+}
+
+TEST(QueryJobHappyPath, QueryAllAndTheLoadRecordKeepsTheCounts) {
+    QueryJobSpec spec = job_spec(58);
+    spec.job.operation = Operation::QueryAll;
+    QueryJobMachine m(QueryJobRecord{}, spec, test_config(), fixed_random(), fixed_clock(), false);
+    expect_persist(m, QueryJobStep::Creating);
+    const QueryRequest q = expect_http(m, QueryRequestKind::CreateJob);
+    EXPECT_NE(q.json_body.find("\"queryAll\""), std::string::npos) << q.json_body;
+    m.http_done(ok(200, job_json("UploadComplete")), kT0);
+    expect_persist(m, QueryJobStep::Polling);
+    expect_http(m, QueryRequestKind::GetJob, kNoPages, kT0 + 1000);
+    m.http_done(ok(200, job_json("JobComplete", 42)), kT0 + 1000);
+    expect_persist(m, QueryJobStep::Listing);  // 58.0 is the first version with resultPages
+    EXPECT_EQ(expect_http(m, QueryRequestKind::ListPages).path, pages_path(58));
+    m.http_done(ok(200, result_pages_json({results_path(58, "?locator=QQ")}, std::nullopt)), kT0);
+    expect_persist(m, QueryJobStep::Downloading, kNoPages);
+    expect_persist(m, QueryJobStep::Loading, progress(1, 1));
+    const QueryJobAction a = m.next(kT0, false, progress(1, 1));
+    EXPECT_EQ(to_string(a.kind), "Load");
+    EXPECT_EQ(a.record.records_processed, 42);
+    EXPECT_EQ(a.record.sf_job_id, kJob);
 }
 
 // ---- aborts ----------------------------------------------------------------------------------------------

@@ -311,11 +311,10 @@ QueryJobAction QueryJobMachine::next(std::int64_t now_ms, bool abort_requested, 
         q.idempotent = true;  // in effect: a second abort is refused as "already terminal", see on_abort
         return http(Call::Abort, std::move(q));
     }
-    return next_for_step(now_ms, pages);
+    return next_for_step(pages);
 }
 
-QueryJobAction QueryJobMachine::next_for_step(std::int64_t now_ms, const PagesProgress &pages) {
-    (void)now_ms;
+QueryJobAction QueryJobMachine::next_for_step(const PagesProgress &pages) {
     if ((rec_.step == QueryJobStep::Listing || rec_.step == QueryJobStep::Downloading) &&
         pages.page_failure) {
         return finish_now(QueryJobStep::Failed, "result " + *pages.page_failure);

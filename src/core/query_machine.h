@@ -216,7 +216,8 @@ class QueryJobMachine {
     QueryJobMachine(QueryJobRecord record, QueryJobSpec spec, QueryMachineConfig config, RandomSource random,
                     WallClock clock, bool resumed);
 
-    // Throws sfb::Error(Internal) while an action is outstanding or for inconsistent progress.
+    // Throws sfb::Error(Internal) while an action is outstanding or for inconsistent progress, and
+    // sfb::Error(InvalidParameter) when the record is corrupt (an invalid stored job id).
     QueryJobAction next(std::int64_t now_ms, bool abort_requested, const PagesProgress &pages);
     void persisted();  // the last Persist/Load is committed
     void http_done(const QueryResponse &response, std::int64_t now_ms);
@@ -240,7 +241,7 @@ class QueryJobMachine {
     QueryJobAction persist(QueryJobRecord r, std::optional<State> then = std::nullopt,
                            std::vector<QueryPageSpec> pages = {});
     QueryJobAction http(Call call, QueryRequest req);
-    QueryJobAction next_for_step(std::int64_t now_ms, const PagesProgress &pages);
+    QueryJobAction next_for_step(const PagesProgress &pages);
     QueryJobAction finish_now(QueryJobStep step, std::string error);
     void dispatch(Call call, const CallOutcome &o, std::int64_t now_ms);
     void on_create(const CallOutcome &o, std::int64_t now_ms);

@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -1042,6 +1044,199 @@ TEST(QueryJobAbort, AbortArrivingDuringARetryWaitIsNotDelayed) {
     m->http_done(err(503), kT0);
     expect_persist(*m, QueryJobStep::Polling);
     expect_http(*m, QueryRequestKind::Abort, kNoPages, kT0, true);
+}
+
+// ---- randomized crashes ----------------------------------------------------------------------------------
+
+// A whole query against a scripted Salesforce with random 503s and random worker crashes (every machine
+// dropped, rebuilt from the committed rows). Whatever the interleaving: the job ends Done, the load is
+// committed once with every page downloaded, page numbers are dense and each page is listed once.
+struct CrashWorld {
+    int version;
+    std::mt19937 rng;
+    std::int64_t t = kT0;
+    QueryJobRecord job;
+    std::vector<QueryPageRecord> rows;
+    std::unique_ptr<QueryJobMachine> jm;
+    std::vector<std::unique_ptr<QueryPageMachine>> pms;
+    int polls = 0;
+    int loads = 0;
+    int creates = 0;
+
+    CrashWorld(int v, unsigned seed) : version(v), rng(seed) {}
+
+    bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+
+    QueryResponse answer(const QueryRequest &q) {
+        if (chance(0.1)) {
+            return err(503);
+        }
+        switch (q.kind) {
+            case QueryRequestKind::CreateJob:
+                ++creates;
+                return ok(200, job_json("UploadComplete"));
+            case QueryRequestKind::GetJob:
+                ++polls;
+                return ok(200, polls < 3 ? job_json("InProgress") : job_json("JobComplete", 7));
+            case QueryRequestKind::ListPages:
+                if (q.path == pages_path(version)) {
+                    return ok(200, result_pages_json({results_path(version, "?locator=QQ"),
+                                                      results_path(version, "?locator=Qg")},
+                                                     pages_path(version, "?locator=Qw")));
+                }
+                EXPECT_EQ(q.path, pages_path(version, "?locator=Qw"));
+                return ok(200, result_pages_json({results_path(version, "?locator=RA")}, std::nullopt));
+            case QueryRequestKind::FetchPage: {
+                // Locator chain: "" -> MQ -> Mg -> null, 3 + 2 + 2 rows; listed pages: 3, 2, 2 rows.
+                const std::string p = q.path;
+                if (p == results_path(version) || p == results_path(version, "?locator=QQ")) {
+                    return page_ok("MQ", "3");
+                }
+                if (p == results_path(version, "?locator=MQ") || p == results_path(version, "?locator=Qg")) {
+                    return page_ok("Mg", "2");
+                }
+                return page_ok("null", "2");
+            }
+            case QueryRequestKind::Abort:
+                break;
+        }
+        ADD_FAILURE() << "unexpected request " << q.path;
+        return err(400, "X", "unexpected");
+    }
+
+    PagesProgress progress() const {
+        FakePages f;
+        f.rows = rows;
+        return f.progress();
+    }
+
+    void crash() {
+        jm.reset();
+        pms.clear();
+    }
+
+    // One action of page i; false when it has finished.
+    bool step_page(std::size_t i) {
+        if (pms.size() <= i) {
+            pms.resize(i + 1);
+        }
+        if (!pms[i]) {
+            pms[i] = std::make_unique<QueryPageMachine>(rows[i], page_spec(version), test_config().retry,
+                                                        fixed_random(), fixed_clock(), true);
+        }
+        const QueryPageAction a = pms[i]->next(t);
+        switch (a.kind) {
+            case QueryActionKind::Persist:
+                rows[i] = a.record;
+                if (!chance(0.05)) {
+                    pms[i]->persisted();
+                } else {
+                    crash();  // committed, but the worker died before telling the machine
+                }
+                return true;
+            case QueryActionKind::Http:
+                if (chance(0.05)) {
+                    crash();  // the transfer dies with the worker
+                    return true;
+                }
+                pms[i]->http_done(answer(a.request), t);
+                return true;
+            case QueryActionKind::WaitUntil:
+                t = std::max(t, a.wait_until_ms);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    void run() {
+        for (int round = 0; round < 5000; ++round) {
+            if (!jm) {
+                jm = std::make_unique<QueryJobMachine>(job, job_spec(version), test_config(), fixed_random(),
+                                                       fixed_clock(), /*resumed=*/true);
+            }
+            const QueryJobAction a = jm->next(t, false, progress());
+            switch (a.kind) {
+                case QueryActionKind::Persist:
+                    job = a.record;
+                    for (const QueryPageSpec &ps : a.new_pages) {
+                        ASSERT_EQ(ps.page_no, static_cast<int>(rows.size()) + 1);
+                        rows.push_back(page_at(ps.page_no, ps.path_or_locator));
+                    }
+                    if (chance(0.05)) {
+                        crash();
+                    } else {
+                        jm->persisted();
+                    }
+                    break;
+                case QueryActionKind::Http:
+                    if (chance(0.05)) {
+                        crash();
+                    } else {
+                        jm->http_done(answer(a.request), t);
+                    }
+                    break;
+                case QueryActionKind::Load:
+                    for (const QueryPageRecord &r : rows) {
+                        ASSERT_EQ(to_string(r.step), "downloaded");
+                    }
+                    ++loads;
+                    job = a.record;
+                    if (chance(0.05)) {
+                        crash();
+                    } else {
+                        jm->persisted();
+                    }
+                    break;
+                case QueryActionKind::WaitUntil:
+                    t = std::max(t, a.wait_until_ms);
+                    break;
+                case QueryActionKind::AwaitPages: {
+                    bool any = false;
+                    for (std::size_t i = 0; i < rows.size() && jm; ++i) {
+                        if (!is_final(rows[i].step)) {
+                            any = step_page(i) || any;
+                        }
+                    }
+                    if (!any && jm) {
+                        ADD_FAILURE() << "job awaits pages but no page can move";
+                        return;
+                    }
+                    break;
+                }
+                case QueryActionKind::Finished:
+                    return;
+            }
+        }
+        ADD_FAILURE() << "did not finish";
+    }
+};
+
+TEST(QueryMachineProperty, RandomCrashesAndErrorsStillLoadEveryPageOnce) {
+    for (int version : {57, 62}) {
+        for (unsigned seed = 1; seed <= 150; ++seed) {
+            CrashWorld w(version, seed);
+            w.run();
+            ASSERT_EQ(to_string(w.job.step), "done")
+                << "v" << version << " seed " << seed << ": " << w.job.error;
+            EXPECT_EQ(w.loads, 1) << "seed " << seed;
+            EXPECT_EQ(w.job.sf_job_id, kJob);
+            EXPECT_EQ(w.job.records_processed, 7);
+            ASSERT_EQ(w.rows.size(), 3u) << "v" << version << " seed " << seed;
+            std::int64_t records = 0;
+            for (const QueryPageRecord &r : w.rows) {
+                records += r.records;
+            }
+            EXPECT_EQ(records, 7) << "seed " << seed;
+            if (version >= 58) {
+                EXPECT_EQ(w.rows[2].path_or_locator, results_path(version, "?locator=RA"));
+            } else {
+                EXPECT_EQ(w.rows[1].path_or_locator, "MQ");
+                EXPECT_EQ(w.rows[2].path_or_locator, "Mg");
+                EXPECT_FALSE(w.rows[2].next_locator.has_value());
+            }
+        }
+    }
 }
 
 }  // namespace

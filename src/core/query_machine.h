@@ -86,6 +86,13 @@
 //    page the listing already has). Result URLs outside this job's results resource are refused (the job
 //    fails), so a hostile or broken answer cannot point a GET elsewhere. maxRecords applies to locator paging
 //    only (it is documented for /results, not for resultUrl links).
+//  - Abort: PATCH Aborted only while Polling (the only step with a job that may still run); a 400/404 answer
+//    means it ended meanwhile, and sf_bulk stops all the same. After JobComplete nothing remote is left to
+//    stop, so the job ends Aborted at once with nothing loaded.
+//  - A Failed page fails the job ("result page N: ..."): a result with a hole in it is not loaded.
+//  - An unreadable 200 (create, job info, resultPages) fails the job instead of being retried: Salesforce
+//    answers these in JSON, and a proxy page in their place is not something a retry budget fixes.
+//  - AwaitPages (not WaitUntil) while pages download: there is no time to wait for, only page progress.
 
 #include "core/bulk_api.h"
 #include "core/ingest_machine.h"  // PollConfig, ChunkResponse, CallOutcome (shared with the ingest machine)

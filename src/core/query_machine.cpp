@@ -1,6 +1,7 @@
 #include "core/query_machine.h"
 
 #include "core/error.h"
+#include "core/text_util.h"
 
 #include <algorithm>
 #include <array>
@@ -53,13 +54,7 @@ std::int64_t records_header(const std::optional<std::string> &value) {
     if (!value) {
         return -1;
     }
-    std::string_view v = *value;
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
+    const std::string_view v = trim_ascii_space(*value);
     if (v.empty() || v.size() > 18) {
         return -1;
     }

@@ -29,23 +29,22 @@ std::optional<Step> parse_step(const std::array<std::string_view, N> &names, std
     return std::nullopt;
 }
 
-// Whether a result URL (from resultPages, or stored in a page row) is one of this job's result pages: the
-// path of /results itself, optionally with a query string. Anything else is refused rather than fetched
-// with the org's token.
-bool is_result_url_of(std::string_view url, const ApiVersion &v, const std::string &job_id) {
-    const std::string base = query_results_path(v, job_id);
+// Whether `url` is the resource `base` itself, optionally with a query string. Result URLs and resultPages
+// continuations must name this job's resources (the job id and version are in `base`); anything else is
+// refused rather than fetched with the org's token.
+bool is_resource(std::string_view url, const std::string &base) {
     if (url.size() < base.size() || url.compare(0, base.size(), base) != 0) {
         return false;
     }
     return url.size() == base.size() || url[base.size()] == '?';
 }
 
+bool is_result_url_of(std::string_view url, const ApiVersion &v, const std::string &job_id) {
+    return is_resource(url, query_results_path(v, job_id));
+}
+
 bool is_result_pages_url_of(std::string_view url, const ApiVersion &v, const std::string &job_id) {
-    const std::string base = query_result_pages_path(v, job_id);
-    if (url.size() < base.size() || url.compare(0, base.size(), base) != 0) {
-        return false;
-    }
-    return url.size() == base.size() || url[base.size()] == '?';
+    return is_resource(url, query_result_pages_path(v, job_id));
 }
 
 // Sforce-NumberOfRecords: a plain non-negative decimal; -1 when absent or unreadable (the count is only

@@ -84,6 +84,55 @@ std::string transient_text(const ChunkResponse &r, const ApiError &err, const Re
 
 }  // namespace
 
+CallOutcome evaluate_call(const ChunkResponse &response, bool idempotent, const RetryPolicy &policy,
+                          RetryState &state) {
+    AttemptOutcome ao;
+    ao.transport = response.transport;
+    ao.request_sent = response.request_sent;
+    ao.retry_after = response.retry_after;
+    ApiError err;
+    if (response.transport == TransportError::None) {
+        ao.status = response.status;
+        if (response.status < 200 || response.status >= 300) {
+            err = parse_api_error(response.status, response.body);
+            ao.error_code = err.first_code();
+            ao.error_message = err.first_message();
+        }
+    }
+    CallOutcome o;
+    o.decision = policy.decide(ao, idempotent, state);
+    RetryDecision &d = o.decision;
+    o.transient = d.action == RetryAction::RetryAfterBackoff || d.action == RetryAction::WaitForLimitWindow;
+    o.fail_text = failure_text(response, err, d);
+    if (d.action == RetryAction::Fail && classify(ao, idempotent) == RetryAction::RefreshTokenThenRetryOnce) {
+        // The policy refused a second refresh for this request: its reason says so ("again after refreshing
+        // the access token"), which Salesforce's text alone would hide.
+        o.fail_text = d.reason;
+    }
+    // What a retry records as the live reason names the endpoint too (failure_text has it already).
+    d.reason = with_transport_detail(d.reason, response);
+    o.retry_text = transient_text(response, err, d);
+    if (response.transport == TransportError::None) {
+        o.status = response.status;
+    }
+    o.error_code = err.first_code();
+    o.body = response.body;
+    return o;
+}
+
+CallOutcome credentials_outcome(std::string code, std::string message) {
+    // The text has the form of a Salesforce error item ("<code>: <message>", see failure_text), which users
+    // and tests rely on.
+    CallOutcome o;
+    o.decision.action = RetryAction::Fail;
+    o.fail_text = code.empty() ? std::move(message) : std::move(code) + ": " + message;
+    if (o.fail_text.empty()) {
+        o.fail_text = "no access token could be obtained";
+    }
+    o.decision.reason = o.fail_text;
+    return o;
+}
+
 std::string_view to_string(ChunkStep s) {
     return kStepNames[static_cast<std::size_t>(s)];
 }
@@ -639,40 +688,9 @@ bool IngestChunkMachine::read_job(const Outcome &o, std::int64_t now_ms, JobInfo
 // ---- answers ----------------------------------------------------------------------------------------------
 
 IngestChunkMachine::Outcome IngestChunkMachine::evaluate(const ChunkResponse &response, Call call) {
-    AttemptOutcome ao;
-    ao.transport = response.transport;
-    ao.request_sent = response.request_sent;
-    ao.retry_after = response.retry_after;
-    ApiError err;
-    if (response.transport == TransportError::None) {
-        ao.status = response.status;
-        if (response.status < 200 || response.status >= 300) {
-            err = parse_api_error(response.status, response.body);
-            ao.error_code = err.first_code();
-            ao.error_message = err.first_message();
-        }
-    }
     const bool idempotent =
         call == Call::Poll || call == Call::CloseCheck || call == Call::AbortCheck || call == Call::Fetch;
-    Outcome o;
-    o.decision = policy_.decide(ao, idempotent, retry_);
-    RetryDecision &d = o.decision;
-    o.transient = d.action == RetryAction::RetryAfterBackoff || d.action == RetryAction::WaitForLimitWindow;
-    o.fail_text = failure_text(response, err, d);
-    if (d.action == RetryAction::Fail && classify(ao, idempotent) == RetryAction::RefreshTokenThenRetryOnce) {
-        // The policy refused a second refresh for this request: its reason says so ("again after refreshing
-        // the access token"), which Salesforce's text alone would hide.
-        o.fail_text = d.reason;
-    }
-    // What a retry records as the live reason names the endpoint too (failure_text has it already).
-    d.reason = with_transport_detail(d.reason, response);
-    o.retry_text = transient_text(response, err, d);
-    if (response.transport == TransportError::None) {
-        o.status = response.status;
-    }
-    o.error_code = err.first_code();
-    o.body = response.body;
-    return o;
+    return evaluate_call(response, idempotent, policy_, retry_);
 }
 
 void IngestChunkMachine::http_done(const ChunkResponse &response, std::int64_t now_ms) {
@@ -702,15 +720,8 @@ void IngestChunkMachine::credentials_failed(std::string code, std::string messag
     const Call call = inflight_;
     inflight_ = Call::None;
     // Definite, like a refused call: nothing was sent, and resending cannot help until the credentials
-    // change (a changed user mapping restarts the job's uploads anyway). The text has the form of a
-    // Salesforce error item ("<code>: <message>", see failure_text), which users and tests rely on.
-    Outcome o;
-    o.decision.action = RetryAction::Fail;
-    o.fail_text = code.empty() ? std::move(message) : std::move(code) + ": " + message;
-    if (o.fail_text.empty()) {
-        o.fail_text = "no access token could be obtained";
-    }
-    o.decision.reason = o.fail_text;
+    // change (a changed user mapping restarts the job's uploads anyway).
+    const Outcome o = credentials_outcome(std::move(code), std::move(message));
     dispatch(call, o, now_ms);
 }
 

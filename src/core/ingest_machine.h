@@ -158,6 +158,25 @@ struct ChunkResponse {
     std::optional<std::string> retry_after;  // raw Retry-After header
 };
 
+// What one answer (or the failure to obtain a token for it) means to the machine that made the call, once
+// the one retry policy has judged it. Shared by the ingest and query machines so that both word failures
+// alike ("CODE: message" verbatim, "gave up after ...", the endpoint of a transport failure).
+struct CallOutcome {
+    RetryDecision decision;  // the policy's; Fail when no token could be obtained
+    bool transient = false;  // RetryAfterBackoff or WaitForLimitWindow
+    std::string fail_text;   // the reason users see when this answer ends the call
+    std::string retry_text;  // the reason of an unknown or transient outcome
+    int status = 0;          // HTTP status of a complete response; 0 otherwise
+    std::string error_code;  // Salesforce's first errorCode of a non-2xx body
+    std::string body;        // the 2xx body of a JSON call
+};
+// Runs `policy.decide` once for this attempt (so `state` counts it) and words the result.
+CallOutcome evaluate_call(const ChunkResponse &response, bool idempotent, const RetryPolicy &policy,
+                          RetryState &state);
+// The outcome of a call that could not be sent because no access token could be obtained: a definite
+// failure with "<code>: <message>" (or just the message when `code` is empty).
+CallOutcome credentials_outcome(std::string code, std::string message);
+
 enum class ChunkActionKind { Persist, Http, StoreResults, WaitUntil, Finished };
 std::string_view to_string(ChunkActionKind k);
 
@@ -262,15 +281,7 @@ class IngestChunkMachine {
     };
 
     // What one answer (or the failure to obtain a token for it) means to the handler of the pending call.
-    struct Outcome {
-        RetryDecision decision;  // the policy's; Fail when no token could be obtained
-        bool transient = false;  // RetryAfterBackoff or WaitForLimitWindow
-        std::string fail_text;   // the reason users see when this answer ends the call
-        std::string retry_text;  // the reason of an unknown or transient outcome (replacement note)
-        int status = 0;          // HTTP status of a complete response; 0 otherwise
-        std::string error_code;  // Salesforce's first errorCode of a non-2xx body
-        std::string body;        // the 2xx body of a JSON call
-    };
+    using Outcome = CallOutcome;
 
     ChunkAction commit(Commit c);
     ChunkAction persist(ChunkRecord r, std::optional<State> then = std::nullopt);

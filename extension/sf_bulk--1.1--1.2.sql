@@ -1,5 +1,5 @@
 -- sf_bulk 1.1 -> 1.2: the describe cache and the functions that ask the org something now: sf_bulk_describe,
--- sf_bulk_objects, sf_bulk_limits. Nothing that exists changes. sf_bulk--1.2.sql is the same schema for a fresh
+-- sf_bulk_objects, sf_bulk_limits; the ingest functions gain `validate`. Nothing else changes. sf_bulk--1.2.sql is the same schema for a fresh
 -- install; test/scenarios/upgrade.sh compares the two catalogs.
 \echo Use "ALTER EXTENSION sf_bulk UPDATE TO '1.2'" to load this file. \quit
 
@@ -87,3 +87,47 @@ AS $$
      WHERE jsonb_typeof(v) = 'object' AND jsonb_typeof(av) = 'object'
      ORDER BY 1, 2 NULLS FIRST
 $$;
+
+-- The ingest functions gain `validate` (default true): the columns are checked against Salesforce's describe
+-- before a row is spooled (src/pg/preflight.cpp). A new argument is a new signature: the old one goes.
+DROP FUNCTION sf_bulk_insert(text, text, name, text, integer, text, text, text, text, text, text);
+DROP FUNCTION sf_bulk_update(text, text, name, text, integer, text, text, text, text, text, text);
+DROP FUNCTION sf_bulk_upsert(text, text, text, name, text, integer, text, text, text, text, text, text);
+DROP FUNCTION sf_bulk_delete(text, text, name, integer, text, text, text, text, text);
+DROP FUNCTION sf_bulk_hard_delete(text, text, name, integer, text, text, text, text, text);
+
+CREATE FUNCTION sf_bulk_insert(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
+                               max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
+                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA',
+                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_insert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_update(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
+                               max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
+                               line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA',
+                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_update' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_upsert(object text, query text, external_id text, server name DEFAULT NULL,
+                               nulls text DEFAULT 'keep', max_upload_mb integer DEFAULT 100,
+                               assignment_rule_id text DEFAULT NULL, line_ending text DEFAULT 'LF',
+                               column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL, name text DEFAULT NULL,
+                               if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_upsert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_delete(object text, query text, server name DEFAULT NULL,
+                               max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
+                               column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL, name text DEFAULT NULL,
+                               if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION sf_bulk_hard_delete(object text, query text, server name DEFAULT NULL,
+                                    max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
+                                    column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL,
+                                    name text DEFAULT NULL, if_running text DEFAULT 'queue',
+                                    validate boolean DEFAULT true)
+RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_hard_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -4,7 +4,8 @@
 -- and folded into a new sf_bulk--B.sql for fresh ones (test/scenarios/upgrade.sh checks both give one catalog).
 -- 1.1 (sf_bulk--1.0--1.1.sql): a named CHECK constraint on every text column that holds a closed set of
 -- values; each says where its set comes from. sql/catalog.sql lists the free-text columns.
--- 1.2 (sf_bulk--1.1--1.2.sql): the describe cache; sf_bulk_describe, sf_bulk_objects, sf_bulk_limits.
+-- 1.2 (sf_bulk--1.1--1.2.sql): the describe cache; sf_bulk_describe, sf_bulk_objects, sf_bulk_limits; the
+-- ingest functions' `validate` (the pre-flight against the describe).
 \echo Use "CREATE EXTENSION sf_bulk" to load this file. \quit
 
 -- Plain CREATE SCHEMA: the extension owns it, so nobody can pre-create it with hostile objects.
@@ -206,32 +207,37 @@ GRANT SELECT ON sf_bulk_jobs TO PUBLIC;
 CREATE FUNCTION sf_bulk_insert(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
                                max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
                                line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA',
-                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue')
+                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_insert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_update(object text, query text, server name DEFAULT NULL, nulls text DEFAULT 'keep',
                                max_upload_mb integer DEFAULT 100, assignment_rule_id text DEFAULT NULL,
                                line_ending text DEFAULT 'LF', column_delimiter text DEFAULT 'COMMA',
-                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue')
+                               key text DEFAULT NULL, name text DEFAULT NULL, if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_update' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_upsert(object text, query text, external_id text, server name DEFAULT NULL,
                                nulls text DEFAULT 'keep', max_upload_mb integer DEFAULT 100,
                                assignment_rule_id text DEFAULT NULL, line_ending text DEFAULT 'LF',
                                column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL, name text DEFAULT NULL,
-                               if_running text DEFAULT 'queue')
+                               if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_upsert' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_delete(object text, query text, server name DEFAULT NULL,
                                max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
                                column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL, name text DEFAULT NULL,
-                               if_running text DEFAULT 'queue')
+                               if_running text DEFAULT 'queue',
+                               validate boolean DEFAULT true)
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION sf_bulk_hard_delete(object text, query text, server name DEFAULT NULL,
                                     max_upload_mb integer DEFAULT 100, line_ending text DEFAULT 'LF',
                                     column_delimiter text DEFAULT 'COMMA', key text DEFAULT NULL,
-                                    name text DEFAULT NULL, if_running text DEFAULT 'queue')
+                                    name text DEFAULT NULL, if_running text DEFAULT 'queue',
+                                    validate boolean DEFAULT true)
 RETURNS bigint AS 'MODULE_PATHNAME', 'sf_bulk_hard_delete' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- True when `transaction` is the current transaction or one of its subtransactions.

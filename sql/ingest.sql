@@ -112,21 +112,25 @@ SELECT flow, sf_bulk_insert('Lead', format($q$SELECT 'Flow %s' AS "LastName", 'A
   FROM unnest(ARRAY['cc', 'jwt', 'refresh', 'token']) AS flow;
 SELECT f.flow, w.state, w.records_processed, w.records_failed, w.error
   FROM flow_jobs f, LATERAL sf_bulk_wait(f.job, '60 s') w ORDER BY 1;
--- Wrong credentials fail the job with the OAuth error, never with the secret.
+-- Wrong credentials fail the job with the OAuth error, never with the secret (validate => false: the worker's
+-- login is what is tested here; the call-time check refuses the same, see sql/preflight.sql).
 CREATE SERVER emu_wrong FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu_wrong
   OPTIONS (auth 'password', client_id :'key', client_secret :'secret', username 'etl@sfbulk.emulator',
            password 'Secret-wrong-password');
-SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$, server => 'emu_wrong') AS wrong_job \gset
+SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$, server => 'emu_wrong',
+                      validate => false) AS wrong_job \gset
 SELECT state, error, error LIKE '%Secret-%' AS leaks_secret FROM sf_bulk_wait(:wrong_job, '60 s');
 
 -- A query without rows: the job is complete at once, and nothing is sent.
-SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName" FROM leads WHERE false$$, server => 'emulator') AS empty_job \gset
+SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName", company AS "Company" FROM leads WHERE false$$,
+                      server => 'emulator') AS empty_job \gset
 SELECT state, rows_spooled, uploads, sf_job_ids, finished_at IS NOT NULL AS finished FROM sf_bulk_jobs WHERE id = :empty_job;
 
--- A header Salesforce does not know fails the whole Salesforce job, with its message.
+-- A header Salesforce does not know fails the whole Salesforce job, with its message (validate => false: the
+-- call-time check would refuse it, see sql/preflight.sql).
 SELECT sf_bulk_insert('Lead', $$SELECT last_name AS "LastName", company AS "Company", 1 AS "Shoe_Size__c"
-                                FROM leads WHERE id = 1$$, server => 'emulator') AS bad_header_job \gset
+                                FROM leads WHERE id = 1$$, server => 'emulator', validate => false) AS bad_header_job \gset
 SELECT state, error FROM sf_bulk_wait(:bad_header_job, '60 s');
 
 -- ROLLBACK leaves no job behind.

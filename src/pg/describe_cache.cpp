@@ -3,6 +3,7 @@
 #include "core/bulk_api.h"
 #include "core/error.h"
 #include "core/sf_names.h"
+#include "core/text_util.h"
 
 // Before postgres.h: port.h turns snprintf into a macro that the JSON library cannot use.
 #include <nlohmann/json.hpp>
@@ -21,8 +22,9 @@ extern "C" {
 #include "owner.h"
 #include "settings.h"
 
-#include <algorithm>
-#include <cctype>
+#include <chrono>
+#include <map>
+#include <tuple>
 #include <optional>
 #include <string>
 
@@ -43,12 +45,6 @@ Oid mapping_of(const std::string &server) {
         ForeignServer *s = GetForeignServerByName(server.c_str(), false);
         return GetUserMapping(GetUserId(), s->serverid)->umid;
     });
-}
-
-std::string lower_ascii(std::string text) {
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return text;
 }
 
 // Reads and writes run as the extension's owner: the table is nobody else's to touch.
@@ -126,6 +122,28 @@ void touch_row(Oid mapping, const std::string &key, const std::string &version,
     });
 }
 
+// This session's copy of what it read or fetched. The table is written in the caller's transaction, so a
+// call that fails (a refused pre-flight, most often) takes its row with it; the session copy survives that,
+// and a user correcting a typo call after call costs one describe, not one per attempt.
+struct SessionEntry {
+    std::string body;
+    std::optional<std::string> validator;
+    std::chrono::steady_clock::time_point fetched;
+    // Seen in the table by a later transaction: written by a transaction that committed, so other sessions
+    // have it too. Until then every use checks, and writes it again if its transaction was rolled back.
+    bool in_table = false;
+};
+using SessionKey = std::tuple<Oid, std::string, std::string>;  // mapping, object (lower case), API version
+
+std::map<SessionKey, SessionEntry> &session_cache() {
+    static std::map<SessionKey, SessionEntry> entries;
+    return entries;
+}
+
+bool fresh(const SessionEntry &entry) {
+    return std::chrono::steady_clock::now() - entry.fetched < std::chrono::seconds(settings.describe_ttl_s);
+}
+
 std::string describe_subject(const std::string &object) {
     return object.empty() ? std::string("the org's objects") : quote_for_message(object);
 }
@@ -141,12 +159,33 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
     } catch (const Error &e) {
         raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(function) + ": " + e.what());
     }
-    std::string key = lower_ascii(object);
+    std::string key = ascii_lowercase(object);
     std::string version = org.api_version.str();
     Oid mapping = mapping_of(org.server);
+    SessionKey session_key{mapping, key, version};
+    auto &session = session_cache();
+    if (auto entry = session.find(session_key); entry != session.end() && fresh(entry->second) && !refresh) {
+        if (!entry->second.in_table) {
+            if (read_row(mapping, key, version).found)
+                entry->second.in_table = true;
+            else
+                write_row(org.server, mapping, key, version, entry->second.body, entry->second.validator);
+        }
+        return entry->second.body;
+    }
     CachedRow cached = read_row(mapping, key, version);
-    if (cached.found && cached.fresh && !refresh)
+    if (cached.found && cached.fresh && !refresh) {
+        session[session_key] =
+            SessionEntry{cached.body, cached.validator, std::chrono::steady_clock::now(), true};
         return cached.body;
+    }
+    if (!cached.found)
+        if (auto entry = session.find(session_key); entry != session.end()) {
+            // The table lost it (a rolled-back call): this session's copy can still be revalidated.
+            cached.found = true;
+            cached.body = entry->second.body;
+            cached.validator = entry->second.validator;
+        }
 
     HttpRequest request;
     request.url = path;
@@ -156,7 +195,13 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
     HttpResponse response = call_org(org, std::move(request), function);
     std::optional<std::string> validator = response.header("Date");
     if (response.status == 304 && cached.found) {
-        touch_row(mapping, key, version, validator);
+        if (!read_row(mapping, key, version).found)
+            write_row(org.server, mapping, key, version, cached.body,
+                      validator ? validator : cached.validator);
+        else
+            touch_row(mapping, key, version, validator);
+        session[session_key] = SessionEntry{cached.body, validator ? validator : cached.validator,
+                                            std::chrono::steady_clock::now()};
         return cached.body;
     }
     if (response.status == 404 && !object.empty())
@@ -174,6 +219,7 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
                                                        describe_subject(object) +
                                                        " from Salesforce is not a describe result");
     write_row(org.server, mapping, key, version, response.body, validator);
+    session[session_key] = SessionEntry{response.body, validator, std::chrono::steady_clock::now()};
     return response.body;
 }
 

@@ -28,6 +28,7 @@ extern "C" {
 #include "module.h"
 #include "org_access.h"
 #include "owner.h"
+#include "preflight.h"
 #include "shmem.h"
 #include "spool.h"
 #include "value_format.h"
@@ -61,6 +62,7 @@ struct CallArgs {
     const char *key;         // comma-separated query columns kept in Postgres, or NULL
     const char *job_name;    // names a recurring push, or NULL
     const char *if_running;  // what to do while a job of that name is unfinished
+    bool validate;           // check the columns against Salesforce's describe first
 };
 
 const char *text_arg(FunctionCallInfo fcinfo, int n) {
@@ -99,6 +101,14 @@ CallArgs read_args(FunctionCallInfo fcinfo, Operation operation, const char *fun
     args.key = text_arg(fcinfo, next++);
     args.job_name = text_arg(fcinfo, next++);
     args.if_running = text_arg(fcinfo, next++);
+    // validate arrived with SQL 1.2: until ALTER EXTENSION UPDATE, the 1.1 functions call us without it and
+    // keep 1.1's behaviour (no pre-flight).
+    args.validate = false;
+    if (fcinfo->nargs > next) {
+        if (PG_ARGISNULL(next))
+            require_arg(args, nullptr, "validate");
+        args.validate = PG_GETARG_BOOL(next++);
+    }
 
     require_arg(args, args.object, "object");
     require_arg(args, args.query, "query");
@@ -700,6 +710,8 @@ Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function
     options.column_delimiter = args.column_delimiter;
     std::vector<std::string> columns(sent_names, sent_names + sent_count);
     IngestSpec spec = make_ingest_spec(options, columns);
+    if (args.validate)
+        preflight_ingest_call(function, args.server, operation, spec.object, options.external_id, desc, is_key);
 
     int64 job_id = pg_call([&] {
         return insert_job(args, server, columns_array, key_array, static_cast<int64>(spec.max_upload_bytes),

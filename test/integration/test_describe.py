@@ -86,6 +86,25 @@ class Describe(IntegrationTest):
         self.assertEqual(row, [{"name": name, "type": "string", "length": 40}])
         self.assertEqual([r["status"] for r in self.calls(RE_DESCRIBE_LEAD)], [200, 200])
 
+    def test_preflight_reads_the_cache_and_repeated_refusals_ask_once(self):
+        """An ingest call checks its columns against the describe; refused calls roll their cache row back, but
+        the session keeps its copy: three refusals in one session cost one describe. A new session asks again
+        (the table has nothing), and once a call is accepted the row stays for every session."""
+        bad = """SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company", 1 AS "Emial"$$);"""
+        run = self.pg.psql("\\set ON_ERROR_STOP off\n" + bad + bad.replace("Emial", "Emal") +
+                           bad.replace("Emial", "Eml"), check=False)
+        self.assertEqual(run.stderr.count("ERROR:"), 3, run.stderr)
+        self.assertIn('Lead has no field "Emial" (did you mean Email?)', run.stderr)
+        self.assertIn('Lead has no field "Eml" (did you mean Email?)', run.stderr)
+        self.assertEqual(len(self.calls(RE_DESCRIBE_LEAD)), 1, "one session, one describe")
+        self.assertEqual(self.pg.value("SELECT count(*) FROM sf_bulk.describe"), "0")
+        job = self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'y' AS "Company",
+                                     'a@example.org' AS "Email"$$)""" % sql_literal(self.tag))
+        self.assertCompleted(self.wait(job, 60))
+        self.assertEqual(len(self.calls(RE_DESCRIBE_LEAD)), 2, "a new session, the table empty: asked again")
+        self.pg.psql(bad.replace("1 AS \"Emial\"", "'z' AS \"Title\""))
+        self.assertEqual(len(self.calls(RE_DESCRIBE_LEAD)), 2, "the accepted call's row serves the next session")
+
     def test_objects(self):
         served = sorted(o["name"] for o in self.served("/sobjects")["sobjects"])
         self.mark = self.emu.log_seq()

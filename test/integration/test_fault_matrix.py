@@ -226,15 +226,17 @@ class EmulatorRestart(IntegrationTest):
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read() or b"null")
 
-    def enqueue2(self):
+    def enqueue2(self, validate=True):
+        # validate=False while the emulator is down: the call-time check could not ask it.
         return self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT n AS id, %s || '-' || n AS "LastName",
                                   'Restart' AS "Company" FROM generate_series(1, %d) n$$, key => 'id',
-                                  server => 'emu_restart')""" % (sql_literal(self.tag), ROWS))
+                                  server => 'emu_restart', validate => %s)"""
+                            % (sql_literal(self.tag), ROWS, "true" if validate else "false"))
 
     def test_unreachable_then_back(self):
         """Salesforce down when the job starts (connection refused): retried with backoff until it is back."""
         self.stop_emulator()
-        job = self.enqueue2()
+        job = self.enqueue2(validate=False)
         poll(lambda: "127.0.0.1:%d" % self.port in (self.job_row(job)["error"] or ""), 20, 0.1,
              "the job to say which endpoint it cannot reach")
         waiting = self.job_row(job)

@@ -92,8 +92,15 @@ class Faults(IntegrationTest):
             GRANT USAGE ON FOREIGN SERVER emu TO it_badcreds;
             CREATE USER MAPPING FOR it_badcreds SERVER emu OPTIONS (%s);
             """ % mapping_options(password))
-        job = self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$)""",
-                           user="it_badcreds")
+        # The call-time check logs in first and refuses at once, without the password.
+        err = self.pg.psql_fail("""SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$)""",
+                                user="it_badcreds")
+        self.assertIn("sf_bulk_insert: could not log in to Salesforce: invalid_grant: authentication failure",
+                      err.stderr)
+        self.assertNotIn(password, err.stderr)
+        # The worker's own login, with the check skipped: the job fails with the same error.
+        job = self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$,
+                                             validate => false)""", user="it_badcreds")
         row = self.wait(job, 60, user="it_badcreds")
         self.assertEqual(row["state"], "failed", "job row: %r" % (row,))
         self.assertIn("invalid_grant: authentication failure", row["error"] or "")
@@ -118,7 +125,8 @@ class Faults(IntegrationTest):
             GRANT USAGE ON FOREIGN SERVER emu TO it_fixcreds;
             CREATE USER MAPPING FOR it_fixcreds SERVER emu OPTIONS (%s);
             """ % mapping_options("Wr0ng-%s" % uuid.uuid4().hex))
-        sql = """SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Fix' AS "Company"$$)"""
+        # validate => false: the worker's login is under test (the call-time check would refuse the first call).
+        sql = """SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Fix' AS "Company"$$, validate => false)"""
         job = self.enqueue(sql % sql_literal(self.tag + "-before"), user="it_fixcreds")
         row = self.wait(job, 60, user="it_fixcreds")
         self.assertEqual(row["state"], "failed")

@@ -148,14 +148,22 @@ class Tls(IntegrationTest):
         poll(lambda: self.pg.value("SHOW sf_bulk.ca_file") == path, 10, 0.05, "the setting")
         time.sleep(0.3)
 
-    def enqueue_to(self, server, n=5):
+    def enqueue_to(self, server, n=5, validate=True):
+        """validate=False where the worker's failure is under test: the call-time check (a backend call over the
+        same TLS settings) would refuse the call before a job exists."""
         return self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT %s || '-' || n AS "LastName", 'TLS' AS "Company"
-                                  FROM generate_series(1, %d) n$$, server => %s)"""
-                            % (sql_literal(self.tag), n, sql_literal(server)))
+                                  FROM generate_series(1, %d) n$$, server => %s, validate => %s)"""
+                            % (sql_literal(self.tag), n, sql_literal(server), "true" if validate else "false"))
 
     def test_untrusted_certificate_fails_verification(self):
         proxy = self.https_server("tls_untrusted", self.ip_cert)
-        job = self.enqueue_to("tls_untrusted")
+        # The call-time check meets the same certificate first, and says so.
+        err = self.pg.psql_fail("""SELECT sf_bulk_insert('Lead', $$SELECT 'x' AS "LastName", 'y' AS "Company"$$,
+                                                        server => 'tls_untrusted')""")
+        self.assertIn("sf_bulk_insert: could not log in to Salesforce: TOKEN_ENDPOINT_UNREACHABLE", err.stderr)
+        self.assertIn("SSL certificate problem", err.stderr)
+        self.assertIn("validate => false skips the check", err.stderr)
+        job = self.enqueue_to("tls_untrusted", validate=False)
         row = self.wait(job, 60)
         self.assertEqual(row["state"], "failed", "job row: %r" % (row,))
         self.assertIn("SSL certificate problem", row["error"])
@@ -176,7 +184,7 @@ class Tls(IntegrationTest):
     def test_certificate_for_another_host_fails(self):
         proxy = self.https_server("tls_wrong_host", self.name_cert)
         self.set_ca_file(self.name_cert[0])
-        job = self.enqueue_to("tls_wrong_host")
+        job = self.enqueue_to("tls_wrong_host", validate=False)
         row = self.wait(job, 60)
         self.assertEqual(row["state"], "failed", "job row: %r" % (row,))
         self.assertIn("127.0.0.1", row["error"])
@@ -192,7 +200,7 @@ class Tls(IntegrationTest):
                         ALTER SYSTEM SET sf_bulk.max_retries = 2; SELECT pg_reload_conf();"""
                      % (port, mapping_options()))
         poll(lambda: self.pg.value("SHOW sf_bulk.max_retries") == "2", 10, 0.05, "the setting")
-        job = self.enqueue_to("nowhere")
+        job = self.enqueue_to("nowhere", validate=False)
         row = self.wait(job, 60)
         self.assertEqual(row["state"], "failed", "job row: %r" % (row,))
         self.assertIn("127.0.0.1:%d" % port, row["error"])

@@ -209,6 +209,9 @@ check "1.2: the describe is cached for the caller's mapping, unreadable to other
 ERROR:  permission denied for table describe" upgraded \
   "SELECT count(*) FROM sf_bulk.describe WHERE object = 'lead'" \
   -c "SET ROLE sfb_other" -c "SELECT count(*) FROM sf_bulk.describe"
+check "1.2: ingest calls are checked against the describe before a row is spooled" \
+  'ERROR:  sf_bulk_insert: Lead has no field "Emial" (did you mean Email?)' upgraded \
+  "SELECT sf_bulk_insert('Lead', \$\$SELECT 'x' AS \"LastName\", 'y' AS \"Company\", 'z' AS \"Emial\"\$\$)"
 check "1.2: sf_bulk_limits has the daily API allocation" "t" upgraded \
   "SELECT max > 0 AND remaining <= max FROM sf_bulk_limits() WHERE name = 'DailyApiRequests' AND app IS NULL"
 

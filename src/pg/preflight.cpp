@@ -1,0 +1,136 @@
+#include "core/describe.h"
+#include "core/error.h"
+#include "core/ingest_preflight.h"
+
+#include "preflight.h"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+#include "backend_call.h"
+#include "describe_cache.h"
+#include "guard.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sfb::pg {
+
+namespace {
+
+SourceKind kind_of(Oid type) {
+    switch (type) {
+        case TEXTOID:
+        case VARCHAROID:
+        case BPCHAROID:
+        case NAMEOID:
+            return SourceKind::Text;
+        case BOOLOID:
+            return SourceKind::Boolean;
+        case INT2OID:
+        case INT4OID:
+        case INT8OID:
+        case OIDOID:
+            return SourceKind::Integer;
+        case NUMERICOID:
+            return SourceKind::Numeric;
+        case FLOAT4OID:
+        case FLOAT8OID:
+            return SourceKind::Float;
+        case DATEOID:
+            return SourceKind::Date;
+        case TIMESTAMPOID:
+            return SourceKind::Timestamp;
+        case TIMESTAMPTZOID:
+            return SourceKind::TimestampTz;
+        case TIMEOID:
+            return SourceKind::Time;
+        default:
+            return SourceKind::Other;
+    }
+}
+
+// The sent columns as the pre-flight sees them. PostgreSQL calls only, filling the caller's vector.
+std::vector<SourceColumn> source_columns(TupleDesc desc, const bool *is_key) {
+    std::vector<SourceColumn> columns;
+    pg_call([&] {
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute attr = TupleDescAttr(desc, i);
+            if (attr->attisdropped || is_key[i])
+                continue;
+            Oid base = getBaseType(attr->atttypid);
+            SourceColumn column;
+            column.name = NameStr(attr->attname);
+            column.pg_type = format_type_with_typemod(attr->atttypid, attr->atttypmod);
+            column.kind = kind_of(base);
+            Oid element = get_element_type(base);
+            if (OidIsValid(element) && kind_of(getBaseType(element)) == SourceKind::Text)
+                column.kind = SourceKind::TextArray;
+            if (base == NUMERICOID && attr->atttypmod >= VARHDRSZ) {
+                int32 typmod = attr->atttypmod - VARHDRSZ;
+                column.numeric_precision = (typmod >> 16) & 0xffff;
+                column.numeric_scale = ((typmod & 0x7ff) ^ 1024) - 1024;
+            }
+            columns.push_back(std::move(column));
+        }
+    });
+    return columns;
+}
+
+void warn(const std::string &message) {
+    pg_call([&message] { ereport(WARNING, (errmsg("%s", message.c_str()))); });
+}
+
+}  // namespace
+
+void preflight_ingest_call(const char *function, const char *server_name, Operation operation,
+                           const std::string &object, const std::optional<std::string> &external_id,
+                           TupleDesc desc, const bool *is_key) {
+    std::vector<SourceColumn> columns = source_columns(desc, is_key);
+    OrgCall org = org_for_call(function, server_name);
+    std::map<std::string, ObjectDescribe> describes;  // by the name asked for
+    auto describe = [&](const std::string &name) -> const ObjectDescribe & {
+        auto found = describes.find(name);
+        if (found != describes.end())
+            return found->second;
+        std::string body;
+        try {
+            body = cached_describe(org, name, false, function);
+        } catch (const PgError &e) {
+            if (e.sqlstate() == ERRCODE_UNDEFINED_OBJECT || e.sqlstate() == ERRCODE_INVALID_PARAMETER_VALUE)
+                throw;
+            raise_error(e.sqlstate(), e.what(), e.detail(),
+                        "sf_bulk checks the columns against Salesforce's describe before sending; "
+                        "validate => false skips the check.");
+        }
+        return describes.emplace(name, parse_sobject_describe(body)).first->second;
+    };
+    const ObjectDescribe &target = describe(object);
+    for (const std::string &name : preflight_referenced_objects(target, columns))
+        describe(name);
+    DescribeLookup lookup = [&describes](std::string_view name) -> const ObjectDescribe * {
+        auto found = describes.find(std::string(name));
+        return found == describes.end() ? nullptr : &found->second;
+    };
+    PreflightReport report = preflight_ingest(operation, target, external_id, columns, lookup);
+    for (const std::string &warning : report.warnings)
+        warn(std::string(function) + ": " + warning);
+    if (report.errors.empty())
+        return;
+    std::string detail;
+    if (report.errors.size() > 1) {
+        detail = "Also: ";
+        for (std::size_t i = 1; i < report.errors.size(); ++i)
+            detail += (i > 1 ? "; " : "") + report.errors[i];
+        detail += ".";
+    }
+    raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(function) + ": " + report.errors.front(), detail,
+                "Checked against Salesforce's describe of " + target.name +
+                    " (sf_bulk_describe shows it); validate => false skips the check.");
+}
+
+}  // namespace sfb::pg

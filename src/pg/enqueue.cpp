@@ -711,7 +711,8 @@ Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function
     std::vector<std::string> columns(sent_names, sent_names + sent_count);
     IngestSpec spec = make_ingest_spec(options, columns);
     if (args.validate)
-        preflight_ingest_call(function, args.server, operation, spec.object, options.external_id, desc, is_key);
+        preflight_ingest_call(function, args.server, operation, spec.object, options.external_id, desc,
+                              is_key);
 
     int64 job_id = pg_call([&] {
         return insert_job(args, server, columns_array, key_array, static_cast<int64>(spec.max_upload_bytes),

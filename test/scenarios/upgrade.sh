@@ -204,10 +204,11 @@ check "the other role's new job completes, and it sees its two jobs only" "compl
 check "1.2: sf_bulk_describe lists Lead's fields as Salesforce describes them" "Id|id|t|f|LastName|string|f|f" upgraded \
   "SELECT string_agg(concat_ws('|', name, type, id_lookup, nillable), '|' ORDER BY name)
      FROM sf_bulk_describe('Lead') WHERE name IN ('Id', 'LastName')"
-check "1.2: the describe is cached for the caller's mapping, unreadable to others" \
-  "1
+# Both roles' 1.2 jobs above were checked against Lead's describe, each through its own user mapping.
+check "1.2: the describe is cached once per user mapping, unreadable to the roles" \
+  "2|2
 ERROR:  permission denied for table describe" upgraded \
-  "SELECT count(*) FROM sf_bulk.describe WHERE object = 'lead'" \
+  "SELECT count(*) || '|' || count(DISTINCT mapping) FROM sf_bulk.describe WHERE object = 'lead'" \
   -c "SET ROLE sfb_other" -c "SELECT count(*) FROM sf_bulk.describe"
 check "1.2: ingest calls are checked against the describe before a row is spooled" \
   'ERROR:  sf_bulk_insert: Lead has no field "Emial" (did you mean Email?)' upgraded \

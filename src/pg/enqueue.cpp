@@ -19,11 +19,13 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/varlena.h"
 #include "utils/plancache.h"
 #include "utils/syscache.h"
 }
 
+#include "compat.h"
 #include "guard.h"
 #include "module.h"
 #include "owner.h"
@@ -143,7 +145,7 @@ ForeignServer *resolve_server(const CallArgs &args) {
         server = GetForeignServerByName(name, false);
     }
 
-    if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+    if (sfb_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
         ereport(ERROR,
                 (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                  errmsg("permission denied for foreign server %s", server->servername),

@@ -2,7 +2,10 @@
 # Everything here is idempotent and cleans up after itself through sfb_cleanup (call it from a trap).
 
 SFB_ROOT=${SFB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The PostgreSQL major version to build and test against: 15 on the host (Debian 12), 17 inside the Debian 13
+# root (see sfb_trixie_root below).
+SFB_PG_MAJOR=${SFB_PG_MAJOR:-15}
+export PG_BIN=${PG_BIN:-/usr/lib/postgresql/$SFB_PG_MAJOR/bin}   # the integration harness reads it too
 PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
 SFB_PYTHON=/usr/bin/python3   # Debian's python: the one that sees apt-installed modules
 
@@ -114,5 +117,117 @@ sfb_cleanup() {
     SFB_EMULATOR_PID=
   fi
   if [ -n "${SFB_WORK:-}" ] && [ -z "${SFB_KEEP:-}" ]; then rm -rf "$SFB_WORK"; fi
+  sfb_trixie_leave
 }
 SFB_CLUSTERS=()
+SFB_MOUNTS=()
+
+# ---- PostgreSQL 17, in a Debian 13 (trixie) root ---------------------------------------------------------
+# Debian 12 carries only PostgreSQL 15. PostgreSQL 17 comes from Debian 13's packages, installed into a
+# separate root made with debootstrap (never into the host: mixing releases would upgrade libc under the
+# host's packages). The root is built once per machine and cached outside the source tree; the stamp file
+# records the package list it was built with, so a changed list rebuilds it.
+SFB_TRIXIE_ROOT=${SFB_TRIXIE_ROOT:-/var/cache/sf_bulk/trixie-root}
+# ca-certificates: libcurl's default CA bundle (test_tls expects curl's own "SSL certificate problem", not a missing
+# bundle file); apt installs it as a recommendation on a real machine, the root is built without recommendations.
+SFB_TRIXIE_PACKAGES=(build-essential postgresql-17 postgresql-server-dev-17 postgresql-17-cron libcurl4-openssl-dev
+  nlohmann-json3-dev libssl-dev ca-certificates python3 python3-cryptography procps)
+
+# The Debian mirror the host's own apt sources name (deb822 .sources first, then a one-line sources.list).
+sfb_debian_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && u != "" && $0 !~ /security/ {print u; exit}' \
+    /etc/apt/sources.list.d/*.sources 2>/dev/null)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $0 !~ /security/ && $2 ~ /^https?:/ {print $2; exit}' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# Builds $SFB_TRIXIE_ROOT unless a complete one with the same package list is there. Takes a lock, so two
+# runs on one machine do not build it at once. A half-built root (a failed run) is never used: the root is
+# built under another name and renamed when complete.
+sfb_trixie_root() {
+  local root=$SFB_TRIXIE_ROOT want="trixie ${SFB_TRIXIE_PACKAGES[*]}"
+  sfb_sudo mkdir -p "$(dirname "$root")"
+  (
+    flock 9
+    if [ -f "$root/.sf_bulk-root" ] && [ "$(cat "$root/.sf_bulk-root")" = "$want" ]; then
+      sfb_log "PostgreSQL 17: reusing the Debian 13 root $root"
+      exit 0
+    fi
+    local t0=$SECONDS mirror new=$root.new
+    mirror=$(sfb_debian_mirror)
+    sfb_log "PostgreSQL 17: building a Debian 13 root in $root from $mirror (a few minutes, once per machine)"
+    if ! command -v debootstrap >/dev/null; then
+      sfb_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null ||
+        { sfb_sudo apt-get update -qq && sfb_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends debootstrap >/dev/null; } || exit 1
+    fi
+    sfb_root_mounted "$new" && { echo "$new has mounts; not touching it" >&2; exit 1; }
+    sfb_sudo rm -rf --one-file-system "$new"
+    sfb_sudo debootstrap --variant=minbase trixie "$new" "$mirror" >"$root.log" 2>&1 ||
+      { tail -20 "$root.log" >&2; exit 1; }
+    # No service may start inside the root while packages install (postgresql-17 would start its cluster).
+    printf '#!/bin/sh\nexit 101\n' | sfb_sudo tee "$new/usr/sbin/policy-rc.d" >/dev/null
+    sfb_sudo chmod 755 "$new/usr/sbin/policy-rc.d"
+    sfb_sudo chroot "$new" apt-get update -qq >>"$root.log" 2>&1 &&
+      sfb_sudo chroot "$new" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${SFB_TRIXIE_PACKAGES[@]}" >>"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
+    sfb_sudo chroot "$new" apt-get clean
+    echo "$want" | sfb_sudo tee "$new/.sf_bulk-root" >/dev/null
+    sfb_root_mounted "$root" && { echo "$root is in use (mounts); not replacing it" >&2; exit 1; }
+    sfb_sudo rm -rf --one-file-system "$root"
+    sfb_sudo mv "$new" "$root"
+    sfb_log "PostgreSQL 17: root built in $((SECONDS - t0)) s"
+  ) 9>"$root.lock"
+}
+
+# True when something is mounted at or under DIR.
+sfb_root_mounted() {
+  awk -v d="$1" '$2 == d || index($2, d "/") == 1 {found=1} END {exit !found}' /proc/mounts
+}
+
+# Mounts what a test run needs inside the root (/proc, /dev, /dev/pts, /dev/shm, where PostgreSQL keeps its
+# dynamic shared memory) and copies the source into the root's /tmp (the build inside must not overwrite the
+# host build's objects). Sets SFB_TRIXIE_SRC, the copy's path as seen inside the root. sfb_trixie_leave
+# (called by sfb_cleanup) unmounts and removes the copy, also after a failure.
+sfb_trixie_enter() {
+  local root=$SFB_TRIXIE_ROOT
+  sfb_trixie_mount proc -t proc proc || return 1
+  sfb_trixie_mount dev --bind /dev || return 1
+  sfb_trixie_mount dev/pts --bind /dev/pts || return 1
+  sfb_trixie_mount dev/shm --bind /dev/shm || return 1
+  SFB_TRIXIE_COPY=$(sfb_sudo mktemp -d "$root/tmp/sf_bulk-src.XXXXXX") || return 1
+  sfb_sudo chmod 755 "$SFB_TRIXIE_COPY"
+  if git -C "$SFB_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$SFB_ROOT" && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf -)
+  else
+    tar -C "$SFB_ROOT" --exclude=./build --exclude='*.o' --exclude='*.so' --exclude='*.d' --exclude=./results -cf - .
+  fi | sfb_sudo tar -C "$SFB_TRIXIE_COPY" -xf - || return 1
+  SFB_TRIXIE_SRC=${SFB_TRIXIE_COPY#"$root"}
+}
+
+sfb_trixie_mount() {  # sfb_trixie_mount DIR MOUNT-ARGS...: mounts at $SFB_TRIXIE_ROOT/DIR, remembered for unmounting
+  local dir=$SFB_TRIXIE_ROOT/$1
+  shift
+  sfb_sudo mount "$@" "$dir" || return 1
+  SFB_MOUNTS+=("$dir")
+  # Nothing mounted below it may propagate back to the host's mount.
+  sfb_sudo mount --make-private "$dir"
+}
+
+sfb_trixie_leave() {
+  local i
+  for ((i = ${#SFB_MOUNTS[@]} - 1; i >= 0; i--)); do
+    sfb_sudo umount "${SFB_MOUNTS[i]}" 2>/dev/null || sfb_sudo umount -l "${SFB_MOUNTS[i]}"
+  done
+  SFB_MOUNTS=()
+  if [ -n "${SFB_TRIXIE_COPY:-}" ] && [ -z "${SFB_KEEP:-}" ]; then sfb_sudo rm -rf --one-file-system "$SFB_TRIXIE_COPY"; fi
+  SFB_TRIXIE_COPY=
+}
+
+# sfb_trixie_run CMD...: runs CMD as root inside the root, with a clean environment.
+sfb_trixie_run() {
+  sfb_sudo chroot "$SFB_TRIXIE_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
+}

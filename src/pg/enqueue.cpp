@@ -19,11 +19,13 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/varlena.h"
 #include "utils/plancache.h"
 #include "utils/syscache.h"
 }
 
+#include "compat.h"
 #include "guard.h"
 #include "module.h"
 #include "org_access.h"

@@ -11,6 +11,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "compat.h"
 #include "guard.h"
 
 #include <string>
@@ -49,7 +50,7 @@ ForeignServer *resolve_server(const char *function, const char *server_name) {
         server = GetForeignServerByName(name, false);
     }
 
-    if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+    if (sfb_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
         ereport(ERROR,
                 (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                  errmsg("permission denied for foreign server %s", server->servername),

@@ -33,6 +33,7 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include "compat.h"
 #include "guard.h"
 
 #include <algorithm>
@@ -388,7 +389,8 @@ void ResultInserter::flush() {
     table_multi_insert(rel_, slots_, used_, command_, 0, bulk_state_);
     for (int i = 0; i < used_; ++i) {
         if (rel_info_->ri_NumIndices > 0)
-            list_free(ExecInsertIndexTuples(rel_info_, slots_[i], estate_, false, false, nullptr, NIL));
+            list_free(
+                sfb_exec_insert_index_tuples(rel_info_, slots_[i], estate_, false, false, nullptr, NIL));
         ExecClearTuple(slots_[i]);
     }
     ResetPerTupleExprContext(estate_);

@@ -9,6 +9,7 @@ extern "C" {
 #include "storage/spin.h"
 }
 
+#include "compat.h"
 #include "shmem.h"
 
 namespace sfb::pg {
@@ -124,7 +125,7 @@ void wake_database_worker(Oid database) {
 
 void launcher_attach() {
     SpinLockAcquire(&shared->mutex);
-    shared->launcher_pgprocno = MyProc->pgprocno;
+    shared->launcher_pgprocno = sfb_my_pgprocno();
     SpinLockRelease(&shared->mutex);
     on_shmem_exit(on_launcher_exit, 0);
 }
@@ -156,7 +157,7 @@ bool worker_attach(Oid database) {
     SpinLockAcquire(&shared->mutex);
     DatabaseSlot *slot = find_or_claim_slot(database);
     if (slot != nullptr && slot->pgprocno < 0) {
-        slot->pgprocno = MyProc->pgprocno;
+        slot->pgprocno = sfb_my_pgprocno();
         slot->pid = MyProcPid;
         slot->start_requested = false;
         slot->stop_requested = false;
@@ -171,7 +172,7 @@ bool worker_attach(Oid database) {
 void worker_request_restart() {
     SpinLockAcquire(&shared->mutex);
     for (int i = 0; i < max_database_workers; ++i)
-        if (shared->slots[i].pgprocno == MyProc->pgprocno && shared->slots[i].pid == MyProcPid)
+        if (shared->slots[i].pgprocno == sfb_my_pgprocno() && shared->slots[i].pid == MyProcPid)
             shared->slots[i].start_requested = true;
     SpinLockRelease(&shared->mutex);
 }
@@ -183,7 +184,7 @@ void worker_detach() {
     SpinLockAcquire(&shared->mutex);
     for (int i = 0; i < max_database_workers; ++i) {
         DatabaseSlot &slot = shared->slots[i];
-        if (slot.pgprocno == MyProc->pgprocno && slot.pid == MyProcPid) {
+        if (slot.pgprocno == sfb_my_pgprocno() && slot.pid == MyProcPid) {
             // A start request that arrived while we were leaving keeps the slot claimed for the launcher.
             if (slot.start_requested) {
                 slot.pgprocno = -1;
@@ -201,7 +202,7 @@ bool worker_stop_requested() {
     bool stop = false;
     SpinLockAcquire(&shared->mutex);
     for (int i = 0; i < max_database_workers; ++i)
-        if (shared->slots[i].pgprocno == MyProc->pgprocno && shared->slots[i].pid == MyProcPid)
+        if (shared->slots[i].pgprocno == sfb_my_pgprocno() && shared->slots[i].pid == MyProcPid)
             stop = shared->slots[i].stop_requested;
     SpinLockRelease(&shared->mutex);
     return stop;

@@ -54,30 +54,51 @@ SourceKind kind_of(Oid type) {
     }
 }
 
-// The sent columns as the pre-flight sees them. PostgreSQL calls only, filling the caller's vector.
+// What the catalog says of one sent column: plain data, filled by PostgreSQL calls that may raise.
+struct ColumnFacts {
+    const char *name;
+    char *pg_type;  // palloc'd
+    Oid base;
+    Oid element_base;  // InvalidOid unless an array
+    int32 typmod;
+};
+
+// The sent columns as the pre-flight sees them. The catalog is read first, into plain data (an ERROR there
+// jumps over no C++ object); the C++ values are built after.
 std::vector<SourceColumn> source_columns(TupleDesc desc, const bool *is_key) {
-    std::vector<SourceColumn> columns;
-    pg_call([&] {
+    int count = 0;
+    ColumnFacts *facts = pg_call([desc, is_key, &count] {
+        auto *out = static_cast<ColumnFacts *>(palloc0(sizeof(ColumnFacts) * Max(desc->natts, 1)));
         for (int i = 0; i < desc->natts; ++i) {
             Form_pg_attribute attr = TupleDescAttr(desc, i);
             if (attr->attisdropped || is_key[i])
                 continue;
-            Oid base = getBaseType(attr->atttypid);
-            SourceColumn column;
-            column.name = NameStr(attr->attname);
-            column.pg_type = format_type_with_typemod(attr->atttypid, attr->atttypmod);
-            column.kind = kind_of(base);
-            Oid element = get_element_type(base);
-            if (OidIsValid(element) && kind_of(getBaseType(element)) == SourceKind::Text)
-                column.kind = SourceKind::TextArray;
-            if (base == NUMERICOID && attr->atttypmod >= VARHDRSZ) {
-                int32 typmod = attr->atttypmod - VARHDRSZ;
-                column.numeric_precision = (typmod >> 16) & 0xffff;
-                column.numeric_scale = ((typmod & 0x7ff) ^ 1024) - 1024;
-            }
-            columns.push_back(std::move(column));
+            ColumnFacts &f = out[count++];
+            f.name = NameStr(attr->attname);
+            f.pg_type = format_type_with_typemod(attr->atttypid, attr->atttypmod);
+            f.base = getBaseType(attr->atttypid);
+            Oid element = get_element_type(f.base);
+            f.element_base = OidIsValid(element) ? getBaseType(element) : InvalidOid;
+            f.typmod = attr->atttypmod;
         }
+        return out;
     });
+    std::vector<SourceColumn> columns;
+    for (int i = 0; i < count; ++i) {
+        const ColumnFacts &f = facts[i];
+        SourceColumn column;
+        column.name = f.name;
+        column.pg_type = f.pg_type;
+        column.kind = kind_of(f.base);
+        if (OidIsValid(f.element_base) && kind_of(f.element_base) == SourceKind::Text)
+            column.kind = SourceKind::TextArray;
+        if (f.base == NUMERICOID && f.typmod >= VARHDRSZ) {
+            int32 typmod = f.typmod - VARHDRSZ;
+            column.numeric_precision = (typmod >> 16) & 0xffff;
+            column.numeric_scale = ((typmod & 0x7ff) ^ 1024) - 1024;
+        }
+        columns.push_back(std::move(column));
+    }
     return columns;
 }
 

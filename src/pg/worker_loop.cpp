@@ -141,9 +141,13 @@ void Worker::make_client() {
 }
 
 void Worker::run() {
-    // Started by the launcher's sweep or on demand: leave at once where there is nothing to do.
-    if (!job_store::has_unfinished_work())
+    // Started by the launcher's sweep or on demand: leave at once where there is nothing to do, after
+    // removing what a crash left of jobs that ended (a query job ends in the transaction that loads its
+    // pages, before its page files go).
+    if (!job_store::has_unfinished_work()) {
+        remove_files_of_ended_jobs();
         return;
+    }
     http_global_init();
     make_client();
     sources_.push_back(make_ingest_source());
@@ -404,7 +408,10 @@ void Worker::finish_jobs() {
 // removed here. Files of jobs not visible yet (an enqueue still in its transaction) are never touched.
 void Worker::remove_files_of_ended_jobs() {
     try {
-        for (std::int64_t id : job_store::ended_jobs(jobs_with_files()))
+        std::vector<std::int64_t> with_files = jobs_with_files();
+        if (with_files.empty())
+            return;  // no transaction (nor, where sf_bulk is not installed, an error in the log) for nothing
+        for (std::int64_t id : job_store::ended_jobs(with_files))
             remove_job_files(id);
     } catch (const std::exception &) {
         // No spool directory, or the store logged its error: the files go when the next worker starts.

@@ -26,9 +26,9 @@ ALTER TABLE sf_bulk.jobs
     ADD COLUMN load_mode text CONSTRAINT jobs_load_mode_check CHECK (load_mode IN ('append', 'replace', 'merge')),
     ADD COLUMN page_size bigint CONSTRAINT jobs_page_size_check CHECK (page_size > 0),
     ADD COLUMN rows_loaded bigint;
+-- A query job has a load mode and an ingest job none (src/pg/query_enqueue.cpp also sets soql and the target).
 ALTER TABLE sf_bulk.jobs ADD CONSTRAINT jobs_query_check
-    CHECK ((operation IN ('query', 'queryAll'))
-           = (soql IS NOT NULL AND target_schema IS NOT NULL AND target_table IS NOT NULL AND load_mode IS NOT NULL));
+    CHECK ((operation IN ('query', 'queryAll')) = (load_mode IS NOT NULL));
 
 -- The query job's durable state: QueryJobRecord of src/core/query_machine.h, written before each remote
 -- effect and after its outcome, so a restarted worker knows what was done. api_version is fixed when the

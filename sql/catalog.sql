@@ -50,7 +50,19 @@ INSERT INTO free_text VALUES
   ('sf_bulk.describe', 'server_name', 'a foreign server''s name'),
   ('sf_bulk.describe', 'object', 'a Salesforce object name in lower case, '''' for describeGlobal'),
   ('sf_bulk.describe', 'api_version', 'the server''s api_version, validated when it was read'),
-  ('sf_bulk.describe', 'validator', 'Salesforce''s Date header, verbatim (If-Modified-Since)');
+  ('sf_bulk.describe', 'validator', 'Salesforce''s Date header, verbatim (If-Modified-Since)'),
+  ('sf_bulk.jobs', 'soql', 'the caller''s SOQL, sent as written'),
+  ('sf_bulk.jobs', 'target_schema', 'the schema of the table a query loads into'),
+  ('sf_bulk.jobs', 'target_table', 'the table a query loads into'),
+  ('sf_bulk.queries', 'api_version', 'the server''s api_version when the job was queued, validated then'),
+  ('sf_bulk.queries', 'sf_job_id', 'a Salesforce job id'),
+  ('sf_bulk.queries', 'sf_state', 'Salesforce''s job state, verbatim'),
+  ('sf_bulk.queries', 'error', 'a message'),
+  ('sf_bulk.queries', 'page_list_url', 'a resultPages URL Salesforce sent (checked against the job before use)'),
+  ('sf_bulk.query_pages', 'path_or_locator', 'a resultUrl or a locator Salesforce sent (opaque)'),
+  ('sf_bulk.query_pages', 'spool_file', 'a path'),
+  ('sf_bulk.query_pages', 'next_locator', 'the Sforce-Locator header, verbatim (opaque)'),
+  ('sf_bulk.query_pages', 'error', 'a message');
 
 -- String columns with no CHECK constraint that are not free text: none.
 SELECT s.tbl, s.col, s.type AS unconstrained_column
@@ -124,7 +136,7 @@ UPDATE sf_bulk.jobs SET state = 'paused' WHERE id = :job;
 INSERT INTO sf_bulk.jobs (owner, server_name, operation, object, nulls, line_ending, column_delimiter,
                           max_upload_bytes, columns, state)
 VALUES (current_user::regrole, 's', 'insert', 'Lead', 'keep', 'LF', 'COMMA', 1000000, '{LastName}', 'Running');
--- The read path's operations arrive with the version that implements them.
+-- A query job is more than its operation: an ingest job cannot become one.
 UPDATE sf_bulk.jobs SET operation = 'query' WHERE id = :job;
 UPDATE sf_bulk.jobs SET phase = 'thinking' WHERE id = :job;
 UPDATE sf_bulk.jobs SET phase = '' WHERE id = :job;

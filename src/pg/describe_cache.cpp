@@ -223,4 +223,36 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
     return response.body;
 }
 
+const ObjectDescribe &CallDescribes::get(const std::string &object) {
+    auto found = describes_.find(object);
+    if (found != describes_.end())
+        return found->second;
+    std::string body;
+    try {
+        body = cached_describe(org_, object, false, function_);
+    } catch (const PgError &e) {
+        if (e.sqlstate() == ERRCODE_UNDEFINED_OBJECT || e.sqlstate() == ERRCODE_INVALID_PARAMETER_VALUE)
+            throw;
+        raise_error(e.sqlstate(), e.what(), e.detail(),
+                    "sf_bulk checks the call against Salesforce's describe first; validate => false skips "
+                    "the check.");
+    }
+    return describes_.emplace(object, parse_sobject_describe(body)).first->second;
+}
+
+DescribeLookup CallDescribes::known() const {
+    return [this](std::string_view name) -> const ObjectDescribe * {
+        auto found = describes_.find(std::string(name));
+        return found == describes_.end() ? nullptr : &found->second;
+    };
+}
+
+DescribeLookup CallDescribes::fetching() {
+    return [this](std::string_view name) -> const ObjectDescribe * {
+        if (name == kPolymorphicTargetObject)
+            return nullptr;
+        return &get(std::string(name));
+    };
+}
+
 }  // namespace sfb::pg

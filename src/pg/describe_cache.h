@@ -8,6 +8,9 @@
 
 #include "backend_call.h"
 
+#include "core/describe.h"
+
+#include <map>
 #include <string>
 
 namespace sfb::pg {
@@ -17,5 +20,26 @@ namespace sfb::pg {
 // connection; throws PgError (an unknown object, Salesforce unreachable: the message names `function`).
 std::string cached_describe(const OrgCall &org, const std::string &object, bool refresh,
                             const char *function);
+
+// The parsed describes one call needs (its object and the objects its relationship paths reach), each read
+// once through cached_describe. When Salesforce cannot be asked and nothing is cached, the error names
+// `validate => false`, which skips the describe.
+class CallDescribes {
+  public:
+    CallDescribes(OrgCall org, const char *function) : org_(std::move(org)), function_(function) {}
+
+    // Throws PgError (an unknown object: Salesforce's answer; unreachable: with the hint above).
+    const ObjectDescribe &get(const std::string &object);
+    // The describes read so far, by the name asked for.
+    DescribeLookup known() const;
+    // Fetches on demand; the pseudo-object of polymorphic paths (which Salesforce does not describe) is
+    // never asked for.
+    DescribeLookup fetching();
+
+  private:
+    OrgCall org_;
+    const char *function_;
+    std::map<std::string, ObjectDescribe> describes_;
+};
 
 }  // namespace sfb::pg

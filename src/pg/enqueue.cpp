@@ -26,6 +26,7 @@ extern "C" {
 }
 
 #include "compat.h"
+#include "enqueue.h"
 #include "guard.h"
 #include "module.h"
 #include "org_access.h"
@@ -48,6 +49,80 @@ namespace sfb::pg {
 
 namespace {
 
+// Calls whose query is being spooled by this backend right now. A query that itself starts a job would make
+// that job part of a statement sf_bulk is reading (and of its rollback): refused.
+int spooling_depth = 0;
+
+}  // namespace
+
+const char *text_arg(FunctionCallInfo fcinfo, int n) {
+    return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+const char *name_arg(FunctionCallInfo fcinfo, int n) {
+    return PG_ARGISNULL(n) ? nullptr : pstrdup(NameStr(*PG_GETARG_NAME(n)));
+}
+
+void refuse_while_spooling(const char *function) {
+    if (spooling_depth > 0)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s cannot be called from the query of another sf_bulk call", function),
+                        errhint("Start the jobs one after the other.")));
+}
+
+void check_if_running(const char *function, const char *if_running) {
+    if (strcmp(if_running, "queue") != 0 && strcmp(if_running, "skip") != 0 &&
+        strcmp(if_running, "error") != 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%s: invalid value for if_running: \"%s\"", function, if_running),
+                        errhint("Use 'queue' (start after the running job of the same name), 'skip' (start "
+                                "nothing) or 'error'.")));
+}
+
+namespace {
+
+// For a named push: the caller's unfinished job of that name, 0 if none. Serialised per name with an
+// advisory lock, so two sessions starting the same push at once cannot both miss each other.
+int64 unfinished_job_named(const char *job_name) {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(job_name)};
+    if (SPI_execute_with_args(
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sf_bulk:' || $1))", 1, types,
+            values, nullptr, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not lock the sf_bulk job name");
+    // Read as the caller: row-level security limits this to the caller's own jobs.
+    if (SPI_execute_with_args("SELECT id FROM sf_bulk.jobs WHERE name OPERATOR(pg_catalog.=) $1 "
+                              "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
+                              1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not look up sf_bulk jobs by name");
+    if (SPI_processed == 0)
+        return 0;
+    bool is_null;
+    return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
+}
+
+}  // namespace
+
+bool follow_named_job(const char *function, const char *job_name, const char *if_running, int64 *after_job) {
+    *after_job = 0;
+    if (job_name == nullptr)
+        return true;
+    *after_job = unfinished_job_named(job_name);
+    if (*after_job > 0 && strcmp(if_running, "skip") == 0) {
+        ereport(NOTICE, (errmsg("%s: job " INT64_FORMAT " named \"%s\" is still unfinished; nothing started",
+                                function, *after_job, job_name)));
+        return false;
+    }
+    if (*after_job > 0 && strcmp(if_running, "error") == 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("%s: job " INT64_FORMAT " named \"%s\" is still unfinished", function,
+                               *after_job, job_name),
+                        errhint("Wait for it (sf_bulk_wait), or use if_running => 'queue' or 'skip'.")));
+    return true;
+}
+
+namespace {
+
 // The call's arguments as plain C strings (palloc'd); NULL where the caller passed NULL.
 struct CallArgs {
     Operation operation;
@@ -66,14 +141,6 @@ struct CallArgs {
     const char *if_running;  // what to do while a job of that name is unfinished
     bool validate;           // check the columns against Salesforce's describe first
 };
-
-const char *text_arg(FunctionCallInfo fcinfo, int n) {
-    return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-const char *name_arg(FunctionCallInfo fcinfo, int n) {
-    return PG_ARGISNULL(n) ? nullptr : pstrdup(NameStr(*PG_GETARG_NAME(n)));
-}
 
 void require_arg(const CallArgs &args, const char *value, const char *name) {
     if (value == nullptr)
@@ -533,26 +600,6 @@ int64 insert_job(const CallArgs &args, ForeignServer *server, ArrayType *columns
     return id;
 }
 
-// For a named push: the caller's unfinished job of that name, 0 if none. Serialised per name with an
-// advisory lock, so two sessions starting the same push at once cannot both miss each other.
-int64 unfinished_job_named(const char *job_name) {
-    Oid types[1] = {TEXTOID};
-    Datum values[1] = {CStringGetTextDatum(job_name)};
-    if (SPI_execute_with_args(
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sf_bulk:' || $1))", 1, types,
-            values, nullptr, false, 0) != SPI_OK_SELECT)
-        elog(ERROR, "could not lock the sf_bulk job name");
-    // Read as the caller: row-level security limits this to the caller's own jobs.
-    if (SPI_execute_with_args("SELECT id FROM sf_bulk.jobs WHERE name OPERATOR(pg_catalog.=) $1 "
-                              "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
-                              1, types, values, nullptr, true, 1) != SPI_OK_SELECT)
-        elog(ERROR, "could not look up sf_bulk jobs by name");
-    if (SPI_processed == 0)
-        return 0;
-    bool is_null;
-    return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
-}
-
 ArrayType *text_array(char **items, int count) {
     Datum *datums = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
     for (int i = 0; i < count; ++i)
@@ -636,10 +683,6 @@ bool *key_flags(const CallArgs &args, TupleDesc desc, char **names, int *key_cou
     return flags;
 }
 
-// Calls whose query is being spooled by this backend right now. A query that itself starts a job would make
-// that job part of a statement sf_bulk is reading (and of its rollback): refused.
-int spooling_depth = 0;
-
 struct SpoolingScope {
     SpoolingScope() { ++spooling_depth; }
     ~SpoolingScope() { --spooling_depth; }
@@ -649,36 +692,17 @@ struct SpoolingScope {
 
 Datum enqueue(FunctionCallInfo fcinfo, Operation operation, const char *function) {
     // PostgreSQL-only work first, while no C++ object exists in this frame.
-    if (spooling_depth > 0)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("%s cannot be called from the query of another sf_bulk call", function),
-                        errhint("Start the jobs one after the other.")));
+    refuse_while_spooling(function);
     require_preloaded(function);
     CallArgs args = read_args(fcinfo, operation, function);
-    if (strcmp(args.if_running, "queue") != 0 && strcmp(args.if_running, "skip") != 0 &&
-        strcmp(args.if_running, "error") != 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("%s: invalid value for if_running: \"%s\"", function, args.if_running),
-                        errhint("Use 'queue' (start after the running job of the same name), 'skip' (start "
-                                "nothing) or 'error'.")));
+    check_if_running(function, args.if_running);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
     ForeignServer *server = resolve_server(args.function, args.server);
     int64 after_job = 0;
-    if (args.job_name != nullptr) {
-        after_job = unfinished_job_named(args.job_name);
-        if (after_job > 0 && strcmp(args.if_running, "skip") == 0) {
-            ereport(NOTICE,
-                    (errmsg("%s: job " INT64_FORMAT " named \"%s\" is still unfinished; nothing started",
-                            function, after_job, args.job_name)));
-            SPI_finish();
-            PG_RETURN_NULL();
-        }
-        if (after_job > 0 && strcmp(args.if_running, "error") == 0)
-            ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                            errmsg("%s: job " INT64_FORMAT " named \"%s\" is still unfinished", function,
-                                   after_job, args.job_name),
-                            errhint("Wait for it (sf_bulk_wait), or use if_running => 'queue' or 'skip'.")));
+    if (!follow_named_job(function, args.job_name, args.if_running, &after_job)) {
+        SPI_finish();
+        PG_RETURN_NULL();
     }
     SPIPlanPtr plan = prepare_query(args);
     // read_only: the caller's snapshot, and no data-modifying function can sneak in.

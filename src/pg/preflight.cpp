@@ -113,30 +113,11 @@ void preflight_ingest_call(const char *function, const char *server_name, Operat
                            TupleDesc desc, const bool *is_key) {
     std::vector<SourceColumn> columns = source_columns(desc, is_key);
     OrgCall org = org_for_call(function, server_name);
-    std::map<std::string, ObjectDescribe> describes;  // by the name asked for
-    auto describe = [&](const std::string &name) -> const ObjectDescribe & {
-        auto found = describes.find(name);
-        if (found != describes.end())
-            return found->second;
-        std::string body;
-        try {
-            body = cached_describe(org, name, false, function);
-        } catch (const PgError &e) {
-            if (e.sqlstate() == ERRCODE_UNDEFINED_OBJECT || e.sqlstate() == ERRCODE_INVALID_PARAMETER_VALUE)
-                throw;
-            raise_error(e.sqlstate(), e.what(), e.detail(),
-                        "sf_bulk checks the columns against Salesforce's describe before sending; "
-                        "validate => false skips the check.");
-        }
-        return describes.emplace(name, parse_sobject_describe(body)).first->second;
-    };
-    const ObjectDescribe &target = describe(object);
+    CallDescribes describes(org, function);
+    const ObjectDescribe &target = describes.get(object);
     for (const std::string &name : preflight_referenced_objects(target, columns))
-        describe(name);
-    DescribeLookup lookup = [&describes](std::string_view name) -> const ObjectDescribe * {
-        auto found = describes.find(std::string(name));
-        return found == describes.end() ? nullptr : &found->second;
-    };
+        describes.get(name);
+    DescribeLookup lookup = describes.known();
     PreflightReport report = preflight_ingest(operation, target, external_id, columns, lookup);
     for (const std::string &warning : report.warnings)
         warn(std::string(function) + ": " + warning);

@@ -13,12 +13,6 @@ from harness import IntegrationTest, mapping_options, poll, sql_literal
 QUERY_PATH = r"/jobs/query"
 
 
-def field_paths(soql):
-    """The select list of a plain "SELECT a, b.c FROM X ..." as written (what sf_bulk_query stores in columns)."""
-    head = soql.split(" FROM ")[0]
-    return [f.strip() for f in head[len("SELECT "):].split(",")]
-
-
 class QueryTest(IntegrationTest):
     """Base: seeding, enqueueing and reading back."""
 
@@ -30,31 +24,23 @@ class QueryTest(IntegrationTest):
     def seed(self, obj, records):
         return self.emu.admin("POST", "/records/%s" % obj, {"records": records})["ids"]
 
-    def enqueue_query(self, soql, target, mode="append", all_rows=False, page_size=None, api="62.0",
-                      delimiter="COMMA", user="postgres", schema="public"):
-        """The rows sf_bulk_query inserts (a jobs row, state queued, and its queries row), committed together
-        with a one-row ingest job whose commit wakes the worker (the enqueue functions are the only way to)."""
-        obj = soql.split(" FROM ")[1].split()[0]
-        cols = "{%s}" % ",".join(field_paths(soql))
-        out = self.pg.psql("""
-            BEGIN;
-            WITH j AS (
-              INSERT INTO sf_bulk.jobs (owner, server_name, operation, object, nulls, line_ending, column_delimiter,
-                                        max_upload_bytes, columns, soql, target_schema, target_table, load_mode,
-                                        page_size)
-              VALUES (%(user)s, 'emu', %(op)s, %(obj)s, 'keep', 'LF', %(delim)s, 0, %(cols)s, %(soql)s, %(schema)s,
-                      %(target)s, %(mode)s, %(page_size)s)
-              RETURNING id)
-            INSERT INTO sf_bulk.queries (job_id, api_version) SELECT id, %(api)s FROM j RETURNING job_id;
-            SELECT 1 FROM sf_bulk_insert('Lead', $$SELECT 'kick' AS "LastName", 'Kick' AS "Company"$$,
-                                         validate => false);
-            COMMIT;
-            """ % {"user": sql_literal(user), "op": sql_literal("queryAll" if all_rows else "query"),
-                   "obj": sql_literal(obj), "delim": sql_literal(delimiter), "cols": sql_literal(cols),
-                   "soql": sql_literal(soql), "schema": sql_literal(schema), "target": sql_literal(target),
-                   "mode": sql_literal(mode), "page_size": "NULL" if page_size is None else int(page_size),
-                   "api": sql_literal(api)})
-        return int([l for l in out.split() if l.isdigit()][0])
+    def enqueue_query(self, soql, target, mode="append", all_rows=False, page_size=None, api=None,
+                      delimiter="COMMA", user="postgres", validate=False):
+        """sf_bulk_query; validate => false unless asked (the tests create their targets; the describe checks
+        are sql/query.sql's). api: a server whose api_version is that (the emulator's default is 62.0)."""
+        server = "emu"
+        if api is not None:
+            server = "emu" + api.replace(".0", "")
+            if self.pg.value("SELECT count(*) FROM pg_foreign_server WHERE srvname = %s" % sql_literal(server)) == "0":
+                self.pg.psql("CREATE SERVER %s FOREIGN DATA WRAPPER salesforce OPTIONS (login_url %s, api_version %s);"
+                             "CREATE USER MAPPING FOR postgres SERVER %s OPTIONS (%s);"
+                             % (server, sql_literal(self.emu.url), sql_literal(api), server, mapping_options()))
+        return self.enqueue("SELECT sf_bulk_query(%s, %s, server => %s, mode => %s, all_rows => %s, "
+                            "column_delimiter => %s, page_size => %s, validate => %s)"
+                            % (sql_literal(soql), sql_literal(target), sql_literal(server), sql_literal(mode),
+                               "true" if all_rows else "false", sql_literal(delimiter),
+                               "NULL" if page_size is None else int(page_size), "true" if validate else "false"),
+                            user=user)
 
     def rows(self, sql):
         return self.pg.json(sql)
@@ -340,30 +326,46 @@ class QueryFailures(QueryTest):
 
     def test_target_dropped_before_load(self):
         self.seed_leads(2)
+        self.emu.config(batch_delay_ms=300, batch_size=1)  # the Salesforce job runs a while
         t = self.table("id text, lastname text")
+        job = self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t)
         self.pg.psql("DROP TABLE %s;" % t)
-        row = self.wait(self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t))
+        row = self.wait(job)
         self.assertEqual(row["state"], "failed")
-        self.assertIn("the target table public.%s of sf_bulk query job" % t, row["error"])
-        self.assertIn("no longer exists", row["error"])
+        self.assertIn("the target table public.%s of sf_bulk query job %d no longer exists" % (t, job), row["error"])
 
     def test_owner_without_insert_privilege_loads_nothing(self):
+        """The load runs with the owner's rights: INSERT revoked after the call (which checked it) fails it."""
         role = "qrole_" + self.tag.replace("-", "_").lower()
-        self.pg.psql("CREATE ROLE %s; GRANT USAGE ON FOREIGN SERVER emu TO %s; "
+        self.pg.psql("CREATE ROLE %s LOGIN; GRANT USAGE ON FOREIGN SERVER emu TO %s; "
                      "CREATE USER MAPPING FOR %s SERVER emu OPTIONS (%s);" % (role, role, role, mapping_options()))
         self.seed_leads(2)
+        self.emu.config(batch_delay_ms=300, batch_size=1)
         t = self.table("id text, lastname text")
-        self.pg.psql("GRANT SELECT ON %s TO %s;" % (t, role))
-        row = self.wait(self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t,
-                                           user=role))
+        self.pg.psql("GRANT SELECT, INSERT ON %s TO %s;" % (t, role))
+        job = self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t,
+                                 user=role)
+        self.pg.psql("REVOKE INSERT ON %s FROM %s;" % (t, role))
+        row = self.wait(job, user=role)
         self.assertEqual(row["state"], "failed")
         self.assertEqual(row["error"], 'permission denied: role "%s", the owner of sf_bulk query job %d, may not '
-                         'INSERT into public.%s' % (role, row["id"], t))
+                         'INSERT into public.%s' % (role, job, t))
         self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "0")
+
+    def test_call_creates_the_target_from_describe(self):
+        """validate => true: sf_bulk_query creates the table (multipicklist -> text[]); the worker fills it."""
+        self.seed_leads(2, Interests__c="Bulk;Streaming", Score__c="7.25")
+        t = ("q_new_" + self.tag.replace("-", "_")).lower()
+        job = self.enqueue_query("SELECT Id, LastName, Interests__c, Score__c FROM Lead WHERE LastName LIKE '%s%%'"
+                                 % self.tag, t, validate=True)
+        self.assertCompleted(self.wait(job))
+        self.assertEqual(self.rows("SELECT interests__c, score__c::float8 AS score FROM %s" % t),
+                         [{"interests__c": ["Bulk", "Streaming"], "score": 7.25}] * 2)
 
     def test_header_mismatch_names_both(self):
         """A page whose columns are not the job's (the stored columns say Name, Salesforce sends LastName)."""
         self.seed_leads(1)
+        self.emu.config(batch_delay_ms=300, batch_size=1)  # time to change the stored columns
         t = self.table("id text, lastname text, name text")
         job = self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t)
         self.pg.psql("UPDATE sf_bulk.jobs SET columns = '{Id,Name}' WHERE id = %d;" % job)

@@ -35,6 +35,8 @@ class QueryTest(IntegrationTest):
                 self.pg.psql("CREATE SERVER %s FOREIGN DATA WRAPPER salesforce OPTIONS (login_url %s, api_version %s);"
                              "CREATE USER MAPPING FOR postgres SERVER %s OPTIONS (%s);"
                              % (server, sql_literal(self.emu.url), sql_literal(api), server, mapping_options()))
+                # Other modules call the ingest functions without naming a server: leave only "emu".
+                self.addCleanup(self.pg.psql, "DROP SERVER IF EXISTS %s CASCADE;" % server)
         return self.enqueue("SELECT sf_bulk_query(%s, %s, server => %s, mode => %s, all_rows => %s, "
                             "column_delimiter => %s, page_size => %s, validate => %s)"
                             % (sql_literal(soql), sql_literal(target), sql_literal(server), sql_literal(mode),

@@ -725,6 +725,16 @@ void IngestChunkMachine::credentials_failed(std::string code, std::string messag
     dispatch(call, o, now_ms);
 }
 
+void IngestChunkMachine::http_withheld() {
+    if (pending_ != Pending::Http || inflight_ != Call::Create) {
+        throw Error(ErrorKind::Internal, "ingest machine: http_withheld() without a pending create");
+    }
+    // Nothing was sent, so nothing is learnt and no budget is spent. A withheld 401 resend is not kept
+    // either: the refused token is dropped already, and the create that comes again goes with a newer one.
+    pending_ = Pending::None;
+    inflight_ = Call::None;
+}
+
 void IngestChunkMachine::dispatch(Call call, const Outcome &o, std::int64_t now_ms) {
     switch (call) {
         case Call::Create:

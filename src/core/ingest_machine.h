@@ -248,6 +248,12 @@ class IngestChunkMachine {
     // the worker's own code); they must hold no secret. The call fails definitively: the chunk ends as
     // after a refusal of that call, with "<code>: <message>" (or just the message when `code` is empty).
     void credentials_failed(std::string code, std::string message, std::int64_t now_ms);
+    // Instead of http_done(): the worker kept the pending create back (the org's API reserve,
+    // org_allowance.h) and sent nothing. The machine forgets the call; the next next() decides again from
+    // the same step — an abort ends the chunk without a Salesforce job, otherwise the create comes again.
+    // Only a create can be withheld (every other call belongs to a job that exists and goes on); anything
+    // else throws sfb::Error(Internal).
+    void http_withheld();
 
     // The last committed record (plus, while polling without changes, an in-memory not_before).
     const ChunkRecord &record() const { return rec_; }

@@ -421,6 +421,16 @@ void QueryJobMachine::http_done(const QueryResponse &response, std::int64_t now_
     dispatch(call, o, now_ms);
 }
 
+void QueryJobMachine::http_withheld() {
+    if (pending_ != Pending::Http || inflight_ != Call::Create) {
+        throw Error(ErrorKind::Internal, "query job machine: http_withheld() without a pending create");
+    }
+    // Nothing was sent: nothing learnt, no budget spent (a withheld 401 resend goes again as a plain create,
+    // with the newer token the refusal already asked for).
+    pending_ = Pending::None;
+    inflight_ = Call::None;
+}
+
 void QueryJobMachine::credentials_failed(std::string code, std::string message, std::int64_t now_ms) {
     if (pending_ != Pending::Http) {
         throw Error(ErrorKind::Internal,

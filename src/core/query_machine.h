@@ -229,6 +229,10 @@ class QueryJobMachine {
     void persisted();  // the last Persist/Load is committed
     void http_done(const QueryResponse &response, std::int64_t now_ms);
     void credentials_failed(std::string code, std::string message, std::int64_t now_ms);
+    // Instead of http_done(): the worker kept the pending create back (the org's allowance,
+    // org_allowance.h) and sent nothing; the next next() decides again (an abort, or the create again).
+    // Only the create can be withheld; anything else throws sfb::Error(Internal).
+    void http_withheld();
 
     const QueryJobRecord &record() const { return rec_; }
     bool finished() const { return state_ == State::Finished; }

@@ -288,6 +288,49 @@ TEST(IngestMachineResume, FromCreatingCreatesAgain) {
     EXPECT_EQ(expect_persist(*m, ChunkStep::Created).sf_job_id, kJobB);
 }
 
+// The worker keeps a create back while the org's API reserve holds (org_allowance.h): nothing was sent,
+// the create comes again, and an abort in between ends the chunk without a Salesforce job.
+TEST(IngestMachineWithheld, CreateComesAgainAndSpendsNoBudget) {
+    auto m = make(at(ChunkStep::Spooled), false);
+    expect_persist(*m, ChunkStep::Creating);
+    for (int i = 0; i < 10; ++i) {  // more than max_attempts: a hold is not a retry
+        expect_http(*m, ChunkRequestKind::CreateJob);
+        m->http_withheld();
+    }
+    EXPECT_EQ(m->record().attempts, 0);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_done(ok(200, job_json(kJobA, "Open")), kT0);
+    EXPECT_EQ(expect_persist(*m, ChunkStep::Created).sf_job_id, kJobA);
+}
+
+TEST(IngestMachineWithheld, AbortWhileHeldEndsWithoutSalesforceJob) {
+    auto m = make(at(ChunkStep::Spooled), false);
+    expect_persist(*m, ChunkStep::Creating);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_withheld();
+    const ChunkRecord r = expect_persist(*m, ChunkStep::Aborted, kT0, true);
+    EXPECT_EQ(r.error, "aborted by request before a Salesforce job was created");
+    expect_finished(*m);
+}
+
+TEST(IngestMachineWithheld, OnlyACreateCanBeWithheld) {
+    auto m = make(at(ChunkStep::Processing, kJobA, "UploadComplete"), true);
+    EXPECT_THROW(m->http_withheld(), Error);  // nothing pending
+    expect_http(*m, ChunkRequestKind::GetJob);
+    EXPECT_THROW(m->http_withheld(), Error);  // a poll of a job that exists
+    m->http_done(ok(200, job_json(kJobA, "InProgress")), kT0);
+}
+
+TEST(IngestMachineWithheld, WithheldResendAfter401ComesBackAsAPlainCreate) {
+    auto m = make(at(ChunkStep::Creating), true);
+    expect_http(*m, ChunkRequestKind::CreateJob);
+    m->http_done(err(401, "INVALID_SESSION_ID", "Session expired or invalid"), kT0);
+    EXPECT_TRUE(expect_http(*m, ChunkRequestKind::CreateJob).needs_fresh_token);
+    m->http_withheld();
+    // The abort is not stuck behind the resend.
+    expect_persist(*m, ChunkStep::Aborted, kT0, true);
+}
+
 TEST(IngestMachineResume, FromCreatedUploadsToThatJob) {
     auto m = make(at(ChunkStep::Created, kJobA, "Open"), true);
     expect_persist(*m, ChunkStep::Uploading);

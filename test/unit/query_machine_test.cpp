@@ -221,6 +221,13 @@ std::int64_t create_job(QueryJobMachine &m) {
     return kT0 + 1000;
 }
 
+// From Creating persisted: the create answered, Polling recorded.
+void create_job_after_persist(QueryJobMachine &m) {
+    expect_http(m, QueryRequestKind::CreateJob);
+    m.http_done(ok(200, job_json("UploadComplete")), kT0);
+    expect_persist(m, QueryJobStep::Polling);
+}
+
 QueryPageRecord expect_page_persist(QueryPageMachine &m, QueryPageStep step, std::int64_t now = kT0) {
     const QueryPageAction a = m.next(now);
     EXPECT_EQ(to_string(a.kind), "Persist");
@@ -335,6 +342,32 @@ TEST(QueryMachineProtocol, InvalidConfigurationRejected) {
 }
 
 // ---- happy paths -----------------------------------------------------------------------------------------
+
+// The worker keeps the create back while the org's allowance holds (org_allowance.h).
+TEST(QueryJobWithheld, CreateComesAgainThenAbortEndsWithoutSalesforceJob) {
+    auto m = make_job(QueryJobRecord{}, false, 62);
+    expect_persist(*m, QueryJobStep::Creating);
+    for (int i = 0; i < 10; ++i) {
+        expect_http(*m, QueryRequestKind::CreateJob);
+        m->http_withheld();
+    }
+    EXPECT_EQ(m->record().attempts, 0);
+    const QueryJobRecord r = expect_persist(*m, QueryJobStep::Aborted, kNoPages, kT0, true).record;
+    EXPECT_EQ(r.error, "aborted by request before a Salesforce query job was known");
+    EXPECT_TRUE(r.sf_job_id.empty());
+    expect_finished(*m, QueryJobStep::Aborted);
+}
+
+TEST(QueryJobWithheld, CreateAfterTheHoldProceedsAndOnlyTheCreateCanBeWithheld) {
+    auto m = make_job(QueryJobRecord{}, false, 62);
+    EXPECT_THROW(m->http_withheld(), Error);
+    expect_persist(*m, QueryJobStep::Creating);
+    expect_http(*m, QueryRequestKind::CreateJob);
+    m->http_withheld();
+    create_job_after_persist(*m);
+    expect_http(*m, QueryRequestKind::GetJob, kNoPages, kT0 + 1000);
+    EXPECT_THROW(m->http_withheld(), Error);
+}
 
 TEST(QueryJobHappyPath, Api62ResultPagesInSeveralSets) {
     const QueryJobSpec spec = job_spec(62);

@@ -44,6 +44,7 @@ class IngestUpload final : public WorkerTask {
 
   private:
     void send(TaskContext &context, const ChunkRequest &request);
+    bool may_create(TaskContext &context);
     void record(const ChunkRecord &record);
 
     UploadKey upload_;
@@ -51,6 +52,7 @@ class IngestUpload final : public WorkerTask {
     OrgKey org_;
     std::string spool_file_;
     csv::Delimiter delimiter_;
+    ApiVersion api_version_;
     std::unique_ptr<IngestChunkMachine> machine_;
     std::optional<ChunkRequest> parked_;  // waits for a token
     TransferId transfer_ = 0;
@@ -58,6 +60,7 @@ class IngestUpload final : public WorkerTask {
     std::int64_t wake_at_ms_ = 0;
     int api_calls_ = 0;          // not yet added to sf_bulk.jobs.api_calls
     std::string org_api_usage_;  // the last Sforce-Limit-Info seen, e.g. "api-usage=27/15000"
+    std::string shown_hold_;     // the hold reason last noted, so that an unchanged one is not written again
 };
 
 IngestUpload::IngestUpload(const UploadRow &row, bool resumed)
@@ -68,6 +71,7 @@ IngestUpload::IngestUpload(const UploadRow &row, bool resumed)
       delimiter_(row.job.column_delimiter) {
     ChunkSpec spec;
     spec.api_version = parse_api_version(row.server.api_version, ApiKind::Ingest);
+    api_version_ = spec.api_version;
     spec.job = row.job;
     spec.spool_path = row.spool_file;
     spec.successful_results_path = result_file_name(row.spool_file, IngestResult::Successful);
@@ -97,6 +101,8 @@ void IngestUpload::advance(TaskContext &context, bool abort_requested) {
             TokenBroker &tokens = context.tokens();
             switch (tokens.state(org_)) {
                 case TokenState::Ready: {
+                    if (parked_->kind == ChunkRequestKind::CreateJob && !may_create(context))
+                        return;
                     ChunkRequest request = std::move(*parked_);
                     parked_.reset();
                     send(context, request);
@@ -148,6 +154,23 @@ void IngestUpload::advance(TaskContext &context, bool abort_requested) {
                 return;
         }
     }
+}
+
+// A new Salesforce job waits while the org's allowance is short (org_allowance.h). The machine takes the
+// create back, so that an abort in the meantime is still its decision (no Salesforce job, nothing to
+// abort there); the reason stays in the chunk's error until its next step is recorded.
+bool IngestUpload::may_create(TaskContext &context) {
+    AllowanceAnswer answer = context.may_start_job(org_, SalesforceJobKind::Ingest, api_version_);
+    if (answer.verdict == AllowanceAnswer::Verdict::Go)
+        return true;
+    parked_.reset();
+    machine_->http_withheld();
+    wake_at_ms_ = answer.ask_again_at_ms;
+    if (answer.verdict == AllowanceAnswer::Verdict::Hold && answer.reason != shown_hold_) {
+        note_waiting(answer.reason);
+        shown_hold_ = answer.reason;
+    }
+    return false;
 }
 
 void IngestUpload::record(const ChunkRecord &record) {

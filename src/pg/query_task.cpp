@@ -100,15 +100,21 @@ class QueryCallTask : public WorkerTask {
     virtual void http_done(const QueryResponse &response, std::int64_t now_ms) = 0;
     virtual void credentials_failed(std::string code, std::string message, std::int64_t now_ms) = 0;
 
-    enum class Parked { None, Sent, Waiting, Failed };
-    // A call parked for a token: sent when the org's token is ready, failed (credentials_failed) when the
-    // broker gave up on it, else the loop is asked for one.
+    // Right before the parked call goes out with a ready token: false keeps it back (the task has taken
+    // it from parked_ and set its wake time).
+    virtual bool may_send(TaskContext &, const QueryRequest &) { return true; }
+
+    enum class Parked { None, Sent, Waiting, Failed, Withheld };
+    // A call parked for a token: sent when the org's token is ready (a create only when the org's allowance
+    // lets it), failed (credentials_failed) when the broker gave up on it, else the loop is asked for one.
     Parked send_parked(TaskContext &context) {
         if (!parked_)
             return Parked::None;
         TokenBroker &tokens = context.tokens();
         switch (tokens.state(org_)) {
             case TokenState::Ready: {
+                if (!may_send(context, *parked_))
+                    return Parked::Withheld;
                 QueryRequest request = std::move(*parked_);
                 parked_.reset();
                 send(context, request);
@@ -186,6 +192,7 @@ class QueryJobTask final : public QueryCallTask {
         config.retry = retry_config();
         config.poll.first_ms = settings.poll_first_interval_ms;
         config.poll.max_ms = settings.poll_max_interval_ms;
+        api_version_ = row.spec.api_version;
         machine_ = std::make_unique<QueryJobMachine>(row.record, row.spec, config, default_random_source(),
                                                      system_wall_clock(), resumed);
     }
@@ -219,6 +226,7 @@ class QueryJobTask final : public QueryCallTask {
     void credentials_failed(std::string code, std::string message, std::int64_t now_ms) override {
         machine_->credentials_failed(std::move(code), std::move(message), now_ms);
     }
+    bool may_send(TaskContext &context, const QueryRequest &request) override;
 
   private:
     const PagesProgress &progress();
@@ -226,6 +234,8 @@ class QueryJobTask final : public QueryCallTask {
     void end_failed(const std::string &error);
 
     std::unique_ptr<QueryJobMachine> machine_;
+    ApiVersion api_version_;
+    std::string shown_hold_;  // the hold reason last noted, so that an unchanged one is not written again
     PagesProgress progress_;
     bool progress_stale_ = true;
     std::uint64_t progress_changes_ = 0;  // the board's counter when progress_ was read
@@ -256,7 +266,7 @@ void QueryJobTask::advance(TaskContext &context, bool abort_requested) {
         if (transfer_ != 0 || finished())
             return;
         Parked parked = send_parked(context);
-        if (parked == Parked::Sent || parked == Parked::Waiting)
+        if (parked == Parked::Sent || parked == Parked::Waiting || parked == Parked::Withheld)
             return;
         if (parked == Parked::Failed)
             continue;
@@ -301,6 +311,25 @@ void QueryJobTask::advance(TaskContext &context, bool abort_requested) {
                 return;
         }
     }
+}
+
+// A new query job waits while the org's allowance is short (org_allowance.h): the API reserve, no query job
+// or no result storage left today. The machine takes the create back, so that an abort in the meantime is
+// still its decision; the reason stays in the job's error until its next step is recorded.
+bool QueryJobTask::may_send(TaskContext &context, const QueryRequest &request) {
+    if (request.kind != QueryRequestKind::CreateJob)
+        return true;
+    AllowanceAnswer answer = context.may_start_job(org_, SalesforceJobKind::Query, api_version_);
+    if (answer.verdict == AllowanceAnswer::Verdict::Go)
+        return true;
+    parked_.reset();
+    machine_->http_withheld();
+    wake_at_ms_ = answer.ask_again_at_ms;
+    if (answer.verdict == AllowanceAnswer::Verdict::Hold && answer.reason != shown_hold_) {
+        note_waiting(answer.reason);
+        shown_hold_ = answer.reason;
+    }
+    return false;
 }
 
 void QueryJobTask::record(const QueryJobAction &action, TaskContext &context) {

@@ -13,7 +13,7 @@ extern "C" {
 
 namespace sfb::pg {
 
-Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr, 3600, nullptr};
+Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr, 3600, 5, 300, nullptr};
 
 void define_settings() {
     // A PGC_POSTMASTER setting can only be defined while the postmaster loads us; a backend loading the
@@ -51,6 +51,16 @@ void define_settings() {
         "After this, the next use asks Salesforce whether the object changed (If-Modified-Since); "
         "0 asks every time.",
         &settings.describe_ttl_s, 3600, 0, 7 * 24 * 3600, PGC_USERSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "sf_bulk.api_reserve",
+        "Percent of the org's daily API requests that the worker leaves to other uses.",
+        "New Salesforce jobs wait while starting one would leave fewer; jobs already running go on. "
+        "0 turns the reserve off.",
+        &settings.api_reserve_percent, 5, 0, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "sf_bulk.limits_refresh", "How often the worker reads an org's /limits at most.",
+        "While a job waits on the org's allocation, and before query jobs; each read is one API request.",
+        &settings.limits_refresh_s, 300, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("sf_bulk.allow_http_loopback",
                              "Allow plain http to 127.0.0.1, localhost and [::1] (the Bulk API emulator).",
                              "Everything else always needs https with a verified certificate.",
@@ -83,6 +93,13 @@ TokenBrokerConfig token_broker_config() {
     config.retry.max_attempts = settings.max_retries;
     config.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
     return config;
+}
+
+AllowancePolicy allowance_policy() {
+    AllowancePolicy policy;
+    policy.api_reserve_percent = settings.api_reserve_percent;
+    policy.refresh_ms = settings.limits_refresh_s * 1000LL;
+    return policy;
 }
 
 }  // namespace sfb::pg

@@ -14,6 +14,8 @@ struct Settings {
     bool allow_http_loopback;    // plain http to 127.0.0.1/localhost/[::1] (the emulator)
     char *ca_file;               // extra CA bundle (the emulator's test CA)
     int describe_ttl_s;          // a cached describe is used without asking Salesforce for this long
+    int api_reserve_percent;     // new Salesforce jobs wait while fewer daily API requests are left (0: off)
+    int limits_refresh_s;        // the worker reads an org's /limits at most this often
     char *test_pause_at;         // crash tests only: the worker holds still after this step (see worker_loop)
 };
 

@@ -1,12 +1,15 @@
 // The database worker's loop: wait on the latch and curl's sockets in one WaitEventSet → feed what arrived
 // to the tasks (worker_task.h) and the token broker → let the tasks act. It knows no job kind: the kinds'
 // tasks record their steps through the job store, and the loop only claims jobs, routes responses, gets
-// tokens and ends jobs whose tasks have all ended.
+// tokens, keeps each org's allowance (the API reserve: every response's Sforce-Limit-Info, and GET /limits
+// when the allowance asks for it) and ends jobs whose tasks have all ended.
 //
 // Shape: C++ objects (the HTTP client, the tasks, strings) live in this file's frames; every PostgreSQL call
 // goes through pg_call or a job-store transaction, so no ERROR ever jumps over them. No transaction is open
 // while waiting on the network.
+#include "core/bulk_api.h"
 #include "core/http.h"
+#include "core/org_allowance.h"
 #include "core/token_broker.h"
 #include "job_store.h"
 #include "worker_task.h"
@@ -96,6 +99,8 @@ class Worker final : public TaskContext {
     TransferId send(HttpRequest request) override;
     void cancel(TransferId transfer) override { client_->cancel(transfer); }
     void need_token(const OrgKey &org) override { tokens_wanted_.insert(org); }
+    AllowanceAnswer may_start_job(const OrgKey &org, SalesforceJobKind kind,
+                                  const ApiVersion &version) override;
     void job_may_have_ended(std::int64_t job_id) override { jobs_to_check_.insert(job_id); }
     void job_seen(std::int64_t job_id, const OrgKey &org) override;
     void new_tasks_ready() override { next_look_ms_ = 0; }
@@ -106,6 +111,8 @@ class Worker final : public TaskContext {
     void advance_tasks();
     void set_aside(WorkerTask &task, const std::string &failure);
     void get_tokens();
+    void read_limits();
+    void on_limits_response(TransferId id, HttpResponse &response);
     void finish_jobs();
     void remove_files_of_ended_jobs();
     void make_client();
@@ -124,6 +131,18 @@ class Worker final : public TaskContext {
     std::map<TransferId, std::string> task_transfers_;          // -> task key
     std::map<TransferId, OrgKey> token_transfers_;
     std::set<OrgKey> tokens_wanted_;
+    // What the worker knows of each org's daily allocations, and the API version its /limits reads use (the
+    // highest a job asked with: the query keys need 47.0).
+    struct OrgWatch {
+        OrgAllowance allowance;
+        ApiVersion version{0};
+    };
+    std::map<OrgKey, OrgWatch> allowances_;
+    struct LimitsCall {
+        OrgKey org;
+        std::string token;  // the token it was sent with (secret: compared after a 401, never shown)
+    };
+    std::map<TransferId, LimitsCall> limits_transfers_;
     std::map<std::int64_t, bool> abort_requested_;
     std::set<std::int64_t> jobs_seen_;  // jobs whose tasks this worker has loaded
     std::set<std::int64_t> jobs_to_check_;
@@ -184,6 +203,7 @@ void Worker::run() {
         }
         act_now_ = false;
         advance_tasks();
+        read_limits();  // before get_tokens: it may want a token
         get_tokens();
         finish_jobs();
 
@@ -207,7 +227,8 @@ void Worker::run() {
 }
 
 bool Worker::transfers_pending() const {
-    return client_->active() > 0 || !token_transfers_.empty() || !task_transfers_.empty();
+    return client_->active() > 0 || !token_transfers_.empty() || !task_transfers_.empty() ||
+           !limits_transfers_.empty();
 }
 
 // ---- claiming work
@@ -285,6 +306,10 @@ void Worker::dispatch(HttpResponse &response) {
         }
         return;
     }
+    if (limits_transfers_.count(response.id)) {
+        on_limits_response(response.id, response);
+        return;
+    }
     auto routed = task_transfers_.find(response.id);
     if (routed == task_transfers_.end())
         return;
@@ -293,6 +318,9 @@ void Worker::dispatch(HttpResponse &response) {
     auto task = tasks_.find(key);
     if (task == tasks_.end())
         return;
+    // Every answer of the org says how much of its daily allocation is used: the freshest figure there is.
+    if (auto usage = response.header(kHeaderSforceLimitInfo))
+        allowances_[task->second->org()].allowance.on_limit_info(*usage, now_ms());
     try {
         task->second->on_response(*this, response);
     } catch (const std::exception &e) {
@@ -319,6 +347,78 @@ void Worker::get_tokens() {
             token_transfers_[client_->start(std::move(*request))] = org;
     }
     tokens_wanted_.clear();
+}
+
+// ---- the org's allowance (the API reserve)
+
+AllowanceAnswer Worker::may_start_job(const OrgKey &org, SalesforceJobKind kind, const ApiVersion &version) {
+    OrgWatch &watch = allowances_[org];
+    watch.version.major = std::max(watch.version.major, version.major);
+    AllowanceAnswer answer = watch.allowance.ask(kind, now_ms(), allowance_policy());
+    if (answer.verdict == AllowanceAnswer::Verdict::Go)
+        watch.allowance.job_started(kind);
+    return answer;
+}
+
+// A GET /limits of the loop's own (like its token fetches, not a task's call), when an org's allowance wants
+// fresher figures. It goes with the org's token; a task that asked has one ready.
+void Worker::read_limits() {
+    std::int64_t now = now_ms();
+    AllowancePolicy policy = allowance_policy();
+    for (auto &[org, watch] : allowances_) {
+        if (!watch.allowance.limits_due(now, policy))
+            continue;
+        switch (tokens_.state(org)) {
+            case TokenState::Ready:
+                break;
+            case TokenState::Failed:
+                // The org's jobs fail on their own calls with the reason; nothing is held for want of
+                // figures.
+                watch.allowance.limits_started(now);
+                watch.allowance.limits_failed(now);
+                continue;
+            case TokenState::Missing:
+            case TokenState::Fetching:
+                need_token(org);
+                continue;
+        }
+        HttpRequest request;
+        request.method = HttpMethod::Get;
+        request.url = tokens_.instance_url(org) + limits_path(watch.version);
+        LimitsCall call{org, tokens_.access_token(org)};
+        request.headers.emplace_back("Authorization", "Bearer " + call.token);
+        request.headers.emplace_back("Accept", "application/json");
+        request.secrets = tokens_.secrets(org);
+        request.idempotent = true;
+        request.max_response_bytes = 1024 * 1024;  // a few KB in practice
+        request.timeouts.total = std::chrono::milliseconds(settings.request_timeout_ms);
+        watch.allowance.limits_started(now);
+        limits_transfers_[client_->start(std::move(request))] = std::move(call);
+    }
+}
+
+void Worker::on_limits_response(TransferId id, HttpResponse &response) {
+    auto found = limits_transfers_.find(id);
+    LimitsCall call = std::move(found->second);
+    limits_transfers_.erase(found);
+    act_now_ = true;
+    OrgAllowance &allowance = allowances_[call.org].allowance;
+    std::int64_t now = now_ms();
+    if (auto usage = response.header(kHeaderSforceLimitInfo))
+        allowance.on_limit_info(*usage, now);
+    if (response.ok() && response.status == 200 && allowance.on_limits(response.body, now))
+        return;
+    if (response.ok() && response.status == 401)
+        tokens_.token_refused(call.org, call.token);  // the next read (or the org's next call) gets a new one
+    allowance.limits_failed(now);
+    // Jobs are not held for want of figures (org_allowance.h: failing open); say why the reserve is blind.
+    // The endpoint and status only: no token, no body.
+    std::string message = "sf_bulk could not read the org's limits (" +
+                          (response.ok() ? response.endpoint + ": HTTP " + std::to_string(response.status)
+                                         : response.error_message) +
+                          "); new jobs of server \"" + call.org.server +
+                          "\" are not held back by sf_bulk.api_reserve until a later read succeeds";
+    pg_call([&message] { ereport(LOG, (errmsg("%s", message.c_str()))); });
 }
 
 // ---- driving the tasks

@@ -8,7 +8,9 @@
 // now, starts at most one call, and returns.
 #pragma once
 
+#include "core/bulk_api.h"
 #include "core/http.h"
+#include "core/org_allowance.h"
 #include "core/token_broker.h"
 
 #include <cstdint>
@@ -32,6 +34,13 @@ class TaskContext {
     virtual void cancel(TransferId transfer) = 0;
     // The task needs a token of `org` that the broker does not have: the loop gets one (or a failure).
     virtual void need_token(const OrgKey &org) = 0;
+    // Asked right before a task sends a request that creates a Salesforce job, with the org's token ready
+    // (org_allowance.h). Go: send it now (the start is counted). Hold: keep it back (the machine's
+    // http_withheld), show `reason` through note_waiting, ask again at ask_again_at_ms. Unknown: the loop is
+    // reading the org's /limits; ask again then. Only creation asks: calls for jobs that exist go on.
+    // `version` is the job's API version, which the loop's /limits call uses too.
+    virtual AllowanceAnswer may_start_job(const OrgKey &org, SalesforceJobKind kind,
+                                          const ApiVersion &version) = 0;
     // The job may have ended: the loop checks after this round.
     virtual void job_may_have_ended(std::int64_t job_id) = 0;
     // A task of this job is loaded. The first time the worker sees the job, the org's credentials are read

@@ -193,6 +193,9 @@ class Cluster:
             "sf_bulk.allow_http_loopback = on",
             "sf_bulk.poll_first_interval = 50ms",
             "sf_bulk.poll_max_interval = 500ms",
+            # A held org's /limits is read again after this (default 5 min): the tests move the emulator's usage
+            # counters at will, and the next test must not wait minutes for a reading an earlier one left.
+            "sf_bulk.limits_refresh = 1s",
         ] + list(extra_conf)
         with open(os.path.join(self.pgdata, "postgresql.conf"), "a") as fh:
             fh.write("\n".join(conf) + "\n")

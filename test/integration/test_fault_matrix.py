@@ -59,8 +59,9 @@ MATRIX = [
     ("job failed by Salesforce", [], {"batch_size": 5, "next_job_fails": {"after_batches": 2, "message":
                                                                           "InvalidBatch : matrix failure"}}, {},
      "failed", "InvalidBatch : matrix failure", 0),
-    ("REQUEST_LIMIT_EXCEEDED (daily limit), then aborted", "daily_limit", {"daily_api_limit": 100}, {}, "aborted",
-     None, 0),
+    # The worker's API reserve off: with it, the worker would not send the create at all (test_api_reserve).
+    ("REQUEST_LIMIT_EXCEEDED (daily limit), then aborted", "daily_limit", {"daily_api_limit": 100},
+     {"sf_bulk.api_reserve": "0"}, "aborted", None, 0),
 ]
 
 

@@ -274,7 +274,11 @@ class Throttling(IntegrationTest):
         self.assertLess(gap, 10.0)
 
     def job_refused_by_the_daily_limit(self):
-        """The org's daily API allocation used up; a one-row job is enqueued and has got its first 403."""
+        """The org's daily API allocation used up; a one-row job is enqueued and has got its first 403. The
+        worker's API reserve is off: with it, the worker would not even try (test_api_reserve)."""
+        self.pg.psql("ALTER SYSTEM SET sf_bulk.api_reserve = 0; SELECT pg_reload_conf();")
+        self.addCleanup(self.pg.psql, "ALTER SYSTEM RESET sf_bulk.api_reserve; SELECT pg_reload_conf();")
+        time.sleep(0.5)  # the worker reloads at its next round
         self.emu.admin("POST", "/usage", {"api": 100})
         self.emu.config(daily_api_limit=100)
         job = self.enqueue("""SELECT sf_bulk_insert('Lead', $$SELECT %s AS "LastName", 'Limit' AS "Company"$$)"""

@@ -12,6 +12,10 @@ namespace sfb {
 // "<prefix>N.csv": upload N (1-based) of a job, as the enqueueing backend writes it.
 std::string upload_file_name(const std::string &job_prefix, int upload_no);
 
+// "<prefix>pageN.csv": result page N (1-based) of a query job, as the worker downloads it. "page" keeps the
+// name apart from an upload's, so a job's files stay recognisable by kind.
+std::string query_page_file_name(const std::string &job_prefix, int page_no);
+
 // "<upload without .csv>.successful.csv" (.failed, .unprocessed): where that upload's result download goes.
 std::string result_file_name(const std::string &upload_file, IngestResult kind);
 

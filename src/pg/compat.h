@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "catalog/pg_foreign_server.h"
+#include "catalog/pg_namespace.h"
 #include "executor/executor.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -25,6 +26,12 @@ extern "C" {
     object_aclcheck(ForeignServerRelationId, (srvid), (roleid), (mode))
 #else
 #define sfb_foreign_server_aclcheck(srvid, roleid, mode) pg_foreign_server_aclcheck((srvid), (roleid), (mode))
+#endif
+#if PG_VERSION_NUM >= 160000
+#define sfb_namespace_aclcheck(nspid, roleid, mode) \
+    object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define sfb_namespace_aclcheck(nspid, roleid, mode) pg_namespace_aclcheck((nspid), (roleid), (mode))
 #endif
 
 // PostgreSQL 16 added onlySummarizing to ExecInsertIndexTuples (false: every index gets the tuple).

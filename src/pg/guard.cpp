@@ -103,7 +103,8 @@ PgError take_pg_error(MemoryContext context) {
     ErrorData *edata = CopyErrorData();
     FlushErrorState();
     PgError error(edata->sqlerrcode, edata->message ? edata->message : "unknown error",
-                  edata->detail ? edata->detail : "", edata->hint ? edata->hint : "");
+                  edata->detail ? edata->detail : "", edata->hint ? edata->hint : "",
+                  edata->context ? edata->context : "");
     FreeErrorData(edata);
     return error;
 }

@@ -20,21 +20,27 @@ namespace sfb::pg {
 // A PostgreSQL error travelling through C++ frames. It keeps what the user must see unchanged.
 class PgError : public std::exception {
   public:
-    PgError(int sqlstate, std::string message, std::string detail = {}, std::string hint = {})
+    PgError(int sqlstate, std::string message, std::string detail = {}, std::string hint = {},
+            std::string context = {})
         : sqlstate_(sqlstate),
           message_(std::move(message)),
           detail_(std::move(detail)),
-          hint_(std::move(hint)) {}
+          hint_(std::move(hint)),
+          context_(std::move(context)) {}
     const char *what() const noexcept override { return message_.c_str(); }
     int sqlstate() const noexcept { return sqlstate_; }
     const std::string &detail() const noexcept { return detail_; }
     const std::string &hint() const noexcept { return hint_; }
+    // The error's CONTEXT lines, innermost first (e.g. COPY's "line 3, column x: ..."). Only for messages
+    // that are stored rather than raised (a query job's load error): the outer guard does not re-raise it.
+    const std::string &context() const noexcept { return context_; }
 
   private:
     int sqlstate_;
     std::string message_;
     std::string detail_;
     std::string hint_;
+    std::string context_;
 };
 
 // Raises an ERROR from C++ code: throws PgError, which the outer guard turns into ereport(ERROR).

@@ -411,10 +411,28 @@ std::vector<std::int64_t> finish_jobs(const std::vector<std::int64_t> &job_ids) 
                 "AND c.step IN ('failed', 'aborted') AND c.error IS NOT NULL), "
                 "phase = NULL, finished_at = pg_catalog.now() "
                 "WHERE j.id OPERATOR(pg_catalog.=) $1 AND j.state OPERATOR(pg_catalog.=) 'running' "
+                // A query job has no uploads: it ends with its sf_bulk.queries row (below).
+                "AND j.operation NOT IN ('query', 'queryAll') "
                 "AND NOT EXISTS (SELECT 1 FROM sf_bulk.chunks c WHERE c.job_id OPERATOR(pg_catalog.=) j.id "
                 "AND c.step NOT IN ('done', 'failed', 'aborted'))",
                 1, types, values, nullptr, false, 0);
-            if (SPI_processed > 0)
+            uint64 processed = SPI_processed;
+            // Normally the worker ends a query job in the transaction that records its final step; this
+            // catches one whose final step was recorded alone (a task given up on), and a query job whose
+            // queries row is missing, which nothing could ever run.
+            SPI_execute_with_args(
+                "UPDATE sf_bulk.jobs j SET "
+                "state = CASE q.step WHEN 'done' THEN 'completed' WHEN 'aborted' THEN 'aborted' "
+                "ELSE 'failed' END, "
+                "error = CASE WHEN q.job_id IS NULL THEN 'sf_bulk.queries has no row for this query job' "
+                "WHEN q.step OPERATOR(pg_catalog.<>) 'done' THEN q.error END, "
+                "phase = NULL, finished_at = pg_catalog.now() "
+                "FROM sf_bulk.jobs j2 LEFT JOIN sf_bulk.queries q ON q.job_id OPERATOR(pg_catalog.=) j2.id "
+                "WHERE j.id OPERATOR(pg_catalog.=) $1 AND j2.id OPERATOR(pg_catalog.=) j.id "
+                "AND j.state OPERATOR(pg_catalog.=) 'running' AND j.operation IN ('query', 'queryAll') "
+                "AND (q.job_id IS NULL OR q.step IN ('done', 'failed', 'aborted'))",
+                1, types, values, nullptr, false, 0);
+            if (processed + SPI_processed > 0)
                 ended[count++] = id;
         }
     };

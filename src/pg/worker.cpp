@@ -189,7 +189,7 @@ void run_in_transaction(const char *what, void (*work)(void *), void *arg) {
             ereport(LOG, (errmsg("%s", message.c_str()),
                           e.detail().empty() ? 0 : errdetail_internal("%s", e.detail().c_str())));
         });
-        throw PgError(e.sqlstate(), std::move(message), e.detail(), e.hint());
+        throw PgError(e.sqlstate(), std::move(message), e.detail(), e.hint(), e.context());
     }
 }
 

@@ -98,6 +98,7 @@ class Worker final : public TaskContext {
     void need_token(const OrgKey &org) override { tokens_wanted_.insert(org); }
     void job_may_have_ended(std::int64_t job_id) override { jobs_to_check_.insert(job_id); }
     void job_seen(std::int64_t job_id, const OrgKey &org) override;
+    void new_tasks_ready() override { next_look_ms_ = 0; }
 
   private:
     void look_for_work();
@@ -118,6 +119,7 @@ class Worker final : public TaskContext {
     std::unique_ptr<HttpClient> client_;
     TokenBroker tokens_{token_broker_config(), default_random_source(), system_wall_clock()};
     std::vector<std::unique_ptr<TaskSource>> sources_;
+    size_t first_source_ = 0;  // the kind asked first for work at the next look
     std::map<std::string, std::unique_ptr<WorkerTask>> tasks_;  // by key
     std::map<TransferId, std::string> task_transfers_;          // -> task key
     std::map<TransferId, OrgKey> token_transfers_;
@@ -139,12 +141,17 @@ void Worker::make_client() {
 }
 
 void Worker::run() {
-    // Started by the launcher's sweep or on demand: leave at once where there is nothing to do.
-    if (!job_store::has_unfinished_work())
+    // Started by the launcher's sweep or on demand: leave at once where there is nothing to do, after
+    // removing what a crash left of jobs that ended (a query job ends in the transaction that loads its
+    // pages, before its page files go).
+    if (!job_store::has_unfinished_work()) {
+        remove_files_of_ended_jobs();
         return;
+    }
     http_global_init();
     make_client();
     sources_.push_back(make_ingest_source());
+    sources_.push_back(make_query_source());
     remove_files_of_ended_jobs();
 
     std::int64_t idle_since = now_ms();
@@ -222,11 +229,20 @@ void Worker::look_for_work() {
         abort_requested_[job.id] = job.abort_requested;
         jobs_to_check_.insert(job.id);
     }
-    int free_slots = settings.max_parallel_jobs - static_cast<int>(tasks_.size());
+    int busy = 0;
     std::set<std::string> keys;
-    for (const auto &[key, task] : tasks_)
+    for (const auto &[key, task] : tasks_) {
         keys.insert(key);
-    for (auto &source : sources_) {
+        busy += task->idle() ? 0 : 1;
+    }
+    int free_slots = settings.max_parallel_jobs - busy;
+    if (free_slots <= 0)
+        return;
+    // The kinds take turns at being asked first: a steady stream of one kind's work must not keep every
+    // freed slot away from the other's for ever.
+    first_source_ = (first_source_ + 1) % sources_.size();
+    for (size_t i = 0; i < sources_.size(); ++i) {
+        auto &source = sources_[(first_source_ + i) % sources_.size()];
         if (free_slots <= 0)
             break;
         for (auto &task : source->load(*this, keys, free_slots)) {
@@ -392,7 +408,10 @@ void Worker::finish_jobs() {
 // removed here. Files of jobs not visible yet (an enqueue still in its transaction) are never touched.
 void Worker::remove_files_of_ended_jobs() {
     try {
-        for (std::int64_t id : job_store::ended_jobs(jobs_with_files()))
+        std::vector<std::int64_t> with_files = jobs_with_files();
+        if (with_files.empty())
+            return;  // no transaction (nor, where sf_bulk is not installed, an error in the log) for nothing
+        for (std::int64_t id : job_store::ended_jobs(with_files))
             remove_job_files(id);
     } catch (const std::exception &) {
         // No spool directory, or the store logged its error: the files go when the next worker starts.

@@ -2,7 +2,7 @@
 // query jobs: it claims jobs, asks each kind for its runnable tasks, routes HTTP responses to the task that
 // started the call, fetches access tokens through the token broker, and waits. A kind implements
 // TaskSource (finding its unfinished work in the job store) and WorkerTask (driving one unit of it: an
-// ingest upload today; a query job's download and load, a sync run next).
+// an ingest upload; a query job or one of its result pages; a sync run next).
 //
 // A task never waits itself and never holds a transaction across a call: advance() does what can be done
 // now, starts at most one call, and returns.
@@ -37,6 +37,8 @@ class TaskContext {
     // A task of this job is loaded. The first time the worker sees the job, the org's credentials are read
     // again: a changed or dropped user mapping takes effect now, and an earlier login failure is retried.
     virtual void job_seen(std::int64_t job_id, const OrgKey &org) = 0;
+    // The task recorded new work for other tasks (a query job's result pages): look for work this round.
+    virtual void new_tasks_ready() = 0;
 };
 
 class WorkerTask {
@@ -58,6 +60,10 @@ class WorkerTask {
     virtual bool waits_for_token() const = 0;
     virtual TransferId transfer() const = 0;  // the call in flight, 0 if none
     virtual bool finished() const = 0;
+    // Waits only for other tasks (a query job while its pages download) and will start no call before they
+    // progress: it does not count against sf_bulk.max_parallel_jobs, or jobs waiting for their pages could
+    // take every slot and no page would ever be downloaded.
+    virtual bool idle() const { return false; }
 
     // After finished(): stores what the end leaves to store and removes the task's files.
     virtual void finish(TaskContext &context) = 0;
@@ -81,6 +87,8 @@ class TaskSource {
 
 // The ingest kind (ingest_task.cpp).
 std::unique_ptr<TaskSource> make_ingest_source();
+// The query kind (query_task.cpp): a task per query job and one per result page being downloaded.
+std::unique_ptr<TaskSource> make_query_source();
 
 // Crash tests (sf_bulk.test_pause_at): after the named step is committed, the worker logs where it is and
 // holds still, so that a test can SIGKILL it or stop the cluster at exactly that boundary.

@@ -6,6 +6,7 @@ import gzip
 import re
 import ipaddress
 import socket
+import sys
 import struct
 import threading
 import time
@@ -297,6 +298,13 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        """A client that vanished while a kept-alive connection waited for its next request (a worker SIGKILLed
+        with unread answers in its sockets resets them) is no emulator error: no traceback for it."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Server6(Server):

@@ -24,9 +24,14 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCALES = {
     # rows per section; seconds of idle measurement; repeats of the serialisation runs (best of N)
     "full": dict(ser_sizes=[1_000_000, 5_000_000], ser_repeats={1_000_000: 3, 5_000_000: 2}, e2e_rows=1_000_000,
-                 mem_sizes=[100_000, 1_000_000, 5_000_000], latency_jobs=11, idle_seconds=60, wait_seconds=10),
+                 mem_sizes=[100_000, 1_000_000, 5_000_000], latency_jobs=11, idle_seconds=60, wait_seconds=10,
+                 q_rows=1_000_000, q_mem_sizes=[100_000, 1_000_000, 5_000_000], q_copy_repeats=3,
+                 q_page_size=None),
+    # small: result pages of 1,000 rows (the emulator's default is 100,000), so the smoke run pages too
     "small": dict(ser_sizes=[2_000, 5_000], ser_repeats={2_000: 2, 5_000: 1}, e2e_rows=3_000,
-                  mem_sizes=[1_000, 3_000, 5_000], latency_jobs=3, idle_seconds=3, wait_seconds=2),
+                  mem_sizes=[1_000, 3_000, 5_000], latency_jobs=3, idle_seconds=3, wait_seconds=2,
+                  q_rows=3_000, q_mem_sizes=[1_000, 3_000, 5_000], q_copy_repeats=1,
+                  q_page_size=1_000),
 }
 
 # The mixed table: integers, text with quotes and newlines, numeric, boolean, date, timestamptz, nulls.
@@ -698,6 +703,457 @@ SELECT state, api_calls FROM sf_bulk_wait(:job, '300 s');
             b.notes.append("5: emulator CPU share during the jsforce run: %.0f%%" % (100 * b.js_emu_share))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# section 6: the read path (sf_bulk_query) against jsforce, the Salesforce CLI and plain COPY FROM
+# ---------------------------------------------------------------------------------------------------------
+
+# The query every client runs: Account fields of each kind the type map knows (ids, text with quotes, commas
+# and newlines, picklist, int, currency, boolean, date, date-time) with nulls.
+QUERY_SOQL = ("SELECT Id, Name, External_Id__c, Industry, NumberOfEmployees, AnnualRevenue, Active__c, "
+              "Customer_Since__c, Description, Phone, OwnerId, CreatedDate FROM Account")
+# (field, column, type): the table sf_bulk_query creates from Account's describe (src/core/type_map.h: ids
+# text COLLATE "C", int integer, currency numeric(precision, scale), datetime timestamptz). Every client
+# loads into this same shape, created fresh for each run, with the same primary key.
+QUERY_COLUMNS = [
+    ("Id", "id", 'text COLLATE "C" PRIMARY KEY'), ("Name", "name", "text"),
+    ("External_Id__c", "external_id__c", "text"), ("Industry", "industry", "text"),
+    ("NumberOfEmployees", "numberofemployees", "integer"), ("AnnualRevenue", "annualrevenue", "numeric(18,0)"),
+    ("Active__c", "active__c", "boolean"), ("Customer_Since__c", "customer_since__c", "date"),
+    ("Description", "description", "text"), ("Phone", "phone", "text"),
+    ("OwnerId", "ownerid", 'text COLLATE "C"'), ("CreatedDate", "createddate", "timestamp with time zone"),
+]
+# Salesforce writes a null as an empty quoted value (""), which COPY reads as an empty string unless the
+# column is FORCE_NULL; Salesforce has no empty strings, so every nullable column is.
+QUERY_COPY_OPTIONS = "(FORMAT csv, HEADER, FORCE_NULL (%s))" % ", ".join(c for _, c, _ in QUERY_COLUMNS[1:])
+# The seeded Accounts: cycles of coprime-ish lengths so that rows differ; nulls in every nullable kind.
+QUERY_SEED = {
+    "Name": "Account {n}", "External_Id__c": "A{n}",
+    "Industry": {"cycle": ["Banking", "Retail", "Technology", None, "Food & Beverage"]},
+    "NumberOfEmployees": {"cycle": [42, 1200, None, 7, 250000, 3, 18]},
+    "AnnualRevenue": {"cycle": [1500000, None, 250000000, 0, 98765]},
+    "Active__c": {"cycle": [True, False, None]},
+    "Customer_Since__c": {"cycle": ["2019-03-01", "2021-12-31", None, "1998-07-15"]},
+    "Description": {"cycle": ['Line one, with "quotes"\nline two', None, "Plain note", None, None]},
+    "Phone": {"cycle": ["+1 415 555 0100", None]},
+}
+
+
+class NotAvailable(Exception):
+    pass
+
+
+def query_table_sql(name):
+    return "DROP TABLE IF EXISTS %s;\nCREATE TABLE %s (%s);\n" % (
+        name, name, ", ".join("%s %s" % (c, t) for _, c, t in QUERY_COLUMNS))
+
+
+def query_seed(b, n):
+    """A fresh emulator with n Accounts (the previous client's jobs and result sets gone)."""
+    b.emu_reset()
+    if b.scale.get("q_page_size"):
+        b.emu_call("POST", "/__emulator/config", {"query_page_size": b.scale["q_page_size"]})
+    t0 = time.monotonic()
+    r = b.emu_call("POST", "/__emulator/records/Account", {"generate": {"count": n, "values": QUERY_SEED}})
+    if r.get("count") != n:
+        raise Failed("seeding: %s" % r)
+    return time.monotonic() - t0
+
+
+def union_seconds(intervals):
+    total, end = 0.0, None
+    for s, e in sorted(intervals):
+        if end is None or s > end:
+            total += e - s
+            end = e
+        elif e > end:
+            total += e - end
+            end = e
+    return total / 1000.0
+
+
+def query_server_split(b, seq):
+    """Server time of one client's run, from the emulator: the union of its API requests (start, duration in
+    the request log) and of its query jobs' processing (processingStartedEpochMs + totalProcessingTime), in
+    seconds; the rest of the client's wall time is its own (including its polling slack)."""
+    reqs = [r for r in b.emu_requests_since(seq) if not r.get("admin")]
+    jobs = [j for j in b.emu_call("GET", "/__emulator/jobs")["jobs"] if j.get("kind") == "query"]
+    spans = [(r["start_epoch_ms"], r["start_epoch_ms"] + r.get("duration_ms", 0)) for r in reqs]
+    proc = [(j["processingStartedEpochMs"], j["processingStartedEpochMs"] + j.get("totalProcessingTime", 0))
+            for j in jobs if j.get("processingStartedEpochMs") and j.get("state") == "JobComplete"]
+    pages = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/query/[^/]+/results/?$", r["path"])]
+    polls = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/query/[^/]+/?$", r["path"])]
+    out = dict(server=union_seconds(spans + proc), requests=len(reqs), pages=len(pages), polls=len(polls),
+               processing=sum(e - s for s, e in proc) / 1000.0, jobs=len(jobs),
+               page_bytes=sum(r.get("response_bytes", 0) for r in pages))
+    if pages:
+        end = max(r["start_epoch_ms"] + r.get("duration_ms", 0) for r in pages)
+        start = min(r["start_epoch_ms"] for r in pages)
+        out["download_span"] = (end - start) / 1000.0
+        out["page_serving"] = sum(r.get("duration_ms", 0) for r in pages) / 1000.0
+        if proc:
+            out["slack"] = (start - max(e for _, e in proc)) / 1000.0
+    return out
+
+
+def fmt_split(s):
+    parts = ["server %.2f s (query processing %.2f s, %d page(s) served in %.2f s, %.0f MB)" % (
+        s["server"], s["processing"], s["pages"], s.get("page_serving", 0), s["page_bytes"] / 1e6)]
+    if "slack" in s:
+        parts.append("JobComplete → first page request %.2f s (%d polls)" % (s["slack"], s["polls"]))
+    parts.append("%d API requests" % s["requests"])
+    return ", ".join(parts)
+
+
+def query_download_csv(b, path):
+    """Runs the query job over the public API (as a client would: create, poll, pages by locator) and writes
+    one CSV file (the first page's header only). Returns the emulator's figures for serving it."""
+    api = "/services/data/v62.0/jobs/query"
+    seq = b.emu_last_seq()
+    t0 = time.monotonic()
+    job = b.emu_call("POST", api, {"operation": "query", "query": QUERY_SOQL}, token=True)
+    while True:
+        info = b.emu_call("GET", "%s/%s" % (api, job["id"]), token=True)
+        if info["state"] in ("JobComplete", "Failed", "Aborted"):
+            break
+        time.sleep(0.02)
+    if info["state"] != "JobComplete":
+        raise Failed("query job %s ended %s" % (job["id"], info))
+    t_job = time.monotonic() - t0
+    locator, rows, pages = None, 0, 0
+    t1 = time.monotonic()
+    with open(path, "wb") as out:
+        while True:
+            req = urllib.request.Request(b.emu + "%s/%s/results%s" % (api, job["id"], "?locator=" + locator
+                                                                      if locator else ""))
+            req.add_header("Authorization", "Bearer " + b.org["access_token"])
+            with urllib.request.urlopen(req, timeout=600) as r:
+                data = r.read()
+                rows += int(r.headers["Sforce-NumberOfRecords"])
+                locator = r.headers["Sforce-Locator"]
+            out.write(data if pages == 0 else data.split(b"\n", 1)[1])
+            pages += 1
+            if locator == "null":
+                break
+    os.chmod(path, 0o644)
+    split = query_server_split(b, seq)
+    split.update(job_wall=t_job, download_wall=time.monotonic() - t1, rows=rows, bytes=os.path.getsize(path))
+    return split
+
+
+def query_copy_baseline(b, csv_file, n, repeats):
+    times = []
+    for _ in range(repeats):
+        r = b.script(query_table_sql("q_copy") + "\\timing on\nCOPY q_copy FROM '%s' %s;\n\\timing off\n"
+                     "SELECT count(*) FROM q_copy;\n" % (csv_file, QUERY_COPY_OPTIONS))
+        if int(r["lines"][-1]) != n:
+            raise Failed("COPY FROM loaded %s rows, expected %d" % (r["lines"][-1], n))
+        times.append(r["times"][0] / 1000.0)
+    b.psql("DROP TABLE q_copy;")
+    return times
+
+
+def query_peer(b, n, argv, table, env=None, then_copy=None):
+    """One peer's run after a fresh seed: argv writes the CSV to stdout (piped into psql \\copy FROM STDIN), or,
+    with then_copy, into the file then_copy, which psql \\copy loads afterwards. Returns wall time, the peer's
+    stderr (its last line), peak RSS of the peer process (kB, from wait4) and the server split."""
+    query_seed(b, n)
+    b.psql(query_table_sql(table))
+    copy_cmd = "\\copy %s FROM %s %s" % (table, "STDIN" if then_copy is None else "'%s'" % then_copy,
+                                         QUERY_COPY_OPTIONS)
+    psql_argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", b.db, "-c", copy_cmd]
+    seq = b.emu_last_seq()
+    t0 = time.monotonic()
+    if then_copy is None:
+        peer = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=b.tmp)
+        loader = subprocess.Popen(psql_argv, stdin=peer.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        peer.stdout.close()  # psql holds the pipe now; the peer sees EPIPE if psql dies
+        err_box = {}
+        th = threading.Thread(target=lambda: err_box.update(err=peer.stderr.read()))
+        th.start()
+        _, status, ru = os.wait4(peer.pid, 0)
+        peer.returncode = os.waitstatus_to_exitcode(status)
+        th.join()
+        lerr = loader.communicate(timeout=3600)[1]
+        peer_err = err_box["err"]
+    else:
+        peer = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=b.tmp)
+        peer_out = peer.stdout.read()
+        _, status, ru = os.wait4(peer.pid, 0)
+        peer.returncode = os.waitstatus_to_exitcode(status)
+        peer_err = peer_out
+        t_export = time.monotonic() - t0
+        loader = subprocess.run(psql_argv, capture_output=True) if peer.returncode == 0 else None
+        lerr = loader.stderr if loader else b""
+    wall = time.monotonic() - t0
+    if peer.returncode != 0:
+        raise Failed("%s (exit %d): %s" % (os.path.basename(argv[1] if argv[0] == "node" else argv[0]),
+                                           peer.returncode, peer_err.decode(errors="replace").strip()[-1500:]))
+    if loader.returncode != 0:
+        raise Failed("psql \\copy: " + lerr.decode(errors="replace").strip()[-1500:])
+    loaded = int(b.value("SELECT count(*) FROM %s" % table))
+    if loaded != n:
+        raise Failed("%s: loaded %d rows, expected %d" % (table, loaded, n))
+    b.psql("DROP TABLE %s;" % table)
+    out = dict(wall=wall, err=peer_err.decode(errors="replace").strip(), rss_kb=ru.ru_maxrss,
+               split=query_server_split(b, seq))
+    if then_copy is not None:
+        out["export"] = t_export
+    return out
+
+
+PHASE_POLL_SQL = """
+SET statement_timeout = '2h';
+DO $$
+DECLARE
+    seen text := '';
+    cur text;
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    LOOP
+        -- A new snapshot per statement (READ COMMITTED): every commit of the worker shows.
+        SELECT j.state || '|' || coalesce(j.phase, '') INTO cur FROM sf_bulk.jobs j WHERE j.name = '%s';
+        IF cur IS NOT NULL AND cur <> seen THEN
+            RAISE NOTICE 'phase|%%|%%', extract(epoch FROM clock_timestamp()), cur;
+            seen := cur;
+        END IF;
+        EXIT WHEN split_part(cur, '|', 1) IN ('completed', 'failed', 'aborted');
+        EXIT WHEN cur IS NULL AND clock_timestamp() - t0 > interval '60 s';
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END
+$$;
+"""
+
+
+def query_phases(text):
+    """[(epoch seconds, state, phase)] from the phase poller's NOTICEs."""
+    out = []
+    for m in re.finditer(r"phase\|([0-9.]+)\|([^|\n]*)\|([^\n]*)", text):
+        out.append((float(m.group(1)), m.group(2), m.group(3).strip()))
+    return out
+
+
+def run_sf_bulk_query(b, n, label, sampler=None):
+    """sf_bulk_query ... sf_bulk_wait into a fresh table after a fresh seed. Raises NotAvailable while the
+    installed extension has no working sf_bulk_query."""
+    query_seed(b, n)
+    b.psql(query_table_sql("q_sfb"))
+    name = "bench-query-%s-%d" % (label, time.monotonic_ns())
+    poller = subprocess.Popen(["psql", "-X", "-q", "-d", b.db, "-f", "-"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PGAPPNAME="sf_bulk_bench_phase"))
+    poll_box = {}
+    poll_th = threading.Thread(target=lambda: poll_box.update(err=poller.communicate(PHASE_POLL_SQL % name)[1]))
+    poll_th.start()
+    stop = threading.Event()
+
+    def find_worker():  # the launcher starts the worker on the first job; watch it as soon as it is there
+        while not stop.is_set():
+            pid = b.worker_pid()
+            if pid:
+                reset_peak(pid)
+                sampler.watch("worker", pid)
+                return
+            time.sleep(0.1)
+    finder = None
+    if sampler is not None:
+        wpid = b.worker_pid()
+        if wpid:
+            reset_peak(wpid)
+            sampler.watch("worker", wpid)
+        else:
+            finder = threading.Thread(target=find_worker, daemon=True)
+            finder.start()
+    emu_cpu0 = cpu_seconds(b.emu_pid)
+    seq = b.emu_last_seq()
+    try:
+        r = b.script("""
+\\timing on
+SELECT sf_bulk_query($s$%s$s$, 'q_sfb', server => 'emulator', name => '%s') AS job \\gset
+SELECT id, state, coalesce(rows_loaded, -1), coalesce(pages, 0), coalesce(bytes_downloaded, 0),
+       extract(epoch FROM started_at), extract(epoch FROM finished_at), api_calls, coalesce(error, '')
+  FROM sf_bulk_wait(:job);
+\\timing off
+SELECT count(*) FROM q_sfb;
+""" % (QUERY_SOQL, name))
+    except Failed as e:
+        stop.set()
+        b.psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'sf_bulk_bench_phase';")
+        poll_th.join()
+        msg = str(e)
+        if "sf_bulk_query is being built" in msg or "function sf_bulk_query" in msg:
+            m = re.search(r"ERROR:\s+([^\n]*)", msg)
+            raise NotAvailable(m.group(1) if m else msg[-300:])
+        raise
+    finally:
+        stop.set()
+    poll_th.join()
+    emu_cpu = cpu_seconds(b.emu_pid) - emu_cpu0
+    line = r["lines"][-2].split("|")
+    job, state, rows_loaded = int(line[0]), line[1], int(line[2])
+    if state != "completed":
+        raise Failed("sf_bulk query job %d ended %s: %s" % (job, state, line[-1]))
+    loaded = int(r["lines"][-1])
+    if loaded != n or rows_loaded not in (n, -1):
+        raise Failed("sf_bulk query job %d: %d rows in the table, rows_loaded %s, %d pages, expected %d rows" % (
+            job, loaded, rows_loaded if rows_loaded >= 0 else "NULL", int(line[3]), n))
+    phases = query_phases(poll_box.get("err", ""))
+    load_start = next((t for t, st, ph in phases if ph == "loading"), None)
+    done_at = next((t for t, st, ph in phases if st == "completed"), None)
+    out = dict(job=job, wall=sum(r["times"]) / 1000.0, call=r["times"][0] / 1000.0, pages=int(line[3]),
+               bytes=int(line[4]), api_calls=line[7], emu_cpu=emu_cpu, phases=phases,
+               split=query_server_split(b, seq), job_span=float(line[6]) - float(line[5]))
+    if load_start is not None and done_at is not None:
+        out["load"] = done_at - load_start
+    b.psql("DROP TABLE q_sfb;")
+    return out
+
+
+def query_jsforce(b, n, label, jsf_dir, org_file, versus):
+    log("6. query: jsforce bulk2.query → psql \\copy")
+    js = query_peer(b, n, ["node", "--max-old-space-size=12288", os.path.join(jsf_dir, "query.js"), b.emu,
+                           org_file, QUERY_SOQL], "q_jsforce")
+    stats = json.loads(js["err"].splitlines()[-1])
+    if stats["rows"] != n:
+        raise Failed("jsforce wrote %d rows, expected %d" % (stats["rows"], n))
+    versus("%s: jsforce 3.10.16 bulk2.query, its CSV stream (repeated page headers dropped) → psql "
+           "\\copy FROM STDIN" % label, js, "sf_bulk/jsforce ≤ 0.5")
+    b.notes.append("6: jsforce: wall %.2f s (its own clock %.2f s), peak RSS %s; %s" % (
+        js["wall"], stats["ms"] / 1000.0, fmt_mb(js["rss_kb"]), fmt_split(js["split"])))
+
+
+def query_cli(b, n, label, sfb, versus):
+    sf_bin = b.a.sf_bin
+    if not sf_bin or not os.path.exists(sf_bin):
+        b.add("6 query", "%s: Salesforce CLI `sf data export bulk` + psql \\copy" % label,
+              fmt_s(sfb["wall"]) if sfb else "not available",
+              "skipped (CLI not installed; `bench/run --rows-scale full` installs it)", "", "", "")
+    else:
+        log("6. query: sf data export bulk + psql \\copy")
+        home = os.path.join(b.tmp, "sfhome")
+        os.makedirs(home, exist_ok=True)
+        env = dict(os.environ, HOME=home, SF_DISABLE_TELEMETRY="true", SF_AUTOUPDATE_DISABLE="true",
+                   SF_SKIP_NEW_VERSION_CHECK="true", SF_ACCESS_TOKEN=b.org["access_token"],
+                   NODE_OPTIONS="--max-old-space-size=12288")
+        p = subprocess.run([sf_bin, "org", "login", "access-token", "--instance-url", b.emu, "--no-prompt",
+                            "--alias", "local"], capture_output=True, text=True, timeout=300, env=env)
+        if p.returncode != 0:
+            raise Failed("sf org login: " + (p.stdout + p.stderr).strip()[-1500:])
+        out_csv = os.path.join(b.tmp, "cli-accounts.csv")
+        cli = query_peer(b, n, [sf_bin, "data", "export", "bulk", "--query", QUERY_SOQL, "--output-file",
+                                out_csv, "--result-format", "csv", "--wait", "60", "--target-org", "local",
+                                "--json"], "q_cli", env=env, then_copy=out_csv)
+        versus("%s: Salesforce CLI `sf data export bulk` (file) + psql \\copy" % label, cli)
+        b.notes.append("6: sf CLI: export %.2f s, \\copy %.2f s, peak RSS %s; %s" % (
+            cli["export"], cli["wall"] - cli["export"], fmt_mb(cli["rss_kb"]), fmt_split(cli["split"])))
+
+
+def section_query(b):
+    n = b.scale["q_rows"]
+    label = "%s Accounts" % format(n, ",")
+    log("6. query: %s into a table" % label)
+    # The CSV of the COPY baseline, fetched once; the same fetch measures the emulator serving the job.
+    csv_file = os.path.join(b.tmp, "accounts.csv")
+    seed_s = query_seed(b, n)
+    emu = query_download_csv(b, csv_file)
+    if emu["rows"] != n:
+        raise Failed("the emulator served %d rows, expected %d" % (emu["rows"], n))
+    b.add("6 query", "emulator serving the %s-row query job: processing; %d pages by locator (%.0f MB)" % (
+        format(n, ","), emu["pages"], emu["bytes"] / 1e6), "", "%s; %s" % (fmt_s(emu["processing"]), fmt_s(
+            emu["page_serving"])), "", "", "")
+    b.notes.append("6: seeding %s Accounts (admin generate) %.1f s; a plain client's run: create → JobComplete "
+                   "%.2f s wall, %d pages downloaded in %.2f s wall (%s rows/s), %d bytes of CSV" % (
+                       format(n, ","), seed_s, emu["job_wall"], emu["pages"], emu["download_wall"],
+                       format(int(n / emu["download_wall"]), ","), emu["bytes"]))
+
+    copies = query_copy_baseline(b, csv_file, n, b.scale["q_copy_repeats"])
+    copy_s = min(copies)
+    b.notes.append("6: COPY FROM of that CSV into a fresh table of the same shape (primary key on id): %s "
+                   "(runs %s)" % (fmt_s(copy_s), ", ".join("%.2f" % x for x in copies)))
+
+    # sf_bulk
+    sfb = None
+    with MemSampler() as sampler:
+        try:
+            sfb = run_sf_bulk_query(b, n, "main", sampler)
+        except NotAvailable as e:
+            b.sfb_query_missing = str(e)
+        except Failed as e:  # reported as a failed step; the peers are still measured
+            b.fail("6", e)
+            b.sfb_query_missing = "the sf_bulk run failed, see above"
+    if sfb is not None:
+        sfb["worker_anon_kb"] = sampler.peak_anon.get("worker", 0)
+        b.query_mem = {n: sfb}
+        ours = "%s (client %s)" % (fmt_s(sfb["wall"]), fmt_s(sfb["wall"] - sfb["split"]["server"]))
+        b.add("6 query", "%s → table: sf_bulk_query … sf_bulk_wait, wall (client = wall − server time)" % label,
+              ours, "", "", "", "")
+        b.notes.append("6: sf_bulk job %d: call %.2f s, %d pages, %d bytes, %s API calls, job started → finished "
+                       "%.2f s; %s" % (sfb["job"], sfb["call"], sfb["pages"], sfb["bytes"], sfb["api_calls"],
+                                       sfb["job_span"], fmt_split(sfb["split"])))
+        t_first = sfb["phases"][0][0] if sfb["phases"] else 0
+        b.notes.append("6: sf_bulk phases (polled every 10 ms): " + ", ".join(
+            "%.2f s %s%s" % (t - t_first, st, " (%s)" % ph if ph else "") for t, st, ph in sfb["phases"]))
+        if "load" in sfb:
+            ratio = copy_s / sfb["load"] if sfb["load"] > 0 else 0
+            b.add("6 query", "%s: sf_bulk's load step ('loading' phase → completed) vs COPY FROM of the same CSV" %
+                  label, fmt_s(sfb["load"]), fmt_s(copy_s) + " (COPY)", "%.2f" % ratio, "COPY/load ≥ 0.7",
+                  yes(ratio >= 0.7))
+        else:
+            b.add("6 query", "%s: sf_bulk's load step vs COPY FROM" % label, "no 'loading' phase seen", fmt_s(
+                copy_s) + " (COPY)", "", "COPY/load ≥ 0.7", "not measured")
+    else:
+        na = "not available (%s)" % b.sfb_query_missing
+        b.add("6 query", "%s → table: sf_bulk_query … sf_bulk_wait" % label, na, "", "", "", "")
+        b.add("6 query", "%s: sf_bulk's load step vs COPY FROM of the same CSV" % label, "not available",
+              fmt_s(copy_s) + " (COPY)", "", "COPY/load ≥ 0.7", "not measured")
+
+    def versus(measure, peer, target=""):
+        ref = "%s (client %s)" % (fmt_s(peer["wall"]), fmt_s(peer["wall"] - peer["split"]["server"]))
+        if sfb is None:
+            b.add("6 query", measure, "not available", ref, "", target, "not measured" if target else "")
+            return
+        ratio = sfb["wall"] / peer["wall"]
+        client = (sfb["wall"] - sfb["split"]["server"]) / max(1e-9, peer["wall"] - peer["split"]["server"])
+        b.add("6 query", measure, fmt_s(sfb["wall"]), ref, "%.2f (client %.2f)" % (ratio, client), target,
+              yes(ratio <= 0.5) if target else "")
+
+    if not b.q_no_peers:
+        jsf_dir = os.path.join(b.a.root, "bench/peers/jsforce")
+        org_file = os.path.join(b.a.root, "test/emulator/default_org.json")
+        try:
+            query_jsforce(b, n, label, jsf_dir, org_file, versus)
+        except Failed as e:  # one peer's failure is reported; the others still run
+            b.fail("6", e)
+        try:
+            query_cli(b, n, label, sfb, versus)
+        except Failed as e:
+            b.fail("6", e)
+
+    # memory: the worker over the sizes (the main run is one of them)
+    if sfb is None:
+        b.add("6 query", "peak private memory (RssAnon) of the worker at %s rows" % " / ".join(
+            format(x, ",") for x in b.scale["q_mem_sizes"]), "not available", "", "", "≤ +32 MB", "not measured")
+        return
+    figures = dict(b.query_mem)
+    for m in b.scale["q_mem_sizes"]:
+        if m in figures:
+            continue
+        log("6. query: worker memory at %s rows" % format(m, ","))
+        with MemSampler() as sampler:
+            res = run_sf_bulk_query(b, m, "mem", sampler)
+        res["worker_anon_kb"] = sampler.peak_anon.get("worker", 0)
+        figures[m] = res
+        b.notes.append("6: %s rows: job %d, %d pages, wall %.1f s%s" % (
+            format(m, ","), res["job"], res["pages"], res["wall"],
+            ", load step %.2f s" % res["load"] if "load" in res else ""))
+    sizes = b.scale["q_mem_sizes"]
+    vals = [figures[m]["worker_anon_kb"] for m in sizes]
+    growth = vals[-1] - vals[0]
+    b.add("6 query", "peak private memory (RssAnon) of the worker at %s rows" % " / ".join(
+        format(x, ",") for x in sizes), " / ".join(fmt_mb(v) for v in vals), "",
+        ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "≤ +32 MB", yes(growth <= 32 * 1024))
+
+
 def machine():
     model = "?"
     try:
@@ -783,16 +1239,19 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--sf-bin", default="")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", default="", help="comma-separated sections to run (1-5; 2- is section 2 without "
-                    "jsforce and the CLI), for development")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (1-6; 2- and 6- are sections 2 "
+                    "and 6 without jsforce and the CLI), for development")
     ap.add_argument("--commandline", default="bench/run")
     a = ap.parse_args()
     started = time.monotonic()
     b = Bench(a)
-    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5"}
+    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6"}
     b.no_peers = "2-" in only
     if b.no_peers:
         only.add("2")
+    b.q_no_peers = "6-" in only
+    if b.q_no_peers:
+        only.add("6")
     steps = [
         ("setup", lambda: setup(b)),
         ("5", lambda: section_overheads(b, "latency")),
@@ -802,6 +1261,7 @@ def main():
         ("4", lambda: section_store(b)),
         ("5", lambda: section_overheads(b, "emulator")),
         ("3", lambda: section_memory(b)),
+        ("6", lambda: section_query(b)),
         ("5", lambda: section_overheads(b, "preflight")),
         ("5", lambda: section_overheads(b, "idle")),
     ]

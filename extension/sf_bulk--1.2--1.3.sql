@@ -1,5 +1,5 @@
 -- sf_bulk 1.2 -> 1.3: the read path's first kind of job, sf_bulk_query (a Bulk API 2.0 query job run by the
--- worker, its result pages loaded into a table). sf_bulk--1.3.sql is the same schema for a fresh install;
+-- worker, its result pages loaded into a table), and the column type of each field in sf_bulk_describe. sf_bulk--1.3.sql is the same schema for a fresh install;
 -- test/scenarios/upgrade.sh compares the two catalogs.
 \echo Use "ALTER EXTENSION sf_bulk UPDATE TO '1.3'" to load this file. \quit
 
@@ -220,4 +220,37 @@ BEGIN
         nap := least(nap * 2, 0.2);
     END LOOP;
 END
+$$;
+
+-- sf_bulk_describe gains pg_type: the column type sf_bulk_query creates for the field (NULL: Bulk API 2.0
+-- query jobs do not return it). A new result column changes the return type, hence DROP and CREATE.
+CREATE FUNCTION sf_bulk.column_types(describe jsonb)
+RETURNS text[] AS 'MODULE_PATHNAME', 'sf_bulk_column_types' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+DROP FUNCTION sf_bulk_describe(text, name, boolean);
+CREATE FUNCTION sf_bulk_describe(object text, server name DEFAULT NULL, refresh boolean DEFAULT false)
+RETURNS TABLE (name text, label text, type text, length integer, "precision" integer, scale integer,
+               nillable boolean, createable boolean, updateable boolean, defaulted_on_create boolean,
+               external_id boolean, id_lookup boolean, is_unique boolean, calculated boolean,
+               reference_to text[], relationship_name text, picklist_values text[], restricted_picklist boolean,
+               pg_type text)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT f->>'name', f->>'label', f->>'type', (f->>'length')::integer, (f->>'precision')::integer,
+           (f->>'scale')::integer, (f->>'nillable')::boolean, (f->>'createable')::boolean,
+           (f->>'updateable')::boolean, (f->>'defaultedOnCreate')::boolean, (f->>'externalId')::boolean,
+           (f->>'idLookup')::boolean, (f->>'unique')::boolean, (f->>'calculated')::boolean,
+           CASE WHEN jsonb_typeof(f->'referenceTo') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(f->'referenceTo')) END,
+           f->>'relationshipName',
+           CASE WHEN jsonb_typeof(f->'picklistValues') = 'array'
+                     AND jsonb_array_length(f->'picklistValues') > 0
+                THEN ARRAY(SELECT p->>'value' FROM jsonb_array_elements(f->'picklistValues') p
+                            WHERE coalesce((p->>'active')::boolean, true)) END,
+           (f->>'restrictedPicklist')::boolean,
+           t.types[n]
+      FROM (SELECT sf_bulk.describe_object(object, server, refresh) AS body) x
+     CROSS JOIN LATERAL (SELECT sf_bulk.column_types(x.body) AS types) t
+     CROSS JOIN LATERAL jsonb_array_elements(x.body->'fields') WITH ORDINALITY AS d(f, n)
+     ORDER BY n
 $$;

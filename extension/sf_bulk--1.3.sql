@@ -7,7 +7,7 @@
 -- 1.2 (sf_bulk--1.1--1.2.sql): the describe cache; sf_bulk_describe, sf_bulk_objects, sf_bulk_limits; the
 -- ingest functions' `validate` (the pre-flight against the describe).
 -- 1.3 (sf_bulk--1.2--1.3.sql): sf_bulk_query, a Bulk API 2.0 query job loaded into a table (sf_bulk.queries,
--- sf_bulk.query_pages, the query columns of sf_bulk.jobs and sf_bulk_jobs).
+-- sf_bulk.query_pages, the query columns of sf_bulk.jobs and sf_bulk_jobs); sf_bulk_describe gains pg_type.
 \echo Use "CREATE EXTENSION sf_bulk" to load this file. \quit
 
 -- Plain CREATE SCHEMA: the extension owns it, so nobody can pre-create it with hostile objects.
@@ -745,4 +745,37 @@ BEGIN
         nap := least(nap * 2, 0.2);
     END LOOP;
 END
+$$;
+
+-- sf_bulk_describe gains pg_type: the column type sf_bulk_query creates for the field (NULL: Bulk API 2.0
+-- query jobs do not return it). A new result column changes the return type, hence DROP and CREATE.
+CREATE FUNCTION sf_bulk.column_types(describe jsonb)
+RETURNS text[] AS 'MODULE_PATHNAME', 'sf_bulk_column_types' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+DROP FUNCTION sf_bulk_describe(text, name, boolean);
+CREATE FUNCTION sf_bulk_describe(object text, server name DEFAULT NULL, refresh boolean DEFAULT false)
+RETURNS TABLE (name text, label text, type text, length integer, "precision" integer, scale integer,
+               nillable boolean, createable boolean, updateable boolean, defaulted_on_create boolean,
+               external_id boolean, id_lookup boolean, is_unique boolean, calculated boolean,
+               reference_to text[], relationship_name text, picklist_values text[], restricted_picklist boolean,
+               pg_type text)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT f->>'name', f->>'label', f->>'type', (f->>'length')::integer, (f->>'precision')::integer,
+           (f->>'scale')::integer, (f->>'nillable')::boolean, (f->>'createable')::boolean,
+           (f->>'updateable')::boolean, (f->>'defaultedOnCreate')::boolean, (f->>'externalId')::boolean,
+           (f->>'idLookup')::boolean, (f->>'unique')::boolean, (f->>'calculated')::boolean,
+           CASE WHEN jsonb_typeof(f->'referenceTo') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(f->'referenceTo')) END,
+           f->>'relationshipName',
+           CASE WHEN jsonb_typeof(f->'picklistValues') = 'array'
+                     AND jsonb_array_length(f->'picklistValues') > 0
+                THEN ARRAY(SELECT p->>'value' FROM jsonb_array_elements(f->'picklistValues') p
+                            WHERE coalesce((p->>'active')::boolean, true)) END,
+           (f->>'restrictedPicklist')::boolean,
+           t.types[n]
+      FROM (SELECT sf_bulk.describe_object(object, server, refresh) AS body) x
+     CROSS JOIN LATERAL (SELECT sf_bulk.column_types(x.body) AS types) t
+     CROSS JOIN LATERAL jsonb_array_elements(x.body->'fields') WITH ORDINALITY AS d(f, n)
+     ORDER BY n
 $$;

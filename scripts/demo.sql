@@ -50,7 +50,20 @@ SELECT l.id, l.ext_id, s.sf_id, s.sf_created
   FROM sf_bulk_successful(:job) s JOIN leads l ON l.ext_id = s.fields->>'External_Id__c'
  ORDER BY l.id LIMIT 5;
 
-\echo '--- 9. Bad settings are refused with errors that name the option (and never echo a secret):'
+\echo '--- 9. And back: read the leads from Salesforce into a new table with a Bulk API 2.0 query job'
+SELECT sf_bulk_query($$SELECT Id, External_Id__c, LastName, Email, Interests__c, Last_Activity__c, Owner.Email
+                         FROM Lead WHERE External_Id__c != null$$,
+                     target => 'leads_from_salesforce') AS query_job \gset
+SELECT id, operation, state, records_processed, pages, rows_loaded, error
+  FROM sf_bulk_wait(:query_job, '2 min');
+\d leads_from_salesforce
+SELECT count(*) AS pushed_and_read_back
+  FROM leads l JOIN leads_from_salesforce s ON s.external_id__c = l.ext_id;
+SELECT l.id, s.id AS salesforce_id, s.lastname, s.interests__c, s.last_activity__c, s.owner_email
+  FROM leads l JOIN leads_from_salesforce s ON s.external_id__c = l.ext_id
+ ORDER BY l.id LIMIT 5;
+
+\echo '--- 10. Bad settings are refused with errors that name the option (and never echo a secret):'
 \set ON_ERROR_STOP 0
 CREATE SERVER typo FOREIGN DATA WRAPPER salesforce OPTIONS (login_url 'http://login.salesforce.com');
 ALTER USER MAPPING FOR CURRENT_USER SERVER emulator OPTIONS (DROP password);

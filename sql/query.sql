@@ -113,7 +113,8 @@ SELECT sf_bulk_query($$SELECT Id, Name, Owner.Email FROM Account WHERE Name = 'x
 SELECT attname, format_type(atttypid, atttypmod), attcollation::regcollation
   FROM pg_attribute WHERE attrelid = 'crm.created'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT operation, object, columns, target_schema, target_table, load_mode, page_size FROM sf_bulk.jobs;
--- Every type of the map, created from the describe (the README's table).
+-- Every type of the map, created from the describe (the README's table); sf_bulk_describe shows the same.
+SELECT name, type, pg_type FROM sf_bulk_describe('Invoice__c') ORDER BY name COLLATE "C";
 SELECT sf_bulk_query('SELECT Id, Name, Invoice_Key__c, Status__c, Channels__c, Account__c, Account__r.Name,
                              Amount__c, Tax_Rate__c, Quantity__c, Due_Date__c, Sent_At__c, Cutoff_Time__c,
                              Notes__c, Portal_Url__c, Owner.Email FROM Invoice__c', 'crm.invoices',

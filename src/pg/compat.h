@@ -10,6 +10,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
+#include "utils/regproc.h"
 }
 
 // PostgreSQL 17 ties a WaitEventSet to a resource owner (none: freed by us); 15 and 16 to a memory context.
@@ -49,4 +50,12 @@ extern "C" {
 #define sfb_my_pgprocno() static_cast<int>(MyProcNumber)
 #else
 #define sfb_my_pgprocno() (MyProc->pgprocno)
+#endif
+
+// PostgreSQL 16 gave stringToQualifiedNameList a soft-error context (nullptr: a malformed name raises ERROR,
+// as before).
+#if PG_VERSION_NUM >= 160000
+#define sfb_string_to_qualified_name_list(string) stringToQualifiedNameList((string), nullptr)
+#else
+#define sfb_string_to_qualified_name_list(string) stringToQualifiedNameList((string))
 #endif

@@ -37,6 +37,7 @@ struct CachedRow {
     bool fresh = false;
     std::string body;
     std::optional<std::string> validator;  // the Date of the answer it came from: If-Modified-Since
+    std::string fetched_at;                // as timestamptz text, for messages
 };
 
 // The user mapping whose Salesforce user the describe is of (the caller's own, or PUBLIC).
@@ -53,7 +54,7 @@ CachedRow read_row(Oid mapping, const std::string &key, const std::string &versi
     pg_call([&] {
         const char *sql =
             "SELECT body::text, validator, fetched_at OPERATOR(pg_catalog.>) "
-            "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $4)) "
+            "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $4)), fetched_at "
             "FROM sf_bulk.describe WHERE mapping OPERATOR(pg_catalog.=) $1 "
             "AND object OPERATOR(pg_catalog.=) $2 AND api_version OPERATOR(pg_catalog.=) $3";
         Oid types[4] = {OIDOID, TEXTOID, TEXTOID, FLOAT8OID};
@@ -74,6 +75,7 @@ CachedRow read_row(Oid mapping, const std::string &key, const std::string &versi
             row.validator = std::string(validator);
         bool is_null;
         row.fresh = DatumGetBool(SPI_getbinval(tuple, desc, 3, &is_null));
+        row.fetched_at = SPI_getvalue(tuple, desc, 4);
     });
     return row;
 }
@@ -192,7 +194,27 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
     request.headers.emplace_back("Accept", "application/json");
     if (cached.found && cached.validator)
         request.headers.emplace_back("If-Modified-Since", *cached.validator);
-    HttpResponse response = call_org(org, std::move(request), function);
+    // A describe that is only old is better than none when Salesforce cannot answer now: the call goes on
+    // with it, and says so. (A cold cache has nothing to offer: the error stands.)
+    const auto use_stale = [&](const std::string &why) {
+        const std::string warning =
+            std::string(function) + ": " + why + "; using the describe of " + describe_subject(object) +
+            " cached " +
+            (cached.fetched_at.empty() ? std::string("in this session") : "at " + cached.fetched_at);
+        pg_call([&warning] { ereport(WARNING, (errmsg("%s", warning.c_str()))); });
+        return cached.body;
+    };
+    HttpResponse response;
+    try {
+        response = call_org(org, std::move(request), function);
+    } catch (const PgError &e) {
+        // Only call_org's own transport failure (raised in C++, no PostgreSQL error behind it).
+        if (!cached.found || e.sqlstate() != ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION)
+            throw;
+        return use_stale(e.what());
+    }
+    if (response.status >= 500 && cached.found)
+        return use_stale("Salesforce answered the describe with HTTP " + std::to_string(response.status));
     std::optional<std::string> validator = response.header("Date");
     if (response.status == 304 && cached.found) {
         if (!read_row(mapping, key, version).found)

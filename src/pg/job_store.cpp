@@ -196,6 +196,13 @@ UploadRow parse_upload(const StoredUpload &s, const std::optional<OptionList> &s
 
 namespace job_store {
 
+bool sql_has_query_jobs() {
+    SPI_execute("SELECT pg_catalog.to_regclass('sf_bulk.queries') IS NOT NULL", true, 1);
+    bool is_null;
+    return SPI_processed == 1 &&
+           DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
+}
+
 bool has_unfinished_work() {
     bool any = false;
     auto body = [&] {
@@ -394,6 +401,7 @@ std::vector<std::int64_t> finish_jobs(const std::vector<std::int64_t> &job_ids) 
     std::vector<std::int64_t> ended(job_ids.size());  // sized before the transaction: no allocation inside
     size_t count = 0;
     auto body = [&] {
+        const bool has_query_jobs = sql_has_query_jobs();
         for (int64 id : job_ids) {
             Oid types[1] = {INT8OID};
             Datum values[1] = {Int64GetDatum(id)};
@@ -417,6 +425,11 @@ std::vector<std::int64_t> finish_jobs(const std::vector<std::int64_t> &job_ids) 
                 "AND c.step NOT IN ('done', 'failed', 'aborted'))",
                 1, types, values, nullptr, false, 0);
             uint64 processed = SPI_processed;
+            if (!has_query_jobs) {
+                if (processed > 0)
+                    ended[count++] = id;
+                continue;
+            }
             // Normally the worker ends a query job in the transaction that records its final step; this
             // catches one whose final step was recorded alone (a task given up on), and a query job whose
             // queries row is missing, which nothing could ever run.

@@ -55,6 +55,11 @@ struct StepRecord {
 
 namespace job_store {
 
+// Whether the installed SQL has query jobs (1.3 and later): until ALTER EXTENSION UPDATE, a database keeps
+// the tables of its version and the worker must not read the query ones. PostgreSQL calls only; inside a
+// transaction with an SPI connection.
+bool sql_has_query_jobs();
+
 // Whether a job of this database is queued or running (false where the extension is not installed).
 bool has_unfinished_work();
 

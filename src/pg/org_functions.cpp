@@ -2,12 +2,17 @@
 // sf_bulk_describe and sf_bulk_objects) and sf_bulk.org_limits (behind sf_bulk_limits). Each returns
 // Salesforce's JSON; the SQL wrappers in the extension script turn it into rows.
 #include "core/bulk_api.h"
+#include "core/describe.h"
+#include "core/error.h"
+#include "core/type_map.h"
 
 #include "pg_headers.h"
 
 extern "C" {
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 }
 
@@ -16,6 +21,7 @@ extern "C" {
 #include "guard.h"
 
 #include <string>
+#include <vector>
 
 namespace sfb::pg {
 
@@ -83,4 +89,40 @@ SFB_PG_FUNCTION(sf_bulk_org_limits) {
         raise_error(ERRCODE_FDW_ERROR, std::string(function) + ": Salesforce refused the limits request: " +
                                            parse_api_error(response.status, response.body).summary());
     return jsonb_from(response.body);
+}
+
+// sf_bulk.column_types(describe jsonb) -> text[]: for each field of an sObject describe, in its order, the
+// column type sf_bulk_query creates for it (type_map.h), NULL where Bulk API 2.0 query jobs do not return
+// the field. sf_bulk_describe shows it as pg_type.
+SFB_PG_FUNCTION(sf_bulk_column_types) {
+    using namespace sfb;
+    using namespace sfb::pg;
+    if (PG_ARGISNULL(0))
+        PG_RETURN_NULL();
+    const char *text =
+        pg_call([fcinfo] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(0))); });
+    ObjectDescribe object;
+    try {
+        object = parse_sobject_describe(text);
+    } catch (const Error &e) {
+        raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string("sf_bulk.column_types: ") + e.what());
+    }
+    std::vector<std::string> types;
+    for (const FieldDescribe &f : object.fields) {
+        PgColumnType t = pg_type_for(f);
+        types.push_back(t.bulk_selectable ? t.ddl() : std::string());
+    }
+    return pg_call([&types] {
+        int count = static_cast<int>(types.size());
+        Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+        bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * Max(count, 1)));
+        for (int i = 0; i < count; ++i) {
+            nulls[i] = types[i].empty();
+            values[i] = nulls[i] ? (Datum)0 : CStringGetTextDatum(types[i].c_str());
+        }
+        int dims[1] = {count};
+        int lbs[1] = {1};
+        return PointerGetDatum(
+            construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+    });
 }

@@ -24,6 +24,7 @@ extern "C" {
 }
 
 #include "backend_call.h"
+#include "compat.h"
 #include "describe_cache.h"
 #include "enqueue.h"
 #include "guard.h"
@@ -104,7 +105,7 @@ struct TargetName {
 };
 
 TargetName resolve_target_name(const char *target) {
-    List *names = stringToQualifiedNameList(target);
+    List *names = sfb_string_to_qualified_name_list(target);
     RangeVar *rv = makeRangeVarFromNameList(names);
     if (rv->catalogname != nullptr)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -7,6 +7,7 @@
 #include "core/fdw_options.h"
 #include "core/soql_select.h"
 #include "core/spool_names.h"
+#include "job_store.h"
 #include "org_access.h"
 #include "query_load.h"
 #include "spool.h"
@@ -506,6 +507,8 @@ QueryWork unfinished_query_work(int limit) {
     queries.reserve(static_cast<size_t>(std::max(limit, 0)));
     pages.reserve(static_cast<size_t>(std::max(limit, 0)));
     auto body = [&] {
+        if (!job_store::sql_has_query_jobs())
+            return;
         Oid types[1] = {INT4OID};
         Datum values[1] = {Int32GetDatum(limit)};
         SPI_execute_with_args(

@@ -157,6 +157,33 @@ class Describe(IntegrationTest):
         self.emu.admin("DELETE", "/faults")
         self.assertEqual(self.pg.value("SELECT count(*) > 0 FROM sf_bulk_limits()"), "t")
 
+    def test_a_stale_describe_serves_while_salesforce_cannot_answer(self):
+        sql = "SELECT count(*) FROM sf_bulk_describe('Lead')"
+        # Cold cache and Salesforce unavailable: the error stands (there is nothing to fall back on).
+        self.emu.fault({"method": "GET", "path": r"/sobjects/Lead/describe/?$", "action": "status", "status": 503,
+                        "count": 1})
+        err = self.pg.psql_fail(sql)
+        self.assertIn("sf_bulk_describe: Salesforce refused the describe of \"Lead\"", err.stderr)
+        self.assertEqual(self.pg.value("SELECT count(*) FROM sf_bulk.describe"), "0")
+        first = self.pg.value(sql)
+        # Past the TTL, a 503 and then a dropped connection: the cached rows, with a WARNING naming the cause
+        # and the age, in a new session each time (so the session copy is not what answers).
+        self.emu.fault({"method": "GET", "path": r"/sobjects/Lead/describe/?$", "action": "status", "status": 503,
+                        "count": 1})
+        out = self.pg.psql("SET sf_bulk.describe_ttl = 0; " + sql, check=False)
+        self.assertEqual(out.stdout.split()[-1], first)
+        self.assertRegex(out.stderr, r"WARNING:  sf_bulk_describe: Salesforce answered the describe with HTTP 503; "
+                                     r"using the describe of \"Lead\" cached at \d{4}-\d\d-\d\d ")
+        self.emu.fault({"method": "GET", "path": r"/sobjects/Lead/describe/?$", "action": "drop", "when": "request",
+                        "count": 1})
+        out = self.pg.psql("SET sf_bulk.describe_ttl = 0; " + sql, check=False)
+        self.assertEqual(out.stdout.split()[-1], first)
+        self.assertIn("using the describe of \"Lead\" cached at", out.stderr)
+        # Salesforce back: revalidated as usual, no warning.
+        out = self.pg.psql("SET sf_bulk.describe_ttl = 0; " + sql, check=False)
+        self.assertNotIn("WARNING", out.stderr)
+        self.assertEqual([r["status"] for r in self.calls(RE_DESCRIBE_LEAD)][-1], 304)
+
     def test_errors_name_the_problem(self):
         err = self.pg.psql_fail("SELECT * FROM sf_bulk_describe('NoSuchThing__c')")
         self.assertIn('ERROR:  42704: sf_bulk_describe: Salesforce object "NoSuchThing__c" does not exist, '

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION sf_bulk UPDATE from 1.0 (the released script, kept as it was) to the current version (through
-# every released update script: 1.0--1.1, 1.1--1.2) on a database with real
+# every released update script: 1.0--1.1, 1.1--1.2, 1.2--1.3) on a database with real
 # jobs: an upsert with keys and refused rows, a second role's job, a job still running at the upgrade. Jobs,
 # uploads, results, keys, grants and row-level security survive; the new constraints are there and enforced;
 # new jobs run; the new objects work. Then the catalog of the upgraded database, and of one updated from the
-# previous release (1.1), equals a fresh install's (members, privileges, and pg_dump --schema-only of the
+# previous release (1.2), and of one updated from 1.1, equals a fresh install's (members, privileges, and pg_dump --schema-only of the
 # extension's objects). Prints `ok - …` / `not ok - …` lines.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -48,9 +48,9 @@ u.urlopen(u.Request(sys.argv[1] + "/__emulator/config", data=sys.argv[2].encode(
                     headers={"Content-Type": "application/json"})).read()' "$SFB_EMULATOR_URL" "$1"
 }
 
-previous=1.1
-check "the installed files offer $old, $previous and $new, and update paths from each to $new" \
-  "$old,$previous,$new|$new|$old--$previous,$old--$new,$previous--$new" postgres \
+previous=1.2
+check "the installed files offer $old, 1.1, $previous and $new, and update paths from each to $new" \
+  "$old,1.1,$previous,$new|$new|$old--1.1,$old--$previous,$old--$new,1.1--$previous,1.1--$new,$previous--$new" postgres \
   "SELECT (SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions
             WHERE name = 'sf_bulk') || '|' ||
           (SELECT default_version FROM pg_available_extensions WHERE name = 'sf_bulk') || '|' ||
@@ -59,7 +59,7 @@ check "the installed files offer $old, $previous and $new, and update paths from
 
 # ---- 1.0, with jobs of two roles ------------------------------------------------------------------------
 psql -X -q -d postgres -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh" -c "CREATE DATABASE refused" \
-  -c "CREATE DATABASE from_previous" \
+  -c "CREATE DATABASE from_previous" -c "CREATE DATABASE from_1_1" \
   -c "CREATE ROLE sfb_other LOGIN"
 psql -X -q -d upgraded -v ON_ERROR_STOP=1 -v url="$SFB_EMULATOR_URL" -v id="$client_id" -v secret="$client_secret" \
   -v old="$old" >/dev/null <<'SQL'
@@ -123,9 +123,9 @@ snapshot() {  # snapshot FILE: every row of the ended jobs, and the privileges a
     q upgraded "SELECT s.job_id, s.row_no, s.row_hash, s.key FROM sf_bulk.sent s ORDER BY 1, 2"
     q upgraded "SELECT c.oid::regclass, c.relacl, c.relrowsecurity FROM pg_class c
                  WHERE c.relnamespace = 'sf_bulk'::regnamespace AND c.relkind IN ('r', 'S')
-                   AND c.relname <> 'describe' ORDER BY 1"  # describe: new in 1.2, checked below
+                   AND c.relname NOT IN ('describe', 'queries', 'query_pages') ORDER BY 1"  # new in 1.2, 1.3
     q upgraded "SELECT schemaname, tablename, policyname, cmd, roles, qual FROM pg_policies
-                 WHERE schemaname = 'sf_bulk' ORDER BY 1, 2, 3"
+                 WHERE schemaname = 'sf_bulk' AND tablename NOT IN ('queries', 'query_pages') ORDER BY 1, 2, 3"
     q upgraded "SELECT srvname, srvacl FROM pg_foreign_server"
     echo "-- as sfb_other"
     q upgraded "SELECT id, owner, state, records_processed FROM sf_bulk_jobs ORDER BY id" -U sfb_other
@@ -159,8 +159,8 @@ check "row-level security: the other role sees only its own job and results" "1|
 check "the other role still may not write sf_bulk's tables" "ERROR:  permission denied for table jobs" upgraded \
   "UPDATE sf_bulk.jobs SET state = 'failed'" -U sfb_other
 
-check "the 1.1 constraints are there, by name" \
-  "chunks_step_check,jobs_column_delimiter_check,jobs_line_ending_check,jobs_nulls_check,jobs_operation_check,jobs_phase_check,jobs_state_check,results_kind_check" \
+check "the 1.1 and 1.3 constraints are there, by name" \
+  "chunks_step_check,jobs_column_delimiter_check,jobs_line_ending_check,jobs_load_mode_check,jobs_nulls_check,jobs_operation_check,jobs_page_size_check,jobs_phase_check,jobs_query_check,jobs_state_check,queries_step_check,query_pages_page_no_check,query_pages_step_check,results_kind_check" \
   upgraded "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint
              WHERE contype = 'c' AND connamespace = 'sf_bulk'::regnamespace"
 check "an unknown step is refused by chunks_step_check" \
@@ -240,6 +240,9 @@ $old|1" refused \
 check "a $previous install updates to $new" "$new" from_previous \
   "CREATE EXTENSION sf_bulk VERSION '$previous'" -c "ALTER EXTENSION sf_bulk UPDATE" \
   -c "SELECT extversion FROM pg_extension WHERE extname = 'sf_bulk'"
+check "a 1.1 install updates to $new" "$new" from_1_1 \
+  "CREATE EXTENSION sf_bulk VERSION '1.1'" -c "ALTER EXTENSION sf_bulk UPDATE" \
+  -c "SELECT extversion FROM pg_extension WHERE extname = 'sf_bulk'"
 
 # ---- the catalog of the updated database is a fresh install's ---------------------------------------------
 check "a fresh install is $new" "$new" fresh \
@@ -268,6 +271,9 @@ same "fresh and updated: the same member objects, privileges and config tables" 
 members from_previous >"$SFB_WORK/members.from_previous"
 same "fresh and updated from $previous: the same member objects, privileges and config tables" \
   "$SFB_WORK/members.fresh" "$SFB_WORK/members.from_previous"
+members from_1_1 >"$SFB_WORK/members.from_1_1"
+same "fresh and updated from 1.1: the same member objects, privileges and config tables" \
+  "$SFB_WORK/members.fresh" "$SFB_WORK/members.from_1_1"
 grep -q 'table sf_bulk.chunks' "$SFB_WORK/members.fresh" || echo "not ok - the member list is empty"
 
 # pg_dump leaves extension members out, so both databases first release them (ALTER EXTENSION … DROP: the
@@ -299,6 +305,7 @@ catalog_dump() {  # catalog_dump DB FILE
 is "the fresh install's members are released for the dump" "0" "$(release_members fresh)"
 is "the updated database's members are released for the dump" "0" "$(release_members upgraded)"
 is "the database updated from $previous has its members released for the dump" "0" "$(release_members from_previous)"
+is "the database updated from 1.1 has its members released for the dump" "0" "$(release_members from_1_1)"
 catalog_dump fresh "$SFB_WORK/dump.fresh"
 catalog_dump upgraded "$SFB_WORK/dump.upgraded"
 if grep -q 'CREATE TABLE sf_bulk.chunks' "$SFB_WORK/dump.fresh" && grep -q 'jobs_phase_check' "$SFB_WORK/dump.fresh" &&
@@ -313,6 +320,9 @@ same "fresh and updated: pg_dump --schema-only of the extension's objects is ide
 catalog_dump from_previous "$SFB_WORK/dump.from_previous"
 same "fresh and updated from $previous: pg_dump --schema-only of the extension's objects is identical" \
   "$SFB_WORK/dump.fresh" "$SFB_WORK/dump.from_previous"
+catalog_dump from_1_1 "$SFB_WORK/dump.from_1_1"
+same "fresh and updated from 1.1: pg_dump --schema-only of the extension's objects is identical" \
+  "$SFB_WORK/dump.fresh" "$SFB_WORK/dump.from_1_1"
 
 crashes=$(sfb_crash_lines "$SFB_PGDATA")
 if [ -z "$crashes" ]; then echo "ok - no crash in the server log"; else echo "not ok - crash in the server log"; echo "$crashes"; fi

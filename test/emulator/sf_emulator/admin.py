@@ -74,20 +74,28 @@ def seed_value(v):
 
 
 def generate_spec(spec):
-    """{"count": N, "values": {"Name": "Account {n}", ...}, "start": 1} -> (fixed values, [(field, prefix,
-    suffix)], start, count); {n} stands for start, start+1, ... (its first occurrence in a value)."""
+    """{"count": N, "values": {"Name": "Account {n}", "Industry": {"cycle": ["Banking", null]}, ...}, "start": 1}
+    -> (fixed values, [(field, prefix, suffix)], [(field, values)], start, count); {n} stands for start,
+    start+1, ... (its first occurrence in a value); a cycle gives record k (from 0) its values[k % len], so
+    millions of records can carry mixed values and nulls without a JSON list of millions."""
     if not isinstance(spec, dict):
         raise ApiError(400, "INVALID_SEED", "generate must be an object")
     count, start = int(spec.get("count", 0)), int(spec.get("start", 1))
-    fixed, numbered = {}, []
+    fixed, numbered, cycled = {}, [], []
     for k, v in (spec.get("values") or {}).items():
+        if isinstance(v, dict):
+            values = v.get("cycle")
+            if set(v) != {"cycle"} or not isinstance(values, list) or not values:
+                raise ApiError(400, "INVALID_SEED", "%s: a generated value is a value or {\"cycle\": [values]}" % k)
+            cycled.append((k, [seed_value(x) for x in values]))
+            continue
         v = seed_value(v)
         if v is not None and "{n}" in v:
             pre, _, post = v.partition("{n}")
             numbered.append((k, pre, post))
         else:
             fixed[k] = v
-    return fixed, numbered, start, count
+    return fixed, numbered, cycled, start, count
 
 
 def seed_records(req, m, _):
@@ -95,12 +103,13 @@ def seed_records(req, m, _):
     emu, obj = req.emu, _object(req, m)
     data = jbody(req)
     if isinstance(data, dict) and "generate" in data:
-        fixed, numbered, start, count = generate_spec(data["generate"])
-        unknown = [k for k in list(fixed) + [k for k, _, _ in numbered] if k not in obj.fields]
+        fixed, numbered, cycled, start, count = generate_spec(data["generate"])
+        unknown = [k for k in list(fixed) + [k for k, _, _ in numbered] + [k for k, _ in cycled]
+                   if k not in obj.fields]
         if unknown:
             raise ApiError(400, "INVALID_FIELD", "unknown fields on %s: %s" % (obj.name, ", ".join(unknown)))
         with emu.lock:
-            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count)
+            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count, cycled=cycled)
         return req.json({"count": n, "first_id": first, "last_id": last})
     items = ({k: seed_value(v) for k, v in it.items()}
              for it in (data if isinstance(data, list) else data.get("records", [])))
@@ -225,6 +234,10 @@ def all_jobs(req, m, _):
             d["kind"] = j.kind
             d["uploadCount"] = j.upload_count
             d["uploadBytes"] = len(j.content) if j.content is not None else 0
+            # On the request log's clock, in ms: with totalProcessingTime, when the job was being processed
+            # (a benchmark splits a client's wall time into the server's and its own); the public shapes
+            # carry whole seconds only, as Salesforce's do.
+            d["processingStartedEpochMs"] = int(j.started_epoch * 1000) if j.started_epoch else None
             out.append(d)
     return req.json({"jobs": out})
 

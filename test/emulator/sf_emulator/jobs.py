@@ -51,6 +51,7 @@ class Job:
         self.lock_fraction = 0.0
         self.fail_spec = None
         self.synthetic_rows = None
+        self.started_epoch = None  # time.time() when processing started (admin /__emulator/jobs only)
 
     def touch(self):
         self.modstamp = common.now()
@@ -143,6 +144,7 @@ def wait_interruptible(job, ms):
 
 def run_job(emu, job, process):
     t0 = time.time()
+    job.started_epoch = t0
     try:
         if not wait_interruptible(job, emu.config["processing_delay_ms"]):
             return

@@ -630,9 +630,11 @@ class Store:
                 self.index_add(obj, rec)
         return ids
 
-    def insert_generated(self, obj, fixed, numbered, start, count, ts=None):
-        """count records numbered start, start+1, ...: the fixed values, and for each (field, prefix, suffix) of
-        numbered the value prefix + n + suffix. The seeding path for millions of records (admin "generate")."""
+    def insert_generated(self, obj, fixed, numbered, start, count, ts=None, cycled=()):
+        """count records numbered start, start+1, ...: the fixed values, for each (field, prefix, suffix) of
+        numbered the value prefix + n + suffix, and for each (field, values) of cycled the k-th record's
+        values[k % len(values)] (None: the field is null). The seeding path for millions of records (admin
+        "generate")."""
         ts = ts or common.record_ts(common.now())
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
@@ -640,18 +642,25 @@ class Store:
         for k in [k for k, v in base.items() if v is None]:
             del base[k]
         recs, counters = self.records[obj.name], self.counters
+        generated = {k for k, _, _ in numbered} | {k for k, _ in cycled}
         index_list = [(f, idx, cs) for f, idx, cs in self.index_list[obj.name]
-                      if base.get(f) is not None or any(f == k for k, _, _ in numbered)]
+                      if base.get(f) is not None or f in generated]
         name_fields = obj.name_fields
         first = last = None
         live = base.get("IsDeleted") != "true"
         c = counters[obj.name]
-        for i, rid in zip(range(start, start + count), make_ids(obj.key_prefix, c + 1, count)):
+        for k, (i, rid) in enumerate(zip(range(start, start + count), make_ids(obj.key_prefix, c + 1, count))):
             rec = base.copy()
             rec["Id"] = rid
             n = str(i)
-            for k, pre, post in numbered:
-                rec[k] = pre + n + post
+            for f, pre, post in numbered:
+                rec[f] = pre + n + post
+            for f, values in cycled:
+                v = values[k % len(values)]
+                if v is None:
+                    rec.pop(f, None)
+                else:
+                    rec[f] = v
             if name_fields:
                 self.compute_name(obj, rec)
             if obj.auto_numbers:
@@ -659,8 +668,9 @@ class Store:
             recs[rid] = rec
             if live:
                 for fname, idx, case_sensitive in index_list:
-                    v = rec[fname]
-                    idx[v if case_sensitive else v.lower()] = rid
+                    v = rec.get(fname)
+                    if v is not None:
+                        idx[v if case_sensitive else v.lower()] = rid
             if first is None:
                 first = rid
             last = rid

@@ -31,6 +31,24 @@ class Seeding(EmuTestCase):
                          token=None)
         self.assertEqual(r.status, 400)
 
+    def test_generate_cycles(self):
+        """A cycle gives the k-th generated record values[k % len]; null leaves the field null (also over a
+        default); cycled external ids are indexed."""
+        self.admin("POST", "/records/Account", {"generate": {"count": 5, "values": {
+            "Name": "C{n}", "Active__c": {"cycle": [True, None]}, "NumberOfEmployees": {"cycle": [1, 2, None]},
+            "External_Id__c": {"cycle": ["E1", "E2", "E3", "E4", "E5"]}}}})
+        recs = self.records("Account")
+        self.assertEqual([x.get("Active__c") for x in recs], ["true", None, "true", None, "true"])
+        self.assertEqual([x.get("NumberOfEmployees") for x in recs], ["1", "2", None, "1", "2"])
+        info = self.run_job("Account", "upsert", "External_Id__c,Rating\nE4,Hot\n", externalIdFieldName="External_Id__c")
+        self.assertEqual(self.results(info["id"], "successfulResults")[0]["sf__Created"], "false")
+        jobs = self.admin("GET", "/jobs")["jobs"]
+        self.assertIsInstance(jobs[0]["processingStartedEpochMs"], int)
+        for bad in ({"cycle": []}, {"cycle": [1], "x": 2}, {"other": 1}):
+            r = self.request("POST", "/__emulator/records/Account",
+                             {"generate": {"count": 1, "values": {"Name": bad}}}, token=None)
+            self.assertEqual(r.status, 400)
+
 
 class QueryResults(EmuTestCase):
     def setUp(self):

@@ -2,7 +2,9 @@
 # server (scripts/test starts a throwaway one). The core (src/core) is compiled without the server
 # include path, exactly as CMake builds it for the unit tests.
 
-PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
+# PostgreSQL 15's pg_config when it is installed (Debian puts it off PATH), else the one on PATH: Debian's
+# pg_buildext runs `make clean` without PG_CONFIG, also on a Debian 13 machine that has only 17.
+PG_CONFIG  ?= $(or $(wildcard /usr/lib/postgresql/15/bin/pg_config),pg_config)
 
 EXTENSION   = sf_bulk
 MODULE_big  = sf_bulk

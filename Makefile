@@ -71,3 +71,13 @@ check-version:
 	if [ -n "$$bad" ]; then echo "version mismatch: sf_bulk.control says '$$control'$$bad" >&2; exit 1; fi
 
 all: check-version
+
+# PGXN release archive: sf_bulk-<version>.zip with one top directory sf_bulk-<version>/ holding the tree as git
+# tracks it at DIST_REF (HEAD: a release is a commit; the tests pass `git stash create` to check the working
+# tree's tracked files). The version is META.json's, the one PGXN indexes.
+DIST_REF     ?= HEAD
+DIST_VERSION  = $(shell python3 -c 'import json; print(json.load(open("META.json"))["version"])')
+.PHONY: dist
+dist: check-version
+	git archive --format=zip --prefix=$(EXTENSION)-$(DIST_VERSION)/ -o $(EXTENSION)-$(DIST_VERSION).zip $(DIST_REF)
+	@echo "$(EXTENSION)-$(DIST_VERSION).zip"

@@ -2,7 +2,9 @@
 # server (scripts/test starts a throwaway one). The core (src/core) is compiled without the server
 # include path, exactly as CMake builds it for the unit tests.
 
-PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
+# PostgreSQL 15's pg_config when it is installed (Debian puts it off PATH), else the one on PATH: Debian's
+# pg_buildext runs `make clean` without PG_CONFIG, also on a Debian 13 machine that has only 17.
+PG_CONFIG  ?= $(or $(wildcard /usr/lib/postgresql/15/bin/pg_config),pg_config)
 
 EXTENSION   = sf_bulk
 MODULE_big  = sf_bulk
@@ -69,3 +71,13 @@ check-version:
 	if [ -n "$$bad" ]; then echo "version mismatch: sf_bulk.control says '$$control'$$bad" >&2; exit 1; fi
 
 all: check-version
+
+# PGXN release archive: sf_bulk-<version>.zip with one top directory sf_bulk-<version>/ holding the tree as git
+# tracks it at DIST_REF (HEAD: a release is a commit; the tests pass `git stash create` to check the working
+# tree's tracked files). The version is META.json's, the one PGXN indexes.
+DIST_REF     ?= HEAD
+DIST_VERSION  = $(shell python3 -c 'import json; print(json.load(open("META.json"))["version"])')
+.PHONY: dist
+dist: check-version
+	git archive --format=zip --prefix=$(EXTENSION)-$(DIST_VERSION)/ -o $(EXTENSION)-$(DIST_VERSION).zip $(DIST_REF)
+	@echo "$(EXTENSION)-$(DIST_VERSION).zip"

@@ -231,3 +231,108 @@ sfb_trixie_run() {
   sfb_sudo chroot "$SFB_TRIXIE_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
 }
+
+# ---- Clean roots, for installing the Debian package where no build tree and no build tools are --------------
+# A minimal Debian root (debootstrap --variant=minbase, apt sources as the host's: SUITE, SUITE-updates and
+# SUITE-security from the host's mirrors) is built once per machine and cached like the trixie root. A test never
+# uses it directly: sfb_root_instance lays a throwaway overlay over it, so every run starts from the same
+# untouched root and nothing has to be copied. Downloaded .debs are kept in /var/cache/sf_bulk/apt-archives/SUITE
+# (bind-mounted into each instance): apt still resolves every dependency from the package's own control file,
+# only the download is saved on the next run.
+SFB_CACHE=${SFB_CACHE:-/var/cache/sf_bulk}
+
+sfb_debian_security_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && u != "" && $0 ~ /security/ {print u; exit}' \
+    /etc/apt/sources.list.d/*.sources 2>/dev/null)
+  echo "${uri:-http://deb.debian.org/debian-security}"
+}
+
+# sfb_minbase_root SUITE: builds $SFB_CACHE/SUITE-minbase unless a complete one is there; prints its path.
+sfb_minbase_root() {
+  local suite=$1 root=$SFB_CACHE/$1-minbase mirror security want
+  mirror=$(sfb_debian_mirror)
+  security=$(sfb_debian_security_mirror)
+  want="$suite minbase $mirror $security"
+  sfb_sudo mkdir -p "$SFB_CACHE"
+  (
+    flock 9
+    if [ -f "$root/.sf_bulk-root" ] && [ "$(cat "$root/.sf_bulk-root")" = "$want" ]; then exit 0; fi
+    local t0=$SECONDS new=$root.new
+    sfb_log "building a minimal Debian $suite root in $root from $mirror (once per machine)"
+    command -v debootstrap >/dev/null || sfb_sudo env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends debootstrap >/dev/null || exit 1
+    sfb_root_mounted "$new" && { echo "$new has mounts; not touching it" >&2; exit 1; }
+    sfb_sudo rm -rf --one-file-system "$new"
+    sfb_sudo debootstrap --variant=minbase "$suite" "$new" "$mirror" >"$root.log" 2>&1 ||
+      { tail -20 "$root.log" >&2; exit 1; }
+    # No service may start inside the root while packages install (postgresql-NN would start its cluster).
+    printf '#!/bin/sh\nexit 101\n' | sfb_sudo tee "$new/usr/sbin/policy-rc.d" >/dev/null
+    sfb_sudo chmod 755 "$new/usr/sbin/policy-rc.d"
+    # The point releases and security updates too: the package is built on the host against those headers.
+    sfb_sudo rm -f "$new/etc/apt/sources.list"
+    printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: %s\n\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: %s\n' \
+      "$mirror" "$suite" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg \
+      "$security" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg |
+      sfb_sudo tee "$new/etc/apt/sources.list.d/debian.sources" >/dev/null
+    sfb_sudo chroot "$new" apt-get update -qq >>"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
+    echo "$want" | sfb_sudo tee "$new/.sf_bulk-root" >/dev/null
+    sfb_root_mounted "$root" && { echo "$root is in use (mounts); not replacing it" >&2; exit 1; }
+    sfb_sudo rm -rf --one-file-system "$root"
+    sfb_sudo mv "$new" "$root"
+    sfb_log "minimal $suite root built in $((SECONDS - t0)) s"
+  ) 9>"$root.lock" || return 1
+  echo "$root"
+}
+
+# sfb_root_instance LOWER SUITE: a throwaway writable root over the cached root LOWER (an overlay; a copy where
+# overlayfs is not available), with /proc, /dev, /dev/pts, /dev/shm and the suite's apt archive cache mounted.
+# Sets SFB_INSTANCE to its path; call it directly, not in $(…): the mounts are recorded in SFB_MOUNTS
+# (sfb_trixie_leave unmounts them) and the directory in SFB_INSTANCES (sfb_instances_remove deletes it), which a
+# subshell would forget, leaving both behind.
+sfb_root_instance() {
+  local lower=$1 suite=$2 dir merged
+  SFB_INSTANCE=
+  dir=$(sfb_sudo mktemp -d /var/tmp/sf_bulk-root.XXXXXX) || return 1
+  SFB_INSTANCES+=("$dir")
+  merged=$dir/merged
+  sfb_sudo mkdir -p "$dir/upper" "$dir/work" "$merged" "$SFB_CACHE/apt-archives/$suite/partial"
+  if sfb_sudo mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$merged" 2>/dev/null; then
+    SFB_MOUNTS+=("$merged")
+  else
+    sfb_sudo cp -a "$lower/." "$merged/" || return 1
+  fi
+  sfb_mount_at "$merged/proc" -t proc proc || return 1
+  sfb_mount_at "$merged/dev" --bind /dev || return 1
+  sfb_mount_at "$merged/dev/pts" --bind /dev/pts || return 1
+  sfb_mount_at "$merged/dev/shm" --bind /dev/shm || return 1
+  sfb_mount_at "$merged/var/cache/apt/archives" --bind "$SFB_CACHE/apt-archives/$suite" || return 1
+  SFB_INSTANCE=$merged
+}
+
+sfb_mount_at() {  # sfb_mount_at DIR MOUNT-ARGS...: mounts at DIR, remembered in SFB_MOUNTS for unmounting
+  local dir=$1
+  shift
+  sfb_sudo mount "$@" "$dir" || return 1
+  SFB_MOUNTS+=("$dir")
+  sfb_sudo mount --make-private "$dir"
+}
+
+# Deletes the instances made by sfb_root_instance once nothing is mounted in them (call after sfb_trixie_leave).
+sfb_instances_remove() {
+  local dir
+  for dir in "${SFB_INSTANCES[@]}"; do
+    if sfb_root_mounted "$dir"; then echo "$dir still has mounts; left in place" >&2; continue; fi
+    sfb_sudo rm -rf --one-file-system "$dir"
+  done
+  SFB_INSTANCES=()
+}
+SFB_INSTANCES=()
+
+# sfb_root_run ROOT CMD...: runs CMD as root inside ROOT, with a clean environment.
+sfb_root_run() {
+  local root=$1
+  shift
+  sfb_sudo chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive "$@"
+}

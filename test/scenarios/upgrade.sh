@@ -216,6 +216,17 @@ check "1.2: ingest calls are checked against the describe before a row is spoole
 check "1.2: sf_bulk_limits has the daily API allocation" "t" upgraded \
   "SELECT max > 0 AND remaining <= max FROM sf_bulk_limits() WHERE name = 'DailyApiRequests' AND app IS NULL"
 
+# The 1.3 objects: a query job, its rows loaded into a table created from the describe, and pg_type.
+query_job=$(q upgraded "SELECT sf_bulk_query('SELECT Id, LastName FROM Lead', 'public.leads_read_back')" | tail -1)
+wait_job upgraded "${query_job:-0}"
+check "1.3: sf_bulk_query creates a table and the worker loads the query's rows into it" "completed|t|t" upgraded \
+  "SELECT state || '|' || (rows_loaded > 0)::text::char || '|' ||
+          (rows_loaded = (SELECT count(*) FROM public.leads_read_back))::text::char
+     FROM sf_bulk_jobs WHERE id = ${query_job:-0}" \
+  -c "DROP TABLE public.leads_read_back"
+check "1.3: sf_bulk_describe shows the column type of each field" "Id|text COLLATE \"C\"" upgraded \
+  "SELECT name || '|' || pg_type FROM sf_bulk_describe('Lead') WHERE name = 'Id'"
+
 # ---- updating again, or down, is what PostgreSQL makes of it ----------------------------------------------
 check "a second ALTER EXTENSION UPDATE is a no-op with PostgreSQL's notice" \
   "NOTICE:  version \"$new\" of extension \"sf_bulk\" is already installed

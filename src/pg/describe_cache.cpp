@@ -195,11 +195,10 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
     if (cached.found && cached.validator)
         request.headers.emplace_back("If-Modified-Since", *cached.validator);
     // A describe that is only old is better than none when Salesforce cannot answer now: the call goes on
-    // with it, and says so. (A cold cache has nothing to offer: the error stands.)
+    // with it, and says so. (A cold cache has nothing to offer: the error stands.) `why` names the function.
     const auto use_stale = [&](const std::string &why) {
         const std::string warning =
-            std::string(function) + ": " + why + "; using the describe of " + describe_subject(object) +
-            " cached " +
+            why + "; using the describe of " + describe_subject(object) + " cached " +
             (cached.fetched_at.empty() ? std::string("in this session") : "at " + cached.fetched_at);
         pg_call([&warning] { ereport(WARNING, (errmsg("%s", warning.c_str()))); });
         return cached.body;
@@ -214,7 +213,8 @@ std::string cached_describe(const OrgCall &org, const std::string &object, bool 
         return use_stale(e.what());
     }
     if (response.status >= 500 && cached.found)
-        return use_stale("Salesforce answered the describe with HTTP " + std::to_string(response.status));
+        return use_stale(std::string(function) + ": Salesforce answered the describe with HTTP " +
+                         std::to_string(response.status));
     std::optional<std::string> validator = response.header("Date");
     if (response.status == 304 && cached.found) {
         if (!read_row(mapping, key, version).found)

@@ -174,15 +174,19 @@ class Describe(IntegrationTest):
         self.assertEqual(out.stdout.split()[-1], first)
         self.assertRegex(out.stderr, r"WARNING:  sf_bulk_describe: Salesforce answered the describe with HTTP 503; "
                                      r"using the describe of \"Lead\" cached at \d{4}-\d\d-\d\d ")
+        # Twice: libcurl sends a request once more on a fresh connection when a reused one dies unanswered.
         self.emu.fault({"method": "GET", "path": r"/sobjects/Lead/describe/?$", "action": "drop", "when": "request",
-                        "count": 1})
+                        "count": 2})
         out = self.pg.psql("SET sf_bulk.describe_ttl = 0; " + sql, check=False)
         self.assertEqual(out.stdout.split()[-1], first)
-        self.assertIn("using the describe of \"Lead\" cached at", out.stderr)
-        # Salesforce back: revalidated as usual, no warning.
+        self.assertRegex(out.stderr, r"WARNING:  sf_bulk_describe: GET \S+/sobjects/Lead/describe: connection dropped: "
+                                     r".*; using the describe of \"Lead\" cached at ")
+        # Salesforce back: asked as usual (a 304, or a 200 when an earlier test's schema change dates Lead
+        # ahead of the cached copy), no warning.
         out = self.pg.psql("SET sf_bulk.describe_ttl = 0; " + sql, check=False)
         self.assertNotIn("WARNING", out.stderr)
-        self.assertEqual([r["status"] for r in self.calls(RE_DESCRIBE_LEAD)][-1], 304)
+        self.assertEqual(out.stdout.split()[-1], first)
+        self.assertIn([r["status"] for r in self.calls(RE_DESCRIBE_LEAD)][-1], (200, 304))
 
     def test_errors_name_the_problem(self):
         err = self.pg.psql_fail("SELECT * FROM sf_bulk_describe('NoSuchThing__c')")

@@ -543,10 +543,12 @@ ALTER TABLE sf_bulk.jobs ADD CONSTRAINT jobs_phase_check
                      'loading'));
 ALTER TABLE sf_bulk.jobs
     ADD COLUMN soql text,
-    -- The table the rows go to, by name (resolved again when the rows are loaded: a table renamed or
-    -- dropped meanwhile fails the load with its name instead of filling another one).
+    -- The table the rows go to: its name, resolved again when the rows are loaded, and the table it named
+    -- at the call. A table renamed, dropped or replaced by another of the same name meanwhile fails the load
+    -- with its name instead of filling another one.
     ADD COLUMN target_schema name,
     ADD COLUMN target_table name,
+    ADD COLUMN target_relid oid,
     -- parse_load_mode in src/pg/query_enqueue.cpp.
     ADD COLUMN load_mode text CONSTRAINT jobs_load_mode_check CHECK (load_mode IN ('append', 'replace', 'merge')),
     ADD COLUMN page_size bigint CONSTRAINT jobs_page_size_check CHECK (page_size > 0),

@@ -272,6 +272,9 @@ void Transfer::release() noexcept {
         upload_fd = -1;
     }
     if (download_fd >= 0) {
+        // Durable before the caller records the download as done: a page or result file that a crash of
+        // the machine could empty must not be taken for a complete one afterwards.
+        ::fsync(download_fd);
         ::close(download_fd);
         download_fd = -1;
     }

@@ -81,6 +81,7 @@ bool OrgAllowance::on_limits(std::string_view body, std::int64_t now_ms) {
         return false;
     }
     in_flight_ = false;
+    last_read_failed_ = false;
     limits_read_at_ms_ = now_ms;
     limits_ended_at_ms_ = now_ms;
     if (limits->api_requests) {
@@ -94,6 +95,7 @@ bool OrgAllowance::on_limits(std::string_view body, std::int64_t now_ms) {
 
 void OrgAllowance::limits_failed(std::int64_t now_ms) {
     in_flight_ = false;
+    last_read_failed_ = true;
     limits_ended_at_ms_ = now_ms;
 }
 
@@ -119,8 +121,14 @@ AllowanceAnswer OrgAllowance::ask(SalesforceJobKind kind, std::int64_t now_ms,
         return answer;
     }
 
+    // Failing open here too: while /limits cannot be read, a figure older than refresh_ms does not hold a
+    // job. Nothing else could ever lift such a hold (with every job held, no answer brings a newer header),
+    // and Salesforce's own REQUEST_LIMIT_EXCEEDED remains the backstop.
+    const auto usable = [&](const AllowanceFigure &f) {
+        return !last_read_failed_ || now_ms - f.read_at_ms < policy.refresh_ms;
+    };
     std::optional<std::int64_t> held_on;  // when the figure of the hold was read
-    if (api_reserve && api_) {
+    if (api_reserve && api_ && usable(*api_)) {
         const std::int64_t reserve = reserve_of(api_->max, policy.api_reserve_percent);
         // The create itself spends one request.
         if (api_->remaining - 1 < reserve) {
@@ -132,14 +140,14 @@ AllowanceAnswer OrgAllowance::ask(SalesforceJobKind kind, std::int64_t now_ms,
             held_on = api_->read_at_ms;
         }
     }
-    if (!held_on && query && query_jobs_ && query_jobs_->remaining <= 0) {
+    if (!held_on && query && query_jobs_ && usable(*query_jobs_) && query_jobs_->remaining <= 0) {
         answer.reason = "waiting: the org has " + with_thousands(query_jobs_->remaining) + " of " +
                         with_thousands(query_jobs_->max) +
                         " daily Bulk API 2.0 query jobs left (DailyBulkV2QueryJobs); the query job starts "
                         "when one is free";
         held_on = query_jobs_->read_at_ms;
     }
-    if (!held_on && query && storage_mb_ && storage_mb_->remaining <= 0) {
+    if (!held_on && query && storage_mb_ && usable(*storage_mb_) && storage_mb_->remaining <= 0) {
         answer.reason = "waiting: the org has " + with_thousands(storage_mb_->remaining) + " of " +
                         with_thousands(storage_mb_->max) +
                         " MB of daily Bulk API 2.0 query results left (DailyBulkV2QueryFileStorageMB); the "

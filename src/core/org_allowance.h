@@ -108,6 +108,7 @@ class OrgAllowance {
     std::optional<std::int64_t> limits_read_at_ms_;     // the last /limits answer that could be read
     std::optional<std::int64_t> limits_attempt_at_ms_;  // the last /limits read started
     std::optional<std::int64_t> limits_ended_at_ms_;    // the last /limits read ended (read or failed)
+    bool last_read_failed_ = false;                     // the last /limits read ended without figures
     bool in_flight_ = false;
     bool wanted_ = false;
 };

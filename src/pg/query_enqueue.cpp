@@ -15,6 +15,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -115,6 +116,12 @@ TargetName resolve_target_name(const char *target) {
     out.relid = RangeVarGetRelid(rv, AccessShareLock, true);
     Oid namespace_id =
         OidIsValid(out.relid) ? get_rel_namespace(out.relid) : RangeVarGetCreationNamespace(rv);
+    if (!OidIsValid(out.relid) && isAnyTempNamespace(namespace_id))
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("%s: target %s would be a temporary table, which the background worker cannot see",
+                        kFunction, quote_identifier(rv->relname)),
+                 errhint("Load into an ordinary (or unlogged) table.")));
     out.schema = get_namespace_name(namespace_id);
     out.table = pstrdup(rv->relname);
     out.display = psprintf("%s.%s", quote_identifier(out.schema), quote_identifier(out.table));
@@ -249,15 +256,18 @@ TargetFacts check_existing_target(const TargetName &name, LoadMode mode) {
     return facts;
 }
 
-void create_target(const TargetName &name, const QueryColumns &plan) {
+// Creates the target and returns its OID.
+Oid create_target(const TargetName &name, const QueryColumns &plan) {
     std::string statement = create_table_statement(plan, name.display);
-    pg_call([&statement, &name, &plan] {
+    return pg_call([&statement, &name, &plan] {
         // As the caller: the table is theirs, created where their privileges allow.
         if (SPI_execute(statement.c_str(), false, 0) != SPI_OK_UTILITY)
             elog(ERROR, "could not create the target table");
+        Oid relid = RangeVarGetRelid(makeRangeVar(name.schema, name.table, -1), NoLock, false);
         ereport(NOTICE,
                 (errmsg("%s: created table %s (%d columns%s)", kFunction, name.display,
                         static_cast<int>(plan.columns.size()), plan.selects_id ? ", primary key id" : "")));
+        return relid;
     });
 }
 
@@ -266,8 +276,8 @@ Datum text_datum(const std::string &value) {
 }
 
 int64 insert_query_job(const QueryArgs &args, const char *server_name, const QueryColumns &plan,
-                       const TargetName &target, LoadMode mode, const std::string &api_version,
-                       int64 after_job) {
+                       const TargetName &target, Oid target_relid, LoadMode mode,
+                       const std::string &api_version, int64 after_job) {
     const std::string operation(to_string(args.all_rows ? Operation::QueryAll : Operation::Query));
     const std::string mode_name(to_string(mode));
     int count = static_cast<int>(plan.columns.size());
@@ -279,11 +289,12 @@ int64 insert_query_job(const QueryArgs &args, const char *server_name, const Que
             "INSERT INTO sf_bulk.jobs (owner, server_name, operation, object, nulls, line_ending, "
             "column_delimiter, max_upload_bytes, columns, name, after_job, soql, target_schema, "
             "target_table, "
-            "load_mode, page_size) "
-            "VALUES ($1, $2, $3, $4, 'keep', 'LF', $5, 0, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
-        Oid types[13] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
-                         INT8OID,    TEXTOID, NAMEOID, NAMEOID, TEXTOID, INT8OID};
-        Datum values[13] = {ObjectIdGetDatum(GetUserId()),
+            "load_mode, page_size, target_relid) "
+            "VALUES ($1, $2, $3, $4, 'keep', 'LF', $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING "
+            "id";
+        Oid types[14] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
+                         INT8OID,    TEXTOID, NAMEOID, NAMEOID, TEXTOID, INT8OID,      OIDOID};
+        Datum values[14] = {ObjectIdGetDatum(GetUserId()),
                             DirectFunctionCall1(namein, CStringGetDatum(server_name)),
                             text_datum(operation),
                             text_datum(plan.object),
@@ -295,14 +306,15 @@ int64 insert_query_job(const QueryArgs &args, const char *server_name, const Que
                             DirectFunctionCall1(namein, CStringGetDatum(target.schema)),
                             DirectFunctionCall1(namein, CStringGetDatum(target.table)),
                             text_datum(mode_name),
-                            Int64GetDatum(args.page_size.value_or(0))};
-        char nulls[14] = "             ";
+                            Int64GetDatum(args.page_size.value_or(0)),
+                            ObjectIdGetDatum(target_relid)};
+        char nulls[15] = "              ";
         nulls[6] = args.job_name ? ' ' : 'n';
         nulls[7] = after_job > 0 ? ' ' : 'n';
         nulls[12] = args.page_size ? ' ' : 'n';
         int64 id = 0;
         as_extension_owner([&] {
-            if (SPI_execute_with_args(sql, 13, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+            if (SPI_execute_with_args(sql, 14, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
                 elog(ERROR, "could not record the sf_bulk query job");
             bool is_null;
             id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
@@ -359,6 +371,7 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
         plan = plan_query_columns(select, nullptr, nullptr);
     }
 
+    Oid target_relid = target.relid;
     if (OidIsValid(target.relid)) {
         TargetFacts facts = check_existing_target(target, mode);
         std::vector<std::string> problems = check_query_target(plan, facts, mode);
@@ -378,10 +391,11 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
     } else {
         if (mode == LoadMode::Merge && !plan.selects_id)
             refuse("mode 'merge' matches rows by id: select Id");
-        create_target(target, plan);
+        target_relid = create_target(target, plan);
     }
 
-    int64 job_id = insert_query_job(args, server->servername, plan, target, mode, api_version, after_job);
+    int64 job_id =
+        insert_query_job(args, server->servername, plan, target, target_relid, mode, api_version, after_job);
     pg_call([] { SPI_finish(); });
     wake_worker_at_commit();
     return Int64GetDatum(job_id);

@@ -9,6 +9,12 @@
 // USAGE, and refuses a target on which row-level security applies to the owner (a direct COPY would not
 // apply its policies, and a replace would delete only the visible rows).
 //
+// The owner's code (triggers, defaults, CHECK functions of the target) runs in a security-restricted
+// operation with search_path = pg_catalog, pg_temp and a lock_timeout, the way PostgreSQL runs a table
+// owner's code in its own maintenance commands: it cannot change settings that outlive the load, cannot
+// leave temporary objects behind for the next job's owner, and deferred triggers fire while the owner's
+// rights are in force (or the load fails), never at the commit, which runs as the worker.
+//
 // Two paths. Direct: COPY into the target (append, replace). Staged: COPY into a temporary table of the
 // same column types (ON COMMIT DROP), then INSERT ... SELECT into the target: for merge (ON CONFLICT (id) DO
 // UPDATE) and for array columns, whose values Salesforce sends as "a;b;c" (a multipicklist), which COPY's
@@ -28,8 +34,10 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
+#include "commands/trigger.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -118,6 +126,20 @@ uint64 copy_page(Relation into, const LoadView *v, int page) {
 }  // namespace
 
 int64 load_query_pages(const LoadView *v) {
+    // Settings local to the load, reverted (whatever the owner's code set meanwhile) before the worker's
+    // own statements run again.
+    int guc_nest = NewGUCNestLevel();
+    set_config_option("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                      0, false);
+    // A lock held on the target by someone else must not stall the worker, which serves every job of the
+    // database: the load gives up after this and is tried again later (a transient failure).
+    set_config_option("lock_timeout", "10s", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    // No temporary object of an earlier load (or of the owner's code in it) may outlive it: it would be
+    // found first by the next owner's unqualified names. The namespace itself is made now, as the worker:
+    // a restricted operation may use it but not create it.
+    ResetTempTableNamespace();
+    (void)LookupCreationNamespace("pg_temp");
+
     RangeVar *rv = makeRangeVar(pstrdup(v->schema), pstrdup(v->table), -1);
     Oid relid = RangeVarGetRelidExtended(rv, RowExclusiveLock, RVR_MISSING_OK, nullptr, nullptr);
     if (!OidIsValid(relid))
@@ -125,18 +147,26 @@ int64 load_query_pages(const LoadView *v) {
                         errmsg("the target table %s of sf_bulk query job " INT64_FORMAT " no longer exists",
                                qualified(v->schema, v->table), v->job_id),
                         errhint("It was dropped or renamed after the job was queued.")));
+    if (OidIsValid(v->target_relid) && relid != v->target_relid)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("the target table %s of sf_bulk query job " INT64_FORMAT
+                               " is not the table the job was queued for",
+                               qualified(v->schema, v->table), v->job_id),
+                        errhint("That table was dropped or renamed, and another one took its name; sf_bulk "
+                                "does not load into it.")));
     Relation rel = table_open(relid, NoLock);  // locked above
     if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("the target %s of sf_bulk query job " INT64_FORMAT " is not a table",
                                qualified(v->schema, v->table), v->job_id)));
 
-    // The owner's rights, not the worker's: local to this transaction (an ERROR's abort restores them).
-    // Not a restricted context: the staging table is a temporary table, which that would forbid.
+    // The owner's rights, not the worker's, in a restricted operation (see the top of the file): local to
+    // this transaction (an ERROR's abort restores them).
     Oid saved_user;
     int saved_context;
     GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(v->owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+    SetUserIdAndSecContext(v->owner,
+                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 
     if (sfb_namespace_aclcheck(RelationGetNamespace(rel), v->owner, ACL_USAGE) != ACLCHECK_OK)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -189,7 +219,10 @@ int64 load_query_pages(const LoadView *v) {
         // (TRUNCATE would be faster but is not MVCC-safe and takes an exclusive lock.)
         StringInfoData sql;
         initStringInfo(&sql);
-        appendStringInfo(&sql, "DELETE FROM %s", target);
+        // ONLY for a plain table: COPY fills the table itself, not its inheritance children. (A partitioned
+        // table holds no rows of its own: its partitions are the table.)
+        appendStringInfo(&sql, "DELETE FROM %s%s", rel->rd_rel->relkind == RELKIND_RELATION ? "ONLY " : "",
+                         target);
         if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE)
             elog(ERROR, "could not empty %s for the load", target);
     }
@@ -257,6 +290,11 @@ int64 load_query_pages(const LoadView *v) {
         rows = static_cast<int64>(SPI_processed);
     }
     table_close(rel, NoLock);
+    // Deferred triggers of the target fire now, as the owner, not at the commit (or PostgreSQL refuses them
+    // here and the load fails).
+    if (SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0) != SPI_OK_UTILITY)
+        elog(ERROR, "could not fire the target's deferred triggers");
+    AtEOXact_GUC(false, guc_nest);
     SetUserIdAndSecContext(saved_user, saved_context);
     return rows;
 }

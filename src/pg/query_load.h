@@ -15,6 +15,7 @@ namespace sfb::pg {
 struct LoadView {
     int64 job_id;
     Oid owner;           // the job's owner: the load runs with its rights, never more
+    Oid target_relid;    // the table `schema`.`table` named when the job was queued (InvalidOid: unknown)
     const char *schema;  // the target, resolved again now (renamed or dropped: the load fails naming it)
     const char *table;
     char mode;       // 'a' append, 'r' replace, 'm' merge

@@ -24,6 +24,7 @@ extern "C" {
 #include "worker.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -337,19 +338,22 @@ void write_page_step(const PageStepValues &v) {
 struct StoredPlan {
     std::string schema, table, mode, delimiter;
     std::uint32_t owner = 0;
+    std::uint32_t target_relid = 0;   // the table the name named at the call (0: not recorded)
     std::vector<std::string> fields;  // the job's columns: field paths as selected
     std::vector<int> page_nos;
     std::vector<std::string> page_files, page_steps;
+    std::vector<std::int64_t> page_bytes;  // as recorded when each page was downloaded
 };
 
 // PostgreSQL calls, and assignments to `plan` (owned by the caller, outside the transaction's pg_call).
 void read_plan(int64 job_id, StoredPlan &plan) {
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(job_id)};
-    if (SPI_execute_with_args("SELECT target_schema::text, target_table::text, load_mode, column_delimiter, "
-                              "owner::oid, pg_catalog.array_to_string(columns, ',') "
-                              "FROM sf_bulk.jobs WHERE id OPERATOR(pg_catalog.=) $1",
-                              1, types, values, nullptr, true, 1) != SPI_OK_SELECT ||
+    if (SPI_execute_with_args(
+            "SELECT target_schema::text, target_table::text, load_mode, column_delimiter, "
+            "owner::oid, pg_catalog.array_to_string(columns, ','), coalesce(target_relid, 0) "
+            "FROM sf_bulk.jobs WHERE id OPERATOR(pg_catalog.=) $1",
+            1, types, values, nullptr, true, 1) != SPI_OK_SELECT ||
         SPI_processed != 1)
         elog(ERROR, "sf_bulk query job " INT64_FORMAT " is gone", job_id);
     HeapTuple t = SPI_tuptable->vals[0];
@@ -360,18 +364,22 @@ void read_plan(int64 job_id, StoredPlan &plan) {
     plan.mode = text_column(t, d, 3);
     plan.delimiter = text_column(t, d, 4);
     plan.owner = DatumGetObjectId(SPI_getbinval(t, d, 5, &is_null));
-    // Field paths are Salesforce names (letters, digits, '_', '.'): no comma inside one.
-    std::string fields = text_column(t, d, 6);
-    size_t start = 0;
-    while (start <= fields.size() && !fields.empty()) {
-        size_t comma = fields.find(',', start);
-        plan.fields.push_back(
-            fields.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        if (comma == std::string::npos)
-            break;
-        start = comma + 1;
+    plan.target_relid = DatumGetObjectId(SPI_getbinval(t, d, 7, &is_null));
+    {
+        // Field paths are Salesforce names (letters, digits, '_', '.'): no comma inside one. In a block of
+        // its own: the string must be gone before the next PostgreSQL call, which may raise.
+        std::string fields = text_column(t, d, 6);
+        size_t start = 0;
+        while (start <= fields.size() && !fields.empty()) {
+            size_t comma = fields.find(',', start);
+            plan.fields.push_back(
+                fields.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+            if (comma == std::string::npos)
+                break;
+            start = comma + 1;
+        }
     }
-    if (SPI_execute_with_args("SELECT page_no, spool_file, step FROM sf_bulk.query_pages "
+    if (SPI_execute_with_args("SELECT page_no, spool_file, step, bytes FROM sf_bulk.query_pages "
                               "WHERE job_id OPERATOR(pg_catalog.=) $1 ORDER BY page_no",
                               1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read the result pages of sf_bulk query job " INT64_FORMAT, job_id);
@@ -380,6 +388,7 @@ void read_plan(int64 job_id, StoredPlan &plan) {
         plan.page_nos.push_back(int4_column(p, SPI_tuptable->tupdesc, 1));
         plan.page_files.push_back(text_column(p, SPI_tuptable->tupdesc, 2));
         plan.page_steps.push_back(text_column(p, SPI_tuptable->tupdesc, 3));
+        plan.page_bytes.push_back(int8_column(p, SPI_tuptable->tupdesc, 4, -1));
     }
 }
 
@@ -435,6 +444,15 @@ std::vector<std::string> check_headers(int64 job_id, StoredPlan &plan) {
             throw Error(ErrorKind::Internal, "result page " + std::to_string(page_no) +
                                                  " of sf_bulk query job " + std::to_string(job_id) +
                                                  " is not downloaded");
+        // The file as it was downloaded, or the job fails: a file that a crash of the machine cut short
+        // would otherwise load as a page with fewer rows.
+        std::error_code size_error;
+        const std::uintmax_t size = std::filesystem::file_size(plan.page_files[i], size_error);
+        if (!size_error && plan.page_bytes[i] >= 0 && size != static_cast<std::uintmax_t>(plan.page_bytes[i]))
+            throw Error(ErrorKind::DataException, "the file of result page " + std::to_string(page_no) +
+                                                      " holds " + std::to_string(size) + " bytes, but " +
+                                                      std::to_string(plan.page_bytes[i]) +
+                                                      " were downloaded; it was damaged after the download");
         std::optional<std::vector<std::string>> header = read_header(plan.page_files[i], delimiter, page_no);
         if (!header)
             continue;
@@ -668,6 +686,7 @@ std::optional<LoadFailure> load_pages(const QueryStepRecord &step, const QueryJo
                     file_ptrs.push_back(f.c_str());
                 LoadView view{job_id,
                               static_cast<Oid>(plan.owner),
+                              static_cast<Oid>(plan.target_relid),
                               plan.schema.c_str(),
                               plan.table.c_str(),
                               plan.mode == "replace" ? 'r'

@@ -410,3 +410,67 @@ class QueryAbort(QueryTest):
         self.assertIn("no rows were loaded", row["error"])
         self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "0")
         self.assertNoFiles(job)
+
+
+class QueryOwnerCode(QueryTest):
+    """The target's triggers are the owner's code: the worker (a superuser session) runs them with the owner's
+    rights in a security-restricted operation, deferred ones included, and nothing they set or create
+    outlives the load."""
+
+    def test_triggers_run_restricted_as_the_owner_and_leave_nothing_behind(self):
+        role = "qown_" + self.tag.replace("-", "_").lower()
+        leftover = ("left_" + self.tag.replace("-", "_")).lower()
+        self.pg.psql("CREATE ROLE %s LOGIN; GRANT USAGE ON FOREIGN SERVER emu TO %s; "
+                     "CREATE USER MAPPING FOR %s SERVER emu OPTIONS (%s);" % (role, role, role, mapping_options()))
+        self.seed_leads(3)
+        t = self.table("id text, lastname text")
+        audit = t + "_audit"
+        self.pg.psql("""
+            CREATE TABLE {audit} (what text, who text, superuser text, search_path text);
+            ALTER TABLE {t} OWNER TO {role};
+            ALTER TABLE {audit} OWNER TO {role};
+            SET ROLE {role};
+            CREATE FUNCTION {t}_row() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO public.{audit} VALUES ('row', current_user, current_setting('is_superuser'),
+                                                   current_setting('search_path'));
+                -- What a hostile owner would try: settings and objects that outlive the load.
+                PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog', false);
+                CREATE TEMP TABLE IF NOT EXISTS {leftover} (x int);
+                RETURN NEW;
+            END $$;
+            CREATE FUNCTION {t}_deferred() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO public.{audit} VALUES ('deferred', current_user, current_setting('is_superuser'),
+                                                   current_setting('search_path'));
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER row_audit BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_row();
+            CREATE CONSTRAINT TRIGGER deferred_audit AFTER INSERT ON {t} DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION {t}_deferred();
+            RESET ROLE;
+        """.format(t=t, audit=audit, role=role, leftover=leftover))
+        job = self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t,
+                                 user=role)
+        row = self.wait(job, user=role)
+        audit_rows = self.rows("SELECT what, who, superuser, search_path FROM %s ORDER BY what" % audit)
+        if row["state"] == "completed":
+            # The deferred trigger fired before the commit, as the owner, restricted like the row trigger.
+            self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "3")
+            self.assertEqual(sorted({r["what"] for r in audit_rows}), ["deferred", "row"])
+        else:
+            # Or PostgreSQL refused to fire it inside the restricted operation: nothing was loaded.
+            self.assertIn("security-restricted operation", row["error"])
+            self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "0")
+        for r in audit_rows:
+            self.assertEqual((r["who"], r["superuser"]), (role, "off"), r)
+            if r["what"] == "row":
+                self.assertEqual(r["search_path"], "pg_catalog, pg_temp", r)
+        # The next load starts clean: the temporary table the trigger made is gone, and the worker's own
+        # statements run (a search_path left behind would have put public first).
+        t2 = self.table("id text, lastname text", name=t + "_next")
+        self.assertCompleted(self.wait(self.enqueue_query(
+            "SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t2)))
+        self.assertEqual(self.pg.value("SELECT count(*) FROM pg_class WHERE relname = %s" % sql_literal(leftover)),
+                         "0")
+        self.pg.psql("DROP TABLE %s, %s, %s; DROP FUNCTION %s_row(), %s_deferred();" % (t, audit, t2, t, t))

@@ -293,6 +293,25 @@ TEST(OrgAllowanceRefresh, AFailedReadFailsOpenUntilTheNextAttempt) {
     EXPECT_EQ(a.ask(SalesforceJobKind::Query, kT0 + 11 + 5 * kMinute, p).verdict, Verdict::Go);
 }
 
+TEST(OrgAllowanceRefresh, AHoldOnOldFiguresIsNotKeptWhileLimitsCannotBeRead) {
+    // Held on a read showing no query jobs and the API inside the reserve; then every /limits read fails.
+    OrgAllowance a = read_once(limits_json(100, 0));
+    const AllowancePolicy p = policy(5, 5 * kMinute);
+    EXPECT_EQ(a.ask(SalesforceJobKind::Query, kT0 + kMinute, p).verdict, Verdict::Hold);
+    EXPECT_EQ(a.ask(SalesforceJobKind::Ingest, kT0 + kMinute, p).verdict, Verdict::Hold);
+    a.limits_started(kT0 + 5 * kMinute);
+    a.limits_failed(kT0 + 5 * kMinute + 10);
+    // The figures are older than the interval and nothing can renew them: the jobs go (failing open).
+    EXPECT_EQ(a.ask(SalesforceJobKind::Query, kT0 + 5 * kMinute + 10, p).verdict, Verdict::Go);
+    EXPECT_EQ(a.ask(SalesforceJobKind::Ingest, kT0 + 5 * kMinute + 10, p).verdict, Verdict::Go);
+    // A fresh header of a running job holds again, and so does the next successful read.
+    a.on_limit_info("api-usage=14950/15000", kT0 + 6 * kMinute);
+    EXPECT_EQ(a.ask(SalesforceJobKind::Ingest, kT0 + 6 * kMinute, p).verdict, Verdict::Hold);
+    a.limits_started(kT0 + 11 * kMinute);
+    EXPECT_TRUE(a.on_limits(limits_json(14000, 0), kT0 + 11 * kMinute));
+    EXPECT_EQ(a.ask(SalesforceJobKind::Query, kT0 + 11 * kMinute, p).verdict, Verdict::Hold);
+}
+
 TEST(OrgAllowanceRefresh, LimitsWithoutQueryKeysMeanNoQueryQuota) {
     OrgAllowance a = read_once("{\"DailyApiRequests\":{\"Max\":15000,\"Remaining\":14000}}");
     EXPECT_EQ(a.ask(SalesforceJobKind::Query, kT0, policy()).verdict, Verdict::Go);

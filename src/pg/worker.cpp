@@ -17,6 +17,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -209,6 +210,9 @@ void sf_bulk_worker_main(Datum main_arg) {
     Oid database = DatumGetObjectId(main_arg);
     sfb::pg::install_signal_handlers();
     BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+    // The worker is a superuser session: no database or role setting (ALTER DATABASE ... SET search_path by
+    // a database owner who is no superuser) may put a schema others can write ahead of pg_catalog.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
     if (!sfb::pg::worker_attach(database))
         proc_exit(0);  // another worker already serves this database
     sfb::pg::guarded_void_call([](void *) { sfb::pg::run_database_worker(); }, nullptr);

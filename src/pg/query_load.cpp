@@ -12,8 +12,8 @@
 // The owner's code (triggers, defaults, CHECK functions of the target) runs in a security-restricted
 // operation with search_path = pg_catalog, pg_temp and a lock_timeout, the way PostgreSQL runs a table
 // owner's code in its own maintenance commands: it cannot change settings that outlive the load, cannot
-// leave temporary objects behind for the next job's owner, and deferred triggers fire while the owner's
-// rights are in force (or the load fails), never at the commit, which runs as the worker.
+// create temporary objects, and a deferred trigger cannot wait for the commit, which runs as the worker:
+// asked to fire before the rights are switched back, PostgreSQL refuses it there and the load fails.
 //
 // Two paths. Direct: COPY into the target (append, replace). Staged: COPY into a temporary table of the
 // same column types (ON COMMIT DROP), then INSERT ... SELECT into the target: for merge (ON CONFLICT (id) DO
@@ -160,20 +160,12 @@ int64 load_query_pages(const LoadView *v) {
                         errmsg("the target %s of sf_bulk query job " INT64_FORMAT " is not a table",
                                qualified(v->schema, v->table), v->job_id)));
 
-    // The owner's rights, not the worker's, in a restricted operation (see the top of the file): local to
-    // this transaction (an ERROR's abort restores them).
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(v->owner,
-                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-
     if (sfb_namespace_aclcheck(RelationGetNamespace(rel), v->owner, ACL_USAGE) != ACLCHECK_OK)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("permission denied: role \"%s\", the owner of sf_bulk query job " INT64_FORMAT
                                ", has no USAGE on schema %s",
                                GetUserNameFromId(v->owner, false), v->job_id, quote_identifier(v->schema))));
-    if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+    if (check_enable_rls(relid, v->owner, false) == RLS_ENABLED)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("sf_bulk cannot load %s: row-level security applies to role \"%s\", the owner "
                                "of sf_bulk query job " INT64_FORMAT,
@@ -213,20 +205,6 @@ int64 load_query_pages(const LoadView *v) {
             refuse_privilege(v, "UPDATE (load mode merge)");
     }
 
-    const char *target = qualified(v->schema, v->table);
-    if (v->mode == 'r') {
-        // Same transaction as the COPY: readers see the old rows or the new ones, never none or a mix.
-        // (TRUNCATE would be faster but is not MVCC-safe and takes an exclusive lock.)
-        StringInfoData sql;
-        initStringInfo(&sql);
-        // ONLY for a plain table: COPY fills the table itself, not its inheritance children. (A partitioned
-        // table holds no rows of its own: its partitions are the table.)
-        appendStringInfo(&sql, "DELETE FROM %s%s", rel->rd_rel->relkind == RELKIND_RELATION ? "ONLY " : "",
-                         target);
-        if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE)
-            elog(ERROR, "could not empty %s for the load", target);
-    }
-
     bool staged = v->mode == 'm' || any_array;
     Relation into = rel;
     const char *stage = nullptr;
@@ -247,7 +225,36 @@ int64 load_query_pages(const LoadView *v) {
             elog(ERROR, "could not create the staging table of the load");
         Oid stage_id = RangeVarGetRelid(makeRangeVar(pstrdup("pg_temp"), pstrdup(v->table), -1),
                                         RowExclusiveLock, false);
+        // Made by the worker (a restricted operation may not create a temporary table) and handed to the
+        // owner, whose INSERT ... SELECT reads it.
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "ALTER TABLE %s OWNER TO %s", stage,
+                         quote_identifier(GetUserNameFromId(v->owner, false)));
+        if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+            elog(ERROR, "could not hand the staging table of the load to its owner");
         into = table_open(stage_id, NoLock);
+    }
+
+    // The owner's rights, not the worker's, in a restricted operation (see the top of the file): local to
+    // this transaction (an ERROR's abort restores them).
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(v->owner,
+                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+
+    const char *target = qualified(v->schema, v->table);
+    if (v->mode == 'r') {
+        // Same transaction as the COPY: readers see the old rows or the new ones, never none or a mix.
+        // (TRUNCATE would be faster but is not MVCC-safe and takes an exclusive lock.)
+        StringInfoData sql;
+        initStringInfo(&sql);
+        // ONLY for a plain table: COPY fills the table itself, not its inheritance children. (A partitioned
+        // table holds no rows of its own: its partitions are the table.)
+        appendStringInfo(&sql, "DELETE FROM %s%s", rel->rd_rel->relkind == RELKIND_RELATION ? "ONLY " : "",
+                         target);
+        if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE)
+            elog(ERROR, "could not empty %s for the load", target);
     }
 
     int64 rows = 0;

@@ -414,12 +414,11 @@ class QueryAbort(QueryTest):
 
 class QueryOwnerCode(QueryTest):
     """The target's triggers are the owner's code: the worker (a superuser session) runs them with the owner's
-    rights in a security-restricted operation, deferred ones included, and nothing they set or create
-    outlives the load."""
+    rights in a security-restricted operation with search_path pinned; nothing they set or create outlives the
+    load, and a deferred trigger (which would fire at the commit, as the worker) fails the load."""
 
-    def test_triggers_run_restricted_as_the_owner_and_leave_nothing_behind(self):
+    def owned_target(self, triggers_sql):
         role = "qown_" + self.tag.replace("-", "_").lower()
-        leftover = ("left_" + self.tag.replace("-", "_")).lower()
         self.pg.psql("CREATE ROLE %s LOGIN; GRANT USAGE ON FOREIGN SERVER emu TO %s; "
                      "CREATE USER MAPPING FOR %s SERVER emu OPTIONS (%s);" % (role, role, role, mapping_options()))
         self.seed_leads(3)
@@ -429,48 +428,55 @@ class QueryOwnerCode(QueryTest):
             CREATE TABLE {audit} (what text, who text, superuser text, search_path text);
             ALTER TABLE {t} OWNER TO {role};
             ALTER TABLE {audit} OWNER TO {role};
-            SET ROLE {role};
-            CREATE FUNCTION {t}_row() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE FUNCTION {t}_audit() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                INSERT INTO public.{audit} VALUES ('row', current_user, current_setting('is_superuser'),
-                                                   current_setting('search_path'));
+                INSERT INTO public.{audit} VALUES (TG_ARGV[0], current_user,
+                    (SELECT rolsuper::text FROM pg_catalog.pg_roles WHERE rolname = current_user),
+                    current_setting('search_path'));
                 -- What a hostile owner would try: settings and objects that outlive the load.
                 PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog', false);
-                CREATE TEMP TABLE IF NOT EXISTS {leftover} (x int);
-                RETURN NEW;
-            END $$;
-            CREATE FUNCTION {t}_deferred() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                INSERT INTO public.{audit} VALUES ('deferred', current_user, current_setting('is_superuser'),
-                                                   current_setting('search_path'));
+                BEGIN
+                    CREATE TEMP TABLE IF NOT EXISTS {t}_left (x int);
+                EXCEPTION WHEN OTHERS THEN
+                    INSERT INTO public.{audit} VALUES ('temp refused: ' || SQLERRM, current_user, NULL, NULL);
+                END;
                 RETURN NULL;
             END $$;
-            CREATE TRIGGER row_audit BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_row();
-            CREATE CONSTRAINT TRIGGER deferred_audit AFTER INSERT ON {t} DEFERRABLE INITIALLY DEFERRED
-                FOR EACH ROW EXECUTE FUNCTION {t}_deferred();
-            RESET ROLE;
-        """.format(t=t, audit=audit, role=role, leftover=leftover))
+            ALTER FUNCTION {t}_audit() OWNER TO {role};
+        """.format(t=t, audit=audit, role=role) + triggers_sql.format(t=t))
+        self.addCleanup(self.pg.psql, "DROP TABLE IF EXISTS %s, %s; DROP FUNCTION IF EXISTS %s_audit();"
+                        % (t, audit, t))
+        return role, t, audit
+
+    def test_triggers_run_restricted_as_the_owner_and_leave_nothing_behind(self):
+        role, t, audit = self.owned_target(
+            "CREATE TRIGGER row_audit AFTER INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_audit('row');")
+        job = self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t,
+                                 user=role)
+        self.assertCompleted(self.wait(job, user=role))
+        self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "3")
+        audit_rows = self.rows("SELECT what, who, superuser, search_path FROM %s WHERE what = 'row'" % audit)
+        self.assertEqual([(r["who"], r["superuser"]) for r in audit_rows], [(role, "false")] * 3)
+        # The first row saw the load's search_path (the trigger changes it for the rows after it).
+        self.assertIn("pg_catalog, pg_temp", [r["search_path"] for r in audit_rows])
+        self.assertEqual(self.pg.value("SELECT DISTINCT what FROM %s WHERE what LIKE 'temp%%'" % audit),
+                         "temp refused: cannot create temporary table within security-restricted operation")
+        # The worker's next statements and the next load run as before: the search_path the trigger set did
+        # not outlive the load.
+        t2 = self.table("id text, lastname text", name=t + "_next")
+        self.addCleanup(self.pg.psql, "DROP TABLE IF EXISTS %s;" % t2)
+        self.assertCompleted(self.wait(self.enqueue_query(
+            "SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t2)))
+        self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t2), "3")
+
+    def test_a_deferred_trigger_fails_the_load_instead_of_firing_as_the_worker(self):
+        role, t, audit = self.owned_target(
+            "CREATE CONSTRAINT TRIGGER deferred_audit AFTER INSERT ON {t} DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION {t}_audit('deferred');")
         job = self.enqueue_query("SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t,
                                  user=role)
         row = self.wait(job, user=role)
-        audit_rows = self.rows("SELECT what, who, superuser, search_path FROM %s ORDER BY what" % audit)
-        if row["state"] == "completed":
-            # The deferred trigger fired before the commit, as the owner, restricted like the row trigger.
-            self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "3")
-            self.assertEqual(sorted({r["what"] for r in audit_rows}), ["deferred", "row"])
-        else:
-            # Or PostgreSQL refused to fire it inside the restricted operation: nothing was loaded.
-            self.assertIn("security-restricted operation", row["error"])
-            self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "0")
-        for r in audit_rows:
-            self.assertEqual((r["who"], r["superuser"]), (role, "off"), r)
-            if r["what"] == "row":
-                self.assertEqual(r["search_path"], "pg_catalog, pg_temp", r)
-        # The next load starts clean: the temporary table the trigger made is gone, and the worker's own
-        # statements run (a search_path left behind would have put public first).
-        t2 = self.table("id text, lastname text", name=t + "_next")
-        self.assertCompleted(self.wait(self.enqueue_query(
-            "SELECT Id, LastName FROM Lead WHERE LastName LIKE '%s%%'" % self.tag, t2)))
-        self.assertEqual(self.pg.value("SELECT count(*) FROM pg_class WHERE relname = %s" % sql_literal(leftover)),
-                         "0")
-        self.pg.psql("DROP TABLE %s, %s, %s; DROP FUNCTION %s_row(), %s_deferred();" % (t, audit, t2, t, t))
+        self.assertEqual(row["state"], "failed")
+        self.assertIn("cannot fire deferred trigger within security-restricted operation", row["error"])
+        self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % t), "0")
+        self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % audit), "0")

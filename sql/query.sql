@@ -61,6 +61,7 @@ CREATE SEQUENCE crm.s;
 SELECT sf_bulk_query('SELECT Id FROM Account', 'crm.s');
 CREATE TEMP TABLE tmp_accounts (id text);
 SELECT sf_bulk_query('SELECT Id FROM Account', 'tmp_accounts');
+SELECT sf_bulk_query('SELECT Id FROM Account', 'pg_temp.new_accounts');
 CREATE TABLE crm.secured (id text);
 ALTER TABLE crm.secured ENABLE ROW LEVEL SECURITY;
 SELECT sf_bulk_query('SELECT Id FROM Account', 'crm.secured');

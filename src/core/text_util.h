@@ -7,8 +7,24 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sfb {
+
+// "a,b,c" -> {"a", "b", "c"}; "" -> {} (for lists of names that cannot hold a comma).
+inline std::vector<std::string> split_at_commas(std::string_view text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t comma = text.find(',', start);
+        out.emplace_back(
+            text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+        if (comma == std::string_view::npos)
+            break;
+        start = comma + 1;
+    }
+    return out;
+}
 
 inline bool is_ascii_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';

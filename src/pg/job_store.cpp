@@ -5,6 +5,7 @@
 #include "job_store.h"
 
 #include "core/error.h"
+#include "core/text_util.h"
 #include "org_access.h"
 #include "result_store.h"
 
@@ -20,6 +21,7 @@ extern "C" {
 }
 
 #include "guard.h"
+#include "spi_columns.h"
 #include "worker.h"
 
 #include <exception>
@@ -28,31 +30,6 @@ extern "C" {
 namespace sfb::pg {
 
 namespace {
-
-// Text of column n, "" for NULL. PostgreSQL calls only.
-const char *text_column(HeapTuple tuple, TupleDesc desc, int n) {
-    char *value = SPI_getvalue(tuple, desc, n);
-    return value ? value : "";
-}
-
-int64 int8_column(HeapTuple tuple, TupleDesc desc, int n, int64 if_null) {
-    bool is_null;
-    Datum d = SPI_getbinval(tuple, desc, n, &is_null);
-    return is_null ? if_null : DatumGetInt64(d);
-}
-
-std::vector<std::string> split_commas(const std::string &text) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t comma = text.find(',', start);
-        out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        if (comma == std::string::npos)
-            break;
-        start = comma + 1;
-    }
-    return out;
-}
 
 // The columns of one upload as stored, before parsing.
 struct StoredUpload {
@@ -169,7 +146,7 @@ UploadRow parse_upload(const StoredUpload &s, const std::optional<OptionList> &s
         if (s.not_before_ms >= 0)
             row.record.not_before_ms = s.not_before_ms;
         row.record.error = s.error;
-        row.record.replaced_sf_job_ids = split_commas(s.replaced);
+        row.record.replaced_sf_job_ids = split_at_commas(s.replaced);
         row.job.object = s.object;
         row.job.operation = known_value(parse_operation(s.operation), "jobs.operation", s.operation);
         row.job.external_id_field_name = s.external_id;

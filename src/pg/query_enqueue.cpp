@@ -33,6 +33,7 @@ extern "C" {
 #include "org_access.h"
 #include "owner.h"
 #include "shmem.h"
+#include "spi_columns.h"
 
 #include <optional>
 #include <string>
@@ -148,9 +149,7 @@ struct CatalogTarget {
 };
 
 bool bool_value(int row, int column) {
-    bool is_null;
-    Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, &is_null);
-    return !is_null && DatumGetBool(d);
+    return bool_column(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
 }
 
 CatalogTarget *read_target(Oid relid) {

@@ -7,7 +7,9 @@
 #include "core/fdw_options.h"
 #include "core/soql_select.h"
 #include "core/spool_names.h"
+#include "core/text_util.h"
 #include "job_store.h"
+#include "spi_columns.h"
 #include "org_access.h"
 #include "query_load.h"
 #include "spool.h"
@@ -35,34 +37,6 @@ namespace sfb::pg {
 namespace {
 
 // ---- reading
-
-const char *text_column(HeapTuple tuple, TupleDesc desc, int n) {
-    char *value = SPI_getvalue(tuple, desc, n);
-    return value ? value : "";
-}
-
-// nullptr for NULL.
-const char *nullable_text(HeapTuple tuple, TupleDesc desc, int n) {
-    return SPI_getvalue(tuple, desc, n);
-}
-
-int64 int8_column(HeapTuple tuple, TupleDesc desc, int n, int64 if_null) {
-    bool is_null;
-    Datum d = SPI_getbinval(tuple, desc, n, &is_null);
-    return is_null ? if_null : DatumGetInt64(d);
-}
-
-int int4_column(HeapTuple tuple, TupleDesc desc, int n) {
-    bool is_null;
-    Datum d = SPI_getbinval(tuple, desc, n, &is_null);
-    return is_null ? 0 : DatumGetInt32(d);
-}
-
-bool bool_column(HeapTuple tuple, TupleDesc desc, int n) {
-    bool is_null;
-    Datum d = SPI_getbinval(tuple, desc, n, &is_null);
-    return !is_null && DatumGetBool(d);
-}
 
 std::optional<std::string> optional_string(const char *value) {
     return value ? std::optional<std::string>(value) : std::nullopt;
@@ -367,17 +341,8 @@ void read_plan(int64 job_id, StoredPlan &plan) {
     plan.target_relid = DatumGetObjectId(SPI_getbinval(t, d, 7, &is_null));
     {
         // Field paths are Salesforce names (letters, digits, '_', '.'): no comma inside one. In a block of
-        // its own: the string must be gone before the next PostgreSQL call, which may raise.
-        std::string fields = text_column(t, d, 6);
-        size_t start = 0;
-        while (start <= fields.size() && !fields.empty()) {
-            size_t comma = fields.find(',', start);
-            plan.fields.push_back(
-                fields.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-            if (comma == std::string::npos)
-                break;
-            start = comma + 1;
-        }
+        // its own: the strings must be gone before the next PostgreSQL call, which may raise.
+        plan.fields = split_at_commas(text_column(t, d, 6));
     }
     if (SPI_execute_with_args("SELECT page_no, spool_file, step, bytes FROM sf_bulk.query_pages "
                               "WHERE job_id OPERATOR(pg_catalog.=) $1 ORDER BY page_no",

@@ -9,12 +9,15 @@ extern "C" {
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -143,6 +146,12 @@ void launcher_loop(void *) {
 void begin_transaction(const char *what) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
+    // DROP EXTENSION locks the extension before it locks, one by one, the tables it drops; a worker
+    // transaction that touched one of those tables first and then wanted another would deadlock with it.
+    // Holding the extension's own lock for the whole transaction orders the two: one waits for the other.
+    Oid extension = get_extension_oid("sf_bulk", true);
+    if (OidIsValid(extension))
+        LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
     PushActiveSnapshot(GetTransactionSnapshot());
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");

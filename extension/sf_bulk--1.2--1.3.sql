@@ -1,5 +1,6 @@
 -- sf_bulk 1.2 -> 1.3: the read path's first kind of job, sf_bulk_query (a Bulk API 2.0 query job run by the
--- worker, its result pages loaded into a table), and the column type of each field in sf_bulk_describe. sf_bulk--1.3.sql is the same schema for a fresh install;
+-- worker, its result pages loaded into a table), the column type of each field in sf_bulk_describe, and foreign
+-- tables over Salesforce objects (the wrapper's handler). sf_bulk--1.3.sql is the same schema for a fresh install;
 -- test/scenarios/upgrade.sh compares the two catalogs.
 \echo Use "ALTER EXTENSION sf_bulk UPDATE TO '1.3'" to load this file. \quit
 
@@ -256,3 +257,15 @@ AS $$
      CROSS JOIN LATERAL jsonb_array_elements(x.body->'fields') WITH ORDINALITY AS d(f, n)
      ORDER BY n
 $$;
+
+-- Foreign tables over Salesforce objects (src/pg/fdw_scan.cpp, fdw_import.cpp): the wrapper gains a handler,
+-- so CREATE FOREIGN TABLE ... SERVER s OPTIONS (object 'Account') and IMPORT FOREIGN SCHEMA salesforce read the
+-- org in the calling backend, through the REST query API or a Bulk API 2.0 query job.
+CREATE FUNCTION sf_bulk.fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME', 'sf_bulk_fdw_handler'
+LANGUAGE C STRICT;
+ALTER FOREIGN DATA WRAPPER salesforce HANDLER sf_bulk.fdw_handler;
+COMMENT ON FOREIGN DATA WRAPPER salesforce IS
+  'Salesforce orgs: servers carry login_url, instance_url, api_version and engine; user mappings carry '
+  'credentials; foreign tables read objects (options object, engine; columns: field)';

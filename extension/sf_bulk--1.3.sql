@@ -7,7 +7,8 @@
 -- 1.2 (sf_bulk--1.1--1.2.sql): the describe cache; sf_bulk_describe, sf_bulk_objects, sf_bulk_limits; the
 -- ingest functions' `validate` (the pre-flight against the describe).
 -- 1.3 (sf_bulk--1.2--1.3.sql): sf_bulk_query, a Bulk API 2.0 query job loaded into a table (sf_bulk.queries,
--- sf_bulk.query_pages, the query columns of sf_bulk.jobs and sf_bulk_jobs); sf_bulk_describe gains pg_type.
+-- sf_bulk.query_pages, the query columns of sf_bulk.jobs and sf_bulk_jobs); sf_bulk_describe gains pg_type;
+-- the wrapper gains a handler: foreign tables over Salesforce objects.
 \echo Use "CREATE EXTENSION sf_bulk" to load this file. \quit
 
 -- Plain CREATE SCHEMA: the extension owns it, so nobody can pre-create it with hostile objects.
@@ -20,9 +21,18 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'sf_bulk_fdw_validator'
 LANGUAGE C STRICT;
 
-CREATE FOREIGN DATA WRAPPER salesforce VALIDATOR sf_bulk.fdw_validator;
+-- Foreign tables over Salesforce objects (src/pg/fdw_scan.cpp, fdw_import.cpp): the wrapper gains a handler,
+-- so CREATE FOREIGN TABLE ... SERVER s OPTIONS (object 'Account') and IMPORT FOREIGN SCHEMA salesforce read the
+-- org in the calling backend, through the REST query API or a Bulk API 2.0 query job.
+CREATE FUNCTION sf_bulk.fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME', 'sf_bulk_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER salesforce HANDLER sf_bulk.fdw_handler VALIDATOR sf_bulk.fdw_validator;
 COMMENT ON FOREIGN DATA WRAPPER salesforce IS
-  'Salesforce orgs: servers carry login_url, instance_url and api_version; user mappings carry credentials';
+  'Salesforce orgs: servers carry login_url, instance_url, api_version and engine; user mappings carry '
+  'credentials; foreign tables read objects (options object, engine; columns: field)';
 
 -- The schema is readable by everyone (row-level security limits each role to its own jobs); only the
 -- extension's C functions, switching to the extension owner for the write, and the worker change rows.

@@ -41,7 +41,7 @@ SELECT count(*) AS bad_servers_created FROM pg_foreign_server WHERE srvname = 'b
 ALTER SERVER sf_prod OPTIONS (SET api_version '61.0');
 SELECT srvoptions FROM pg_foreign_server WHERE srvname = 'sf_prod';
 
--- The wrapper itself and foreign tables take no options yet.
+-- The wrapper itself takes no options.
 ALTER FOREIGN DATA WRAPPER salesforce OPTIONS (ADD login_url 'https://login.salesforce.com');
 
 -- User mappings, one per auth flow, each with exactly the fields the flow needs.

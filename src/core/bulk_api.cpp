@@ -709,6 +709,29 @@ std::string limits_path(const ApiVersion &v) {
     return "/services/data/" + v.segment() + "/limits";
 }
 
+std::string rest_query_path(const ApiVersion &v, std::string_view soql, bool all_rows) {
+    return "/services/data/" + v.segment() + (all_rows ? "/queryAll?q=" : "/query?q=") + percent_encode(soql);
+}
+
+std::string record_count_path(const ApiVersion &v, std::string_view object) {
+    validate_object_name(object);
+    return limits_path(v) + "/recordCount?sObjects=" + std::string(object);
+}
+
+std::optional<std::int64_t> parse_record_count(std::string_view body, std::string_view object) {
+    const json j = json::parse(body.begin(), body.end(), nullptr, false);
+    if (!j.is_object() || !j.contains("sObjects") || !j["sObjects"].is_array())
+        return std::nullopt;
+    for (const json &entry : j["sObjects"]) {
+        if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
+            !entry.contains("count") || !entry["count"].is_number_integer())
+            continue;
+        if (ascii_iequals(entry["name"].get<std::string>(), object))
+            return entry["count"].get<std::int64_t>();
+    }
+    return std::nullopt;
+}
+
 std::string query_job_path(const ApiVersion &v, std::string_view job_id) {
     return job_base(v, "query") + "/" + checked_job_id(job_id);
 }

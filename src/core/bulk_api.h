@@ -192,6 +192,15 @@ std::string query_result_pages_path(const ApiVersion &v, std::string_view job_id
 std::string sobjects_path(const ApiVersion &v);                                   // .../sobjects
 std::string sobject_describe_path(const ApiVersion &v, std::string_view object);  // .../sobjects/{o}/describe
 std::string limits_path(const ApiVersion &v);                                     // .../limits
+// REST query (docs/soql-and-rest.md §1.1): .../query?q=<SOQL>, or .../queryAll?q=... for deleted and
+// archived rows too. The statement is form-encoded, so a '+' in a datetime offset travels as %2B.
+std::string rest_query_path(const ApiVersion &v, std::string_view soql, bool all_rows);
+// .../limits/recordCount?sObjects=<object> (§5.1).
+std::string record_count_path(const ApiVersion &v, std::string_view object);
+// The count of `object` in a recordCount answer ({"sObjects":[{"count":N,"name":"Account"}]}), matched
+// case-insensitively; nullopt when it is not listed (Salesforce omits empty objects: missing is not zero) or
+// the body is not that shape.
+std::optional<std::int64_t> parse_record_count(std::string_view body, std::string_view object);
 
 // The `Sforce-Locator` header: nullopt when absent, empty or the literal "null" (last page, §9.3).
 std::optional<std::string> next_locator(std::optional<std::string_view> header_value);

@@ -3,6 +3,8 @@
 #include "core/bulk_api.h"
 #include "core/error.h"
 #include "core/oauth.h"
+#include "core/sf_names.h"
+#include "core/text_util.h"
 
 #include <algorithm>
 #include <cctype>
@@ -20,13 +22,26 @@ const char *owner_name(OptionOwner owner) {
         case OptionOwner::UserMapping:
             return "a salesforce user mapping";
         case OptionOwner::ForeignTable:
+            return "a salesforce foreign table";
+        case OptionOwner::ForeignTableColumn:
             break;
     }
-    return "a salesforce foreign table";
+    return "a column of a salesforce foreign table";
 }
 
 const std::vector<std::string_view> &server_option_names() {
-    static const auto *names = new std::vector<std::string_view>{"login_url", "instance_url", "api_version"};
+    static const auto *names =
+        new std::vector<std::string_view>{"login_url", "instance_url", "api_version", "engine"};
+    return *names;
+}
+
+const std::vector<std::string_view> &foreign_table_option_names() {
+    static const auto *names = new std::vector<std::string_view>{"object", "engine"};
+    return *names;
+}
+
+const std::vector<std::string_view> &column_option_names() {
+    static const auto *names = new std::vector<std::string_view>{"field"};
     return *names;
 }
 
@@ -69,6 +84,8 @@ ServerSettings check_server_options(const OptionList &options) {
         } else if (name == "api_version") {
             check_api_version(value);
             settings.api_version = value;
+        } else if (name == "engine") {
+            settings.engine = parse_scan_engine(value, name);
         } else {
             unknown_option(OptionOwner::Server, name, server_option_names());
         }
@@ -99,7 +116,58 @@ void check_user_mapping_options(const OptionList &options) {
     throw Error(kind, first.message);
 }
 
+void check_column_options(const OptionList &options) {
+    for (const auto &[name, value] : options) {
+        if (name != "field")
+            unknown_option(OptionOwner::ForeignTableColumn, name, column_option_names());
+        if (auto problem = field_name_error(value))
+            throw Error(ErrorKind::InvalidParameter, "invalid value for option \"field\": " + *problem);
+    }
+}
+
 }  // namespace
+
+std::string_view to_string(ScanEngine engine) {
+    switch (engine) {
+        case ScanEngine::Rest:
+            return "rest";
+        case ScanEngine::Bulk:
+            return "bulk";
+        case ScanEngine::Auto:
+            break;
+    }
+    return "auto";
+}
+
+ScanEngine parse_scan_engine(std::string_view value, std::string_view option) {
+    for (ScanEngine e : {ScanEngine::Auto, ScanEngine::Rest, ScanEngine::Bulk})
+        if (ascii_iequals(value, to_string(e)))
+            return e;
+    throw Error(ErrorKind::InvalidParameter, "invalid value for option \"" + std::string(option) +
+                                                 "\": " + quote_for_message(value) +
+                                                 "; valid values are auto, rest, bulk");
+}
+
+ForeignTableSettings foreign_table_settings(const OptionList &options) {
+    ForeignTableSettings settings;
+    for (const auto &[name, value] : options) {
+        if (name == "object") {
+            if (auto problem = object_name_error(value))
+                throw Error(ErrorKind::InvalidParameter, "invalid value for option \"object\": " + *problem);
+            settings.object = value;
+        } else if (name == "engine") {
+            settings.engine = parse_scan_engine(value, name);
+        } else {
+            unknown_option(OptionOwner::ForeignTable, name, foreign_table_option_names());
+        }
+    }
+    return settings;
+}
+
+std::string column_field(const OptionList &options) {
+    check_column_options(options);
+    return options.empty() ? std::string() : options.back().second;
+}
 
 void validate_options(OptionOwner owner, const OptionList &options) {
     switch (owner) {
@@ -109,8 +177,13 @@ void validate_options(OptionOwner owner, const OptionList &options) {
         case OptionOwner::UserMapping:
             check_user_mapping_options(options);
             return;
-        case OptionOwner::Wrapper:
         case OptionOwner::ForeignTable:
+            foreign_table_settings(options);
+            return;
+        case OptionOwner::ForeignTableColumn:
+            check_column_options(options);
+            return;
+        case OptionOwner::Wrapper:
             if (!options.empty())
                 unknown_option(owner, options.front().first, {});
             return;

@@ -147,4 +147,29 @@ HttpResponse call_org(const OrgCall &call, HttpRequest request, const char *what
     }
 }
 
+void call_org_quietly(const OrgCall &call, HttpRequest request, int timeout_ms) noexcept {
+    try {
+        OrgKey org{call.server, GetUserId()};
+        TokenBroker &broker = tokens();
+        if (broker.state(org) != TokenState::Ready)
+            return;
+        request.url = broker.instance_url(org) + request.url;
+        request.headers.emplace_back("Authorization", "Bearer " + broker.access_token(org));
+        request.timeouts = HttpTimeouts::api_call();
+        request.timeouts.total = std::chrono::milliseconds(timeout_ms);
+        HttpClient &http = client();
+        TransferId id = http.start(std::move(request));
+        for (int waited = 0; waited < timeout_ms + 1000; waited += 100) {
+            http.poll(100);
+            for (HttpResponse &response : http.take_completed())
+                if (response.id == id)
+                    return;
+        }
+        http.cancel(id);
+        http.take_completed();
+    } catch (...) {
+        // Best effort by design: the caller is cleaning up after an error already being reported.
+    }
+}
+
 }  // namespace sfb::pg

@@ -28,4 +28,9 @@ OrgCall org_for_call(const char *function, const char *server_name);
 // `what`; a cancel request raises PostgreSQL's own error. Never shows a credential.
 HttpResponse call_org(const OrgCall &org, HttpRequest request, const char *what);
 
+// Sends `request` once with the token the backend already holds, waiting at most `timeout_ms`, and ignores
+// the outcome: for clean-up while a transaction is being aborted (a foreign scan's unfinished Bulk job),
+// where no PostgreSQL call may be made. Without a token it sends nothing. Never throws.
+void call_org_quietly(const OrgCall &org, HttpRequest request, int timeout_ms) noexcept;
+
 }  // namespace sfb::pg

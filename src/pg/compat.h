@@ -7,6 +7,8 @@ extern "C" {
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_namespace.h"
 #include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/pathnode.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -58,4 +60,28 @@ extern "C" {
 #define sfb_string_to_qualified_name_list(string) stringToQualifiedNameList((string), nullptr)
 #else
 #define sfb_string_to_qualified_name_list(string) stringToQualifiedNameList((string))
+#endif
+
+// PostgreSQL 17 gave create_foreignscan_path the restriction clauses the path enforces (fdw_restrictinfo,
+// for paths of upper and join relations; base relations pass NIL).
+#if PG_VERSION_NUM >= 170000
+#define sfb_create_foreignscan_path(root, rel, target, rows, startup, total, pathkeys, required_outer, \
+                                    outerpath, fdw_private)                                            \
+    create_foreignscan_path((root), (rel), (target), (rows), (startup), (total), (pathkeys),           \
+                            (required_outer), (outerpath), NIL, (fdw_private))
+#else
+#define sfb_create_foreignscan_path(root, rel, target, rows, startup, total, pathkeys, required_outer, \
+                                    outerpath, fdw_private)                                            \
+    create_foreignscan_path((root), (rel), (target), (rows), (startup), (total), (pathkeys),           \
+                            (required_outer), (outerpath), (fdw_private))
+#endif
+
+// PostgreSQL 16 typed the walker of expression_tree_walker; 15 declares it bool (*)(), which C++ reads as
+// taking no arguments.
+#if PG_VERSION_NUM >= 160000
+#define sfb_expression_tree_walker(node, walker, context) expression_tree_walker((node), (walker), (context))
+#else
+#define sfb_expression_tree_walker(node, walker, context)                                              \
+    expression_tree_walker((node), reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walker)), \
+                           (context))
 #endif

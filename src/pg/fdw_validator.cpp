@@ -7,6 +7,7 @@
 
 extern "C" {
 #include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
@@ -53,6 +54,8 @@ sfb::OptionOwner owner_for(Oid catalog) {
             return sfb::OptionOwner::UserMapping;
         case ForeignTableRelationId:
             return sfb::OptionOwner::ForeignTable;
+        case AttributeRelationId:
+            return sfb::OptionOwner::ForeignTableColumn;
         default:
             throw sfb::Error(sfb::ErrorKind::Internal, "salesforce options given for an unexpected catalog");
     }

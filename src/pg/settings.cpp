@@ -13,7 +13,8 @@ extern "C" {
 
 namespace sfb::pg {
 
-Settings settings = {4, 1000, 30000, 60, 8, 120000, 7 * 24 * 3600, false, nullptr, 3600, 5, 300, nullptr};
+Settings settings = {4,       1000, 30000, 60,  8,       120000, 7 * 24 * 3600, false,
+                     nullptr, 3600, 5,     300, nullptr, 0,      20000};
 
 void define_settings() {
     // A PGC_POSTMASTER setting can only be defined while the postmaster loads us; a backend loading the
@@ -70,6 +71,17 @@ void define_settings() {
                                "For a test emulator's CA. Verification itself cannot be turned off.",
                                &settings.ca_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr,
                                nullptr);
+    static const struct config_enum_entry scan_engines[] = {
+        {"auto", 0, false}, {"rest", 1, false}, {"bulk", 2, false}, {nullptr, 0, false}};
+    DefineCustomEnumVariable(
+        "sf_bulk.scan_engine", "Which Salesforce API foreign-table scans read through.",
+        "auto: the table's or server's `engine` option decides (auto there too: REST for small results, a "
+        "Bulk API 2.0 query job for large ones); rest or bulk force one for every scan of the session.",
+        &settings.scan_engine, 0, scan_engines, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "sf_bulk.rest_max_rows", "Rows above which an automatic foreign-table scan uses a Bulk query job.",
+        "Below it the REST query API reads the rows, 2,000 per request, without the job's fixed cost.",
+        &settings.rest_max_rows, 20000, 0, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     // Crash-safety tests kill the worker at a chosen step boundary; this makes the boundary observable.
     // Hidden from SHOW ALL and the sample file: it is not a knob for users.
     DefineCustomStringVariable("sf_bulk.test_pause_at", "Test only: the worker holds still after this step.",

@@ -17,6 +17,8 @@ struct Settings {
     int api_reserve_percent;     // new Salesforce jobs wait while fewer daily API requests are left (0: off)
     int limits_refresh_s;        // the worker reads an org's /limits at most this often
     char *test_pause_at;         // crash tests only: the worker holds still after this step (see worker_loop)
+    int scan_engine;    // foreign-table scans: 0 as the table/server says, 1 REST, 2 Bulk (ScanEngine)
+    int rest_max_rows;  // an automatic scan expecting more rows than this uses a Bulk query job
 };
 
 extern Settings settings;

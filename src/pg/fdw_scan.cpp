@@ -26,6 +26,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -46,6 +47,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/sampling.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
@@ -677,7 +679,10 @@ void get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid) {
         RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
         pull_varattnos((Node *)ri->clause, baserel->relid, &plan->attrs_used);
     }
-    double tuples = plan->table->row_count >= 0 ? plan->table->row_count : 1000.0;
+    // Rows of the object: Salesforce's record count, else what ANALYZE found, else a guess.
+    double tuples = plan->table->row_count >= 0 ? plan->table->row_count
+                    : baserel->tuples > 0       ? baserel->tuples
+                                                : 1000.0;
     baserel->tuples = tuples;
     Selectivity sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, nullptr);
     baserel->rows = clamp_row_est(tuples * sel);
@@ -903,6 +908,23 @@ ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best
 
 // ---- executor -------------------------------------------------------------------------------------------
 
+// How a fetched row becomes a tuple: each column's input function, or a split into text[] for a
+// multipicklist ("a;b;c").
+struct RowConversion {
+    const char *table_name;
+    SfTable *table;
+    int natts;
+    char **column_names;
+    int *column_select;  // SELECT position of each column, -1 when not fetched
+    FmgrInfo *input;
+    Oid *ioparam;
+    int32 *typmod;
+    bool *is_array;
+    Oid *array_element;
+    int64 row_number;
+    int converting;  // the column being converted, for the error context
+};
+
 struct SfScanState {
     SalesforceFetch *fetch;  // owned: deleted by the memory context callback below
     MemoryContextCallback cleanup;
@@ -911,16 +933,39 @@ struct SfScanState {
     bool local_fallback;  // some exactly pushed quals could not be sent: evaluated here
     ExprState *fallback_qual;
     char *notice;
-    int natts;
-    int *column_select;
-    FmgrInfo *input;
-    Oid *ioparam;
-    int32 *typmod;
-    bool *is_array;
-    Oid *array_element;
+    RowConversion conv;
     MemoryContext row_context;
-    TupleTableSlot *slot;
 };
+
+void init_conversion(RowConversion *conv, Relation rel, SfTable *table, const int *column_select) {
+    TupleDesc desc = RelationGetDescr(rel);
+    conv->table_name = RelationGetRelationName(rel);
+    conv->table = table;
+    conv->natts = desc->natts;
+    int n = Max(conv->natts, 1);
+    conv->column_select = (int *)palloc(sizeof(int) * n);
+    conv->column_names = (char **)palloc0(sizeof(char *) * n);
+    conv->converting = -1;
+    conv->input = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * n);
+    conv->ioparam = (Oid *)palloc0(sizeof(Oid) * n);
+    conv->typmod = (int32 *)palloc0(sizeof(int32) * n);
+    conv->is_array = (bool *)palloc0(sizeof(bool) * n);
+    conv->array_element = (Oid *)palloc0(sizeof(Oid) * n);
+    for (int i = 0; i < conv->natts; ++i) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        conv->column_select[i] = column_select[i];
+        conv->column_names[i] = pstrdup(NameStr(att->attname));
+        if (att->attisdropped || conv->column_select[i] < 0)
+            continue;
+        Oid element = get_element_type(att->atttypid);
+        conv->is_array[i] = OidIsValid(element);
+        conv->array_element[i] = element;
+        Oid infunc;
+        getTypeInputInfo(conv->is_array[i] ? element : att->atttypid, &infunc, &conv->ioparam[i]);
+        fmgr_info(infunc, &conv->input[i]);
+        conv->typmod[i] = conv->is_array[i] ? -1 : att->atttypmod;
+    }
+}
 
 void delete_fetch(void *arg) {
     SfScanState *s = (SfScanState *)arg;
@@ -1046,29 +1091,11 @@ void begin_scan(ForeignScanState *node, int eflags) {
         return;
     if (s->notice != nullptr)
         ereport(NOTICE, (errmsg("salesforce foreign table %s: %s", RelationGetRelationName(rel), s->notice)));
-    // Input functions of the columns.
-    TupleDesc desc = RelationGetDescr(rel);
-    s->natts = desc->natts;
-    s->column_select = (int *)palloc(sizeof(int) * Max(s->natts, 1));
-    s->input = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * Max(s->natts, 1));
-    s->ioparam = (Oid *)palloc0(sizeof(Oid) * Max(s->natts, 1));
-    s->typmod = (int32 *)palloc0(sizeof(int32) * Max(s->natts, 1));
-    s->is_array = (bool *)palloc0(sizeof(bool) * Max(s->natts, 1));
-    s->array_element = (Oid *)palloc0(sizeof(Oid) * Max(s->natts, 1));
     List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
-    for (int i = 0; i < s->natts; ++i) {
-        Form_pg_attribute att = TupleDescAttr(desc, i);
-        s->column_select[i] = list_nth_int(column_select, i);
-        if (att->attisdropped || s->column_select[i] < 0)
-            continue;
-        Oid element = get_element_type(att->atttypid);
-        s->is_array[i] = OidIsValid(element);
-        s->array_element[i] = element;
-        Oid infunc;
-        getTypeInputInfo(s->is_array[i] ? element : att->atttypid, &infunc, &s->ioparam[i]);
-        fmgr_info(infunc, &s->input[i]);
-        s->typmod[i] = s->is_array[i] ? -1 : att->atttypmod;
-    }
+    int *selects = (int *)palloc(sizeof(int) * Max(list_length(column_select), 1));
+    for (int i = 0; i < list_length(column_select); ++i)
+        selects[i] = list_nth_int(column_select, i);
+    init_conversion(&s->conv, rel, table, selects);
     s->row_context =
         AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan row", ALLOCSET_DEFAULT_SIZES);
     // The fetch: made last, and freed with the executor's memory (normal end, error or cancel alike).
@@ -1118,7 +1145,7 @@ void fetch_row(void *arg) {
     }
 }
 
-Datum array_from(SfScanState *s, int i, const char *text) {
+Datum array_from(RowConversion *s, int i, const char *text) {
     // A multipicklist: "a;b;c".
     List *parts = NIL;
     const char *start = text;
@@ -1143,6 +1170,39 @@ Datum array_from(SfScanState *s, int i, const char *text) {
     return PointerGetDatum(construct_array(elems, n, s->array_element[i], typlen, typbyval, typalign));
 }
 
+void conversion_error_context(void *arg) {
+    RowConversion *conv = (RowConversion *)arg;
+    if (conv->converting < 0)
+        return;
+    const SfColumn *c = &conv->table->columns[conv->converting];
+    errcontext("column \"%s\" (%s.%s) of salesforce foreign table \"%s\", row " INT64_FORMAT,
+               conv->column_names[conv->converting], conv->table->object, c->field ? c->field : "?",
+               conv->table_name, conv->row_number);
+}
+
+void convert_row(RowConversion *conv, RowIo *io, Datum *values, bool *nulls) {
+    ErrorContextCallback callback;
+    callback.callback = conversion_error_context;
+    callback.arg = conv;
+    callback.previous = error_context_stack;
+    error_context_stack = &callback;
+    ++conv->row_number;
+    for (int i = 0; i < conv->natts; ++i) {
+        int position = conv->column_select[i];
+        const char *text = position >= 0 && position < io->nvalues ? io->values[position] : nullptr;
+        nulls[i] = text == nullptr;
+        conv->converting = i;
+        if (text == nullptr)
+            values[i] = (Datum)0;
+        else if (conv->is_array[i])
+            values[i] = array_from(conv, i, text);
+        else
+            values[i] = InputFunctionCall(&conv->input[i], (char *)text, conv->ioparam[i], conv->typmod[i]);
+    }
+    conv->converting = -1;
+    error_context_stack = callback.previous;
+}
+
 TupleTableSlot *iterate_scan(ForeignScanState *node) {
     SfScanState *s = (SfScanState *)node->fdw_state;
     TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
@@ -1157,18 +1217,7 @@ TupleTableSlot *iterate_scan(ForeignScanState *node) {
             MemoryContextSwitchTo(old);
             return slot;
         }
-        for (int i = 0; i < s->natts; ++i) {
-            int position = s->column_select[i];
-            const char *text = position >= 0 && position < io.nvalues ? io.values[position] : nullptr;
-            slot->tts_isnull[i] = text == nullptr;
-            if (text == nullptr)
-                slot->tts_values[i] = (Datum)0;
-            else if (s->is_array[i])
-                slot->tts_values[i] = array_from(s, i, text);
-            else
-                slot->tts_values[i] =
-                    InputFunctionCall(&s->input[i], (char *)text, s->ioparam[i], s->typmod[i]);
-        }
+        convert_row(&s->conv, &io, slot->tts_values, slot->tts_isnull);
         MemoryContextSwitchTo(old);
         ExecStoreVirtualTuple(slot);
         if (s->fallback_qual == nullptr)
@@ -1202,6 +1251,120 @@ void explain_scan(ForeignScanState *node, ExplainState *es) {
         ExplainPropertyInteger("Salesforce Pages", nullptr, stats.pages, es);
         ExplainPropertyInteger("Salesforce API Calls", nullptr, stats.api_calls, es);
     }
+}
+
+// ANALYZE reads every row of the object (through the engine a full scan would use) and keeps a
+// reservoir sample of them, as postgres_fdw does for a remote table.
+int acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows, double *totalrows,
+                        double *totaldeadrows) {
+    SfTable *table = sf_table_for(RelationGetRelid(rel), true);
+    int engine = settings.scan_engine != 0                   ? settings.scan_engine
+                 : table->engine != 0                        ? table->engine
+                 : table->row_count > settings.rest_max_rows ? 2
+                                                             : 1;
+    // Every column's field once; a Bulk job cannot return compound and base64 fields (left NULL).
+    List *fields = NIL;
+    int *selects = (int *)palloc(sizeof(int) * Max(table->natts, 1));
+    for (int i = 0; i < table->natts; ++i) {
+        const SfColumn *c = &table->columns[i];
+        selects[i] = -1;
+        if (c->field == nullptr || (engine == 2 && !c->bulk_selectable))
+            continue;
+        int position = 0;
+        ListCell *lc;
+        foreach (lc, fields) {
+            if (pg_strcasecmp(strVal(lfirst(lc)), c->field) == 0)
+                break;
+            ++position;
+        }
+        if (position == list_length(fields))
+            fields = lappend(fields, makeString(c->field));
+        selects[i] = position;
+    }
+    if (fields == NIL)
+        fields = list_make1(makeString(pstrdup("Id")));
+    StringInfoData soql;
+    initStringInfo(&soql);
+    ListCell *lc;
+    foreach (lc, fields)
+        appendStringInfo(&soql, "%s%s", soql.len == 0 ? "SELECT " : ", ", strVal(lfirst(lc)));
+    appendStringInfo(&soql, " FROM %s", table->object);
+
+    SfScanState *s = (SfScanState *)palloc0(sizeof(SfScanState));
+    s->soql = soql.data;
+    init_conversion(&s->conv, rel, table, selects);
+    // The fetch lives in a context of its own: deleting it (at the end, or on an error) deletes the fetch.
+    MemoryContext fetch_context =
+        AllocSetContextCreate(CurrentMemoryContext, "salesforce analyze", ALLOCSET_SMALL_SIZES);
+    s->cleanup.func = delete_fetch;
+    s->cleanup.arg = s;
+    MemoryContextRegisterResetCallback(fetch_context, &s->cleanup);
+    struct Io {
+        SfScanState *s;
+        SfTable *table;
+        List *fields;
+        bool bulk;
+    } io{s, table, fields, engine == 2};
+    guarded_void_call(
+        [](void *arg) {
+            Io *io = static_cast<Io *>(arg);
+            std::vector<SoqlPath> paths;
+            ListCell *lc;
+            foreach (lc, io->fields)
+                paths.push_back(SoqlPath{strVal(lfirst(lc))});
+            OrgCall org{io->table->server_name, parse_api_version(io->table->api_version)};
+            io->s->fetch = new SalesforceFetch(std::move(org), io->s->soql, std::move(paths), io->bulk);
+        },
+        &io);
+    MemoryContext row_context =
+        AllocSetContextCreate(CurrentMemoryContext, "salesforce analyze row", ALLOCSET_DEFAULT_SIZES);
+    TupleDesc desc = RelationGetDescr(rel);
+    Datum *values = (Datum *)palloc(sizeof(Datum) * Max(desc->natts, 1));
+    bool *nulls = (bool *)palloc(sizeof(bool) * Max(desc->natts, 1));
+    ReservoirStateData reservoir;
+    reservoir_init_selection_state(&reservoir, targrows);
+    double seen = 0;
+    double skip = -1;
+    int kept = 0;
+    for (;;) {
+        vacuum_delay_point();
+        MemoryContextReset(row_context);
+        MemoryContext caller = MemoryContextSwitchTo(row_context);
+        RowIo row{s->fetch, false, 0, nullptr};
+        guarded_void_call(fetch_row, &row);
+        if (row.done) {
+            MemoryContextSwitchTo(caller);
+            break;
+        }
+        convert_row(&s->conv, &row, values, nulls);
+        MemoryContextSwitchTo(caller);
+        if (kept < targrows) {
+            rows[kept++] = heap_form_tuple(desc, values, nulls);
+        } else {
+            if (skip < 0)
+                skip = reservoir_get_next_S(&reservoir, seen, targrows);
+            if (skip <= 0) {
+                int k = (int)(targrows * sampler_random_fract(&reservoir.randstate));
+                heap_freetuple(rows[k]);
+                rows[k] = heap_form_tuple(desc, values, nulls);
+            }
+            skip -= 1;
+        }
+        seen += 1;
+    }
+    MemoryContextDelete(row_context);
+    MemoryContextDelete(fetch_context);
+    *totalrows = seen;
+    *totaldeadrows = 0;
+    ereport(elevel, (errmsg("\"%s\": read %.0f rows of %s from Salesforce, %d kept in the sample",
+                            RelationGetRelationName(rel), seen, table->object, kept)));
+    return kept;
+}
+
+bool analyze_table(Relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages) {
+    *func = acquire_sample_rows;
+    *totalpages = 1;
+    return true;
 }
 
 // INSERT, UPDATE and DELETE go through the Bulk API functions, which run as jobs in the worker.
@@ -1238,6 +1401,7 @@ Datum sf_bulk_fdw_handler(PG_FUNCTION_ARGS) {
     routine->EndForeignScan = sfb::pg::end_scan;
     routine->ExplainForeignScan = sfb::pg::explain_scan;
     routine->PlanForeignModify = sfb::pg::plan_modify;
+    routine->AnalyzeForeignTable = sfb::pg::analyze_table;
     routine->ImportForeignSchema = sfb::pg::sf_import_foreign_schema;
     PG_RETURN_POINTER(routine);
 }

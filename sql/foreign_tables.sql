@@ -126,6 +126,14 @@ SET sf_bulk.scan_engine = 'bulk';
 SELECT lastname, numberofemployees, birthdate__c, hasoptedoutofemail
   FROM sf.lead WHERE company = :'company' ORDER BY numberofemployees NULLS FIRST;
 RESET sf_bulk.scan_engine;
+-- A read-only transaction (or a standby) reads Salesforce too: the describe it fetches is kept in the session.
+DELETE FROM sf_bulk.describe;
+\c
+\set VERBOSITY terse
+BEGIN READ ONLY;
+SELECT count(*) AS leads FROM sf.lead WHERE company = :'company';
+COMMIT;
+SELECT count(*) AS cached_describes FROM sf_bulk.describe;
 -- A join with a local table.
 CREATE TEMP TABLE wanted (name text);
 INSERT INTO wanted VALUES ('ALPHA'), ('gamma');

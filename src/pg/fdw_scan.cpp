@@ -1068,9 +1068,10 @@ void begin_scan(ForeignScanState *node, int eflags) {
     // A REST query travels in the URI: one too long for Salesforce goes to a Bulk job, whose SOQL is in the
     // body (the wide-object case, docs/soql-and-rest.md §1.6).
     if (s->engine == 1) {
-        int encoded = 0;  // form encoding: unreserved bytes and spaces stay one byte, others take three
+        int encoded =
+            0;  // percent-encoding (rest_query_path): unreserved bytes stay one byte, others take three
         for (const char *p = s->soql; *p; ++p)
-            encoded += (isalnum((unsigned char)*p) || strchr("-_.~ ", *p) != nullptr) ? 1 : 3;
+            encoded += (isalnum((unsigned char)*p) || strchr("-_.~", *p) != nullptr) ? 1 : 3;
         if (encoded + 200 > kMaxRestUrlBytes)
             s->engine = 2;
     }

@@ -102,7 +102,10 @@ def record_json(obj, rec, ver, query=""):
 
 def rest_query(req, all_rows):
     emu, query = req.emu, req.query
-    q = urllib.parse.parse_qs(query).get("q")
+    try:
+        q = urllib.parse.parse_qs(query, errors="strict").get("q")
+    except UnicodeDecodeError:  # percent-encoded bytes that are not UTF-8: a bad encoding (soql-and-rest §1.5)
+        raise ApiError(400, "MALFORMED_QUERY", "The query string is not valid UTF-8")
     if not q:
         raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
     try:
@@ -114,7 +117,7 @@ def rest_query(req, all_rows):
             raise ApiError(400, e.code, e.message)
         raise ApiError(400, "MALFORMED_QUERY", e.message)
     with emu.lock:
-        rows = QueryRunner(soql, emu.store, all_rows).run()
+        rows = QueryRunner(soql, emu.store, all_rows, emu.config["soql_not_equal_keeps_nulls"]).run()
     records = []
     for r in rows:
         rec = {"attributes": {"type": soql.obj.name}}

@@ -44,6 +44,9 @@ DEFAULT_CONFIG = {
     "my_domain_hosts": None,        # Host header values accepted for client_credentials; null = own host
     "synthetic_query_rows": None,   # N: query jobs return N generated rows, built page by page (big results)
     "multipart_max_chars": 100000,  # data limit of a multipart create (job + content in one request)
+    # SOQL `!=`, NOT IN, EXCLUDES keep rows whose value is null (two-valued, docs/soql-and-rest.md §2.4);
+    # false: SQL's three-valued logic (a comparison with null is unknown), for a client that must work either way
+    "soql_not_equal_keeps_nulls": True,
 }
 
 

@@ -53,6 +53,8 @@ DEFAULT_CONFIG = {
     "rest_query_min_batch_size": 200,   # the floor a batchSize is clamped to (Salesforce: 200)
     "query_cursor_ttl_seconds": 172800,  # an open cursor's life from its first page (two days); null = forever
     "max_query_cursors": 1000,          # open cursors kept; the oldest is evicted beyond this
+    # request target > N bytes: 414; target + header lines > N: 431 (docs/soql-and-rest.md §1.6); 0 = no limit
+    "max_request_head_bytes": 16384,
 }
 
 

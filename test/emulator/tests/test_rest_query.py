@@ -1,13 +1,15 @@
 """REST /query and /queryAll against docs/soql-and-rest.md §1: paging and cursors (§1.1, §1.3), the record shape
 and value encodings (§1.2, §1.4), the errors of §1.5."""
 
+import http.client
 import json
 import re
+import socket
 import sys
 import unittest
 import urllib.parse
 
-from emu import EMU_DIR, EmuTestCase
+from emu import EMU_DIR, TOKEN, EmuTestCase
 
 sys.path.insert(0, EMU_DIR)
 from sf_emulator.rest import java_double  # noqa: E402
@@ -243,6 +245,58 @@ class Shapes(Client, EmuTestCase):
         self.assertNotIn("Name", blank)
         self.assertEqual(self.first("SELECT Name FROM Account WHERE Rating = 'Hot'")["records"][0]["Name"], None)
         self.assertEqual(self.first("SELECT Name FROM Account WHERE Name = null")["totalSize"], 1)
+
+
+class LongStatements(EmuTestCase):
+    """§1.5, §1.6: a request target over 16,384 bytes answers 414, target plus headers over it 431; not JSON,
+    before authentication, not counted. http.server's own 64 KiB request-line limit must not answer first."""
+    HEADERS = [("Host", "127.0.0.1"), ("Authorization", "Bearer " + TOKEN)]
+
+    def raw(self, uri, headers=HEADERS, sock=None):
+        s = sock or socket.create_connection((self.emu.host, self.emu.port), timeout=30)
+        s.sendall(("GET %s HTTP/1.1\r\n" % uri + "".join("%s: %s\r\n" % kv for kv in headers) + "\r\n")
+                  .encode("latin-1"))
+        r = http.client.HTTPResponse(s)
+        r.begin()
+        return r.status, r, r.read(), s
+
+    @staticmethod
+    def uri(length):
+        """A REST query of exactly length bytes, padded inside a string literal."""
+        head = "/services/data/v62.0/query?q=" + q("SELECT Id FROM Account WHERE Name != '")
+        tail = q("'")
+        return head + "x" * (length - len(head) - len(tail)) + tail
+
+    def used(self):
+        return self.admin("GET", "/usage")["api"]
+
+    def test_414_and_431_at_16384_bytes(self):
+        head_bytes = sum(len(k) + len(v) + 4 for k, v in self.HEADERS)
+        status, r, body, s = self.raw(self.uri(16384 - head_bytes))
+        self.assertEqual((status, json.loads(body)["totalSize"]), (200, 0))
+        self.assertIsNotNone(r.getheader("Sforce-Limit-Info"))
+        used = self.used()
+        for length, want in ((16384 - head_bytes + 1, 431), (16384, 431), (16385, 414), (40000, 414),
+                             (70000, 414), (500000, 414)):
+            status, r, body, s = self.raw(self.uri(length), sock=s)  # one kept-alive connection throughout
+            self.assertEqual(status, want, length)
+            self.assertEqual(r.getheader("Content-Type"), "text/html", length)
+            self.assertTrue(body.startswith(b"<html>"), body[:100])
+            self.assertIsNone(r.getheader("Sforce-Limit-Info"))
+        self.assertEqual(self.used(), used)  # refused at the edge: not counted
+        statuses = [e["status"] for e in self.requests_log() if e["path"].endswith("/query")]
+        self.assertEqual(statuses, [200, 431, 431, 414, 414, 414, 414])
+        # headers alone can overflow it too, and without a token the answer is still 431, not 401
+        status, _, _, _ = self.raw("/services/data/v62.0/limits", [("Host", "h"), ("X-Pad", "p" * 16400)])
+        self.assertEqual(status, 431)
+        status, _, _, _ = self.raw(self.uri(1000), self.HEADERS + [("X-Pad", "p" * (16384 - 1000 - head_bytes))])
+        self.assertEqual(status, 431)
+        s.close()
+
+    def test_limit_is_configurable(self):
+        self.config(max_request_head_bytes=0)
+        status, _, body, _ = self.raw(self.uri(30000))
+        self.assertEqual(status, 200)
 
 
 if __name__ == "__main__":

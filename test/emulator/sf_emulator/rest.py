@@ -73,10 +73,15 @@ def limits_body(emu, major):
     return out
 
 
+# objects recordCount never reports (docs/soql-and-rest.md §5.1), standard (AccountHistory) or custom (X__Share)
+_UNCOUNTED_RE = re.compile(r".*(?:ChangeEvent|Feed|History|Share)|OwnerSharingRule")
+
+
 def record_count(req, m, _):
     """GET /limits/recordCount[?sObjects=A,B] (docs/soql-and-rest.md §5.1): {"sObjects": [{"count", "name"}]} by
-    name, never in the request's order; unknown names and objects without records are left out, as Salesforce
-    omits them. Counts are live unless the admin API froze or set a snapshot (Salesforce's lags)."""
+    name, never in the request's order; unknown names (any case, blanks around them ignored), objects without
+    records and ChangeEvent/Feed/History/Share/OwnerSharingRule objects are left out, as Salesforce omits them.
+    Counts are live unless the admin API froze or set a snapshot (Salesforce's lags)."""
     emu = req.emu
     wanted = req.params().get("sObjects")
     with emu.lock:
@@ -84,9 +89,9 @@ def record_count(req, m, _):
         if wanted is None:
             names = list(emu.schema.objects)
         else:
-            names = [o.name for o in map(emu.schema.get, wanted.split(",")) if o is not None]
+            names = [o.name for o in map(emu.schema.get, (w.strip() for w in wanted.split(","))) if o is not None]
     return req.json({"sObjects": [{"count": counts[n], "name": n} for n in sorted(set(names))
-                                  if counts.get(n)]})
+                                  if counts.get(n) and not _UNCOUNTED_RE.fullmatch(n)]})
 
 
 def record_json(obj, rec, ver, query=""):

@@ -5,6 +5,7 @@ are those of docs/soql-and-rest.md §2 (case-insensitive text, LIKE escapes, two
 joins through parent paths, nulls first, typed literals)."""
 
 import itertools
+import operator
 import re
 import string
 import unicodedata
@@ -464,21 +465,53 @@ def typed(f, v):
     return v if f.case_sensitive else text_key(v)
 
 
+def _converter(f):
+    """typed() for the non-null values of f, as one function; None when the stored text is its own comparable
+    form (ids, references, dates, date-times, case-sensitive text)."""
+    t = f.type
+    if t in NUMERIC_TYPES:
+        def number(v):
+            try:
+                return Decimal(v)
+            except InvalidOperation:
+                return None
+        return number
+    if t == "boolean":
+        return "true".__eq__
+    if t in ("id", "reference", "date", "datetime"):
+        return None
+    if t == "multipicklist":
+        return lambda v: frozenset(v.lower().split(";"))
+    return None if f.case_sensitive else text_key
+
+
+_COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le,
+            ">=": operator.ge}
+
+
 def text_key(v):
     """Case-insensitive text in an order close to a locale's (§2.1, §2.5): accents and case are ignored first
     ("Émile" sorts among the E's, not after "Zed"), then accents count; case never does. Equal keys mean equal
     text but for case, which is what `=` needs (so "Émile" != "emile")."""
     low = v.lower()
-    if low.isascii():
-        return (low, low)
-    return ("".join(c for c in unicodedata.normalize("NFKD", low) if not unicodedata.combining(c)), low)
+    return low if low.isascii() else _folded(low)
 
 
-def sort_key(f, v):
-    """ORDER BY key of a non-null stored value: as typed, except that text always sorts case-insensitively (§2.5)."""
+def _folded(low):
+    """The key of non-ASCII lower-cased text: the text without accents, NUL, the text. It orders as the pair
+    (unaccented, accented) would, also against ASCII keys, which are their own unaccented form; text holds no NUL."""
+    return "".join(c for c in unicodedata.normalize("NFKD", low) if not unicodedata.combining(c)) + "\0" + low
+
+
+def sort_keys(f, vals):
+    """ORDER BY keys of non-null stored values: as typed, except that text always sorts case-insensitively (§2.5).
+    Text takes C-level loops when it is all ASCII (the usual case)."""
     if f.type in NUMERIC_TYPES or f.type in ("boolean", "id", "reference", "date", "datetime"):
-        return typed(f, v)
-    return text_key(v)
+        return [typed(f, v) for v in vals] if f.type in NUMERIC_TYPES or f.type == "boolean" else vals
+    low = list(map(str.lower, vals))
+    if all(map(str.isascii, low)):
+        return low
+    return [k if k.isascii() else _folded(k) for k in low]
 
 
 class QueryRunner:
@@ -505,64 +538,99 @@ class QueryRunner:
                 return None
         return cur.get(f.name)
 
-    def evaluate(self, e, rec):
-        """True, False, or None (unknown: three-valued mode only; a row is selected only when True)."""
+    def predicate(self, e):
+        """The WHERE tree e as a function record -> True, False or None (unknown: three-valued mode only; a row
+        is selected only when True). Compiled once per run, so a row costs closure calls, not tree walks."""
         op = e[0]
-        if op == "and":
-            a = self.evaluate(e[1], rec)
-            if a is False:
-                return False
-            b = self.evaluate(e[2], rec)
-            return b if a is True else (False if b is False else None)
-        if op == "or":
-            a = self.evaluate(e[1], rec)
-            if a is True:
-                return True
-            b = self.evaluate(e[2], rec)
-            return b if a is False else (True if b is True else None)
+        if op in ("and", "or"):
+            a, b = self.predicate(e[1]), self.predicate(e[2])
+            if op == "and":
+                def both(r):
+                    x = a(r)
+                    if x is False:
+                        return False
+                    y = b(r)
+                    return y if x is True else (False if y is False else None)
+                return both
+
+            def either(r):
+                x = a(r)
+                if x is True:
+                    return True
+                y = b(r)
+                return y if x is False else (True if y is True else None)
+            return either
         if op == "not":
-            a = self.evaluate(e[1], rec)
-            return None if a is None else not a
-        if op == "like":
-            v = self.value(rec, e[1])
-            return self.unknown if v is None else e[2].fullmatch(v) is not None
-        if op == "in":
-            v = typed(e[1][2], self.value(rec, e[1]))
-            hit = v in e[2]
-            if v is None and not hit:
-                return (True if self.two_valued else None) if e[3] else self.unknown
-            return (not hit) if e[3] else hit
-        if op == "includes":
-            v = typed(e[1][2], self.value(rec, e[1]))
-            if v is None:
-                return (True if self.two_valued else None) if e[3] else self.unknown
-            hit = any(s <= v for s in e[2])  # 'a;b' in one literal: both values (§2.3)
-            return (not hit) if e[3] else hit
-        _, cmp, path, lit = e
+            a = self.predicate(e[1])
+
+            def negated(r):
+                x = a(r)
+                return None if x is None else not x
+            return negated
+        path = e[2] if op == "cmp" else e[1]
+        get = self.getter(path)
         f = path[2]
-        v = typed(f, self.value(rec, path))
+        conv = _converter(f)
+        unknown = self.unknown                          # a test of a null value
+        null_negated = True if self.two_valued else None  # !=, NOT IN, EXCLUDES of a null value
+        if op == "like":
+            match = e[2].fullmatch
+
+            def like(r):
+                v = get(r)
+                return unknown if v is None else match(v) is not None
+            return like
+        if op in ("in", "includes"):
+            neg = e[3]
+            if op == "in":
+                wanted, has_null = set(v for v in e[2] if v is not None), None in e[2]
+                if_null = (not neg) if has_null else (null_negated if neg else unknown)  # IN (null, ...)
+
+                def test(v):
+                    return v in wanted
+            else:
+                sets, if_null = e[2], null_negated if neg else unknown
+
+                def test(v):
+                    return any(s <= v for s in sets)  # 'a;b' in one literal: both values (§2.3)
+
+            def member(r):
+                v = get(r)
+                if v is None:
+                    return if_null
+                hit = test(conv(v) if conv else v)
+                return not hit if neg else hit
+            return member
+        _, cmp, _, lit = e
         if lit is None:
             if f.type == "boolean":  # a checkbox is never null: = null means false, != null true (§2.4)
-                return (v is not True) if cmp == "=" else (v is True) if cmp == "!=" else False
-            return (v is None) if cmp == "=" else (v is not None) if cmp == "!=" else False
-        if v is None:
-            return (True if self.two_valued else None) if cmp == "!=" else self.unknown
-        if cmp == "=":
-            return v == lit
-        if cmp == "!=":
-            return v != lit
-        try:
-            if cmp == "<":
-                return v < lit
-            if cmp == ">":
-                return v > lit
-            if cmp == "<=":
-                return v <= lit
-            if cmp == ">=":
-                return v >= lit
-        except TypeError:
-            return False
-        return False
+                if cmp in ("=", "!="):
+                    want = cmp == "!="
+                    return lambda r: (get(r) == "true") is want
+            elif cmp in ("=", "!="):
+                want = cmp == "="
+                return lambda r: (get(r) is None) is want
+            return lambda r: False
+        compare = _COMPARE[cmp]
+        if_null = null_negated if cmp == "!=" else unknown
+
+        def comparison(r):
+            v = get(r)
+            if v is None:
+                return if_null
+            try:
+                return compare(conv(v) if conv else v, lit)
+            except TypeError:
+                return False
+        return comparison
+
+    def getter(self, path):
+        """record -> the path's stored value (see value)."""
+        header, chain, f = path
+        if not chain:
+            name = f.name
+            return lambda r: r.get(name)
+        return lambda r: self.value(r, path)
 
     def records(self, lock=None):
         """The matching records in result order: WHERE, ORDER BY (each key a stable sort, the last key first, so
@@ -575,16 +643,20 @@ class QueryRunner:
         if not self.include_deleted:
             recs = [r for r in recs if r.get("IsDeleted") != "true"]
         if self.q.where is not None:
-            where, evaluate = self.q.where, self.evaluate
-            recs = [r for r in recs if evaluate(where, r) is True]
+            where = self.predicate(self.q.where)
+            recs = [r for r in recs if where(r) is True]
         for path, desc, nulls_last in reversed(self.q.order):
-            f = path[2]
-            keyed = [(self.value(r, path), r) for r in recs]
-            present = [(sort_key(f, v), r) for v, r in keyed if v is not None]
-            absent = [r for v, r in keyed if v is None]
-            present.sort(key=lambda kr: kr[0], reverse=desc)  # reverse=True keeps ties in order (stable)
-            present = [r for _, r in present]
-            recs = present + absent if nulls_last else absent + present
+            vals = self.column(recs, path)
+            if None in vals:
+                absent = [r for v, r in zip(vals, recs) if v is None]
+                recs = [r for v, r in zip(vals, recs) if v is not None]
+                vals = [v for v in vals if v is not None]
+            else:
+                absent = []
+            keys = sort_keys(path[2], vals)
+            order = sorted(range(len(recs)), key=keys.__getitem__, reverse=desc)  # reverse keeps ties in order
+            recs = list(map(recs.__getitem__, order))
+            recs = recs + absent if nulls_last else absent + recs
         if self.q.limit is not None:
             recs = recs[:self.q.limit]
         return recs

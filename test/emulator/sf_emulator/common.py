@@ -5,7 +5,6 @@ Protocol facts: docs/bulk-api-2.md (§2 conventions of every call, §4 errors)."
 import datetime
 import email.utils
 import json
-import json.encoder
 import os
 import re
 import time
@@ -230,62 +229,23 @@ def dumps(obj, pretty=False):
     return s.encode("utf-8")
 
 
-class RawJson(str):
-    """JSON text written as it is: a number in Salesforce's own spelling (1.2345678E7, docs/soql-and-rest.md §1.4),
-    which json.dumps cannot produce. Only dumps_raw understands it."""
-    __slots__ = ()
+# A number in Salesforce's own spelling (1.2345678E7, docs/soql-and-rest.md §1.4) cannot come out of json.dumps,
+# which writes floats its own way. Such a value travels as a string between two lone surrogates, which no decoded
+# request, CSV or JSON text holds (and which could not be encoded as UTF-8 if one did); dumps_raw removes the
+# string's quotes together with the marks, so the C encoder still writes every page.
+_RAW_OPEN, _RAW_CLOSE = "\udfff", "\udffe"
 
 
-_encode_str = json.encoder.encode_basestring  # C-accelerated, keeps non-ASCII text as it is
+def raw_json(text):
+    """text (a JSON number) to be written verbatim by dumps_raw."""
+    return _RAW_OPEN + text + _RAW_CLOSE
 
 
 def dumps_raw(obj, pretty=False):
-    """dumps() for values holding RawJson: the same bytes json.dumps would write (compact, or the X-PrettyPrint
-    layout), with each RawJson inserted verbatim."""
-    out = []
-    _raw_json(obj, out.append, "\n" if pretty else None)
-    return "".join(out).encode("utf-8")
-
-
-def _raw_json(o, put, nl):
-    t = type(o)
-    if t is str:
-        put(_encode_str(o))
-    elif t is RawJson:
-        put(o)
-    elif o is None:
-        put("null")
-    elif t is bool:
-        put("true" if o else "false")
-    elif t is int:
-        put(int.__repr__(o))
-    elif t is float:
-        put(float.__repr__(o))
-    elif t is dict or t is list:
-        items = o.items() if t is dict else o
-        if not o:
-            put("{}" if t is dict else "[]")
-            return
-        put("{" if t is dict else "[")
-        inner = None if nl is None else nl + "  "
-        first = True
-        for item in items:
-            if not first:
-                put("," if nl is None else ", ")
-            first = False
-            if inner is not None:
-                put(inner)
-            if t is dict:
-                put(_encode_str(item[0]))
-                put(":" if nl is None else " : ")
-                _raw_json(item[1], put, inner)
-            else:
-                _raw_json(item, put, inner)
-        if nl is not None:
-            put(nl)
-        put("}" if t is dict else "]")
-    else:
-        put(json.dumps(o))
+    """dumps() for values holding raw_json numbers."""
+    s = json.dumps(obj, indent=2 if pretty else None, separators=(", ", " : ") if pretty else (",", ":"),
+                   ensure_ascii=False)
+    return s.replace('"' + _RAW_OPEN, "").replace(_RAW_CLOSE + '"', "").encode("utf-8")
 
 
 JSON_CT = "application/json;charset=UTF-8"
@@ -324,7 +284,7 @@ class Request:
         return {k: v[0] for k, v in urllib.parse.parse_qs(self.query).items()}
 
     def json(self, obj, status=200, raw=False):
-        """A JSON answer (X-PrettyPrint: 1 indents it); raw: obj holds RawJson values (see dumps_raw)."""
+        """A JSON answer (X-PrettyPrint: 1 indents it); raw: obj holds raw_json numbers (see dumps_raw)."""
         pretty = self.header("X-PrettyPrint").strip() in ("1", "true")
         return Response(status, (dumps_raw if raw else dumps)(obj, pretty), JSON_CT)
 

@@ -11,7 +11,7 @@ import urllib.parse
 from decimal import Decimal
 
 from . import common
-from .common import ApiError, RawJson, Response, Route, make_id, normalize_id, parse_http_date
+from .common import ApiError, Response, Route, make_id, normalize_id, parse_http_date, raw_json
 from .soql import QueryRunner, Soql, SoqlError
 from .store import COMPOUND_KEYS
 
@@ -279,7 +279,7 @@ _TIME_RE = re.compile(r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?Z?")
 
 def json_value(f, v):
     """A stored value as REST JSON (docs/soql-and-rest.md §1.4); for a compound field v is the record holding its
-    components. Numbers of double/currency/percent fields are RawJson in Java's spelling; date-times UTC with
+    components. Numbers of double/currency/percent fields are raw_json in Java's spelling; date-times UTC with
     milliseconds and +0000; times HH:mm:ss.SSSZ; a multi-select picklist one ';'-joined string as stored."""
     if v is None:
         return None
@@ -291,7 +291,7 @@ def json_value(f, v):
     if t == "int":
         return int(v)
     if t in ("double", "currency", "percent"):
-        return RawJson(java_double(float(v)))
+        return raw_json(java_double(float(v)))
     if t == "datetime":
         return v[:-1] + "+0000" if v.endswith("Z") else v
     if t == "time":

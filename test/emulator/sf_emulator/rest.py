@@ -178,6 +178,7 @@ class RestResult:
             out.append(rec)
         return out
 
+
 class Cursor:
     __slots__ = ("locator", "result", "size", "created")
 
@@ -289,12 +290,15 @@ def java_double(x):
     return ("-" if x < 0 else "") + digits[0] + "." + (digits[1:] or "0") + "E" + str(d.adjusted())
 
 
-def _time(v):
-    m = _TIME_RE.fullmatch(v)
-    return "%s:%s:%s.%sZ" % (m.group(1), m.group(2), m.group(3) or "00", (m.group(4) or "").ljust(3, "0")) if m else v
-
-
 _TIME_RE = re.compile(r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?Z?")
+
+
+def _time(v):
+    """A time as HH:mm:ss.SSSZ (§1.4), whatever precision it was stored with."""
+    m = _TIME_RE.fullmatch(v)
+    if not m:
+        return v
+    return "%s:%s:%s.%sZ" % (m.group(1), m.group(2), m.group(3) or "00", (m.group(4) or "").ljust(3, "0"))
 
 
 def json_value(f, v):

@@ -928,10 +928,17 @@ struct RowConversion {
 struct SfScanState {
     SalesforceFetch *fetch;  // owned: deleted by the memory context callback below
     MemoryContextCallback cleanup;
-    char *soql;
-    int engine;
-    bool local_fallback;  // some exactly pushed quals could not be sent: evaluated here
-    ExprState *fallback_qual;
+    SfTable *table;
+    char *soql;  // in soql_context, rebuilt when a rescan brings new parameter values
+    MemoryContext soql_context;
+    int planned_engine;
+    int engine;            // planned_engine, or Bulk for a statement too long for a REST URI
+    List *runtime_states;  // ExprStates of the runtime values
+    int npushed;
+    ExprState **exact_states;  // the exactly pushed quals, for when one cannot be sent (nullptr otherwise)
+    bool *unsent;              // per pushed qual: left out of this SOQL, so evaluated here
+    bool local_fallback;       // some exactly pushed qual is evaluated here
+    bool started;              // the SOQL of the current values was sent
     char *notice;
     RowConversion conv;
     MemoryContext row_context;
@@ -976,16 +983,21 @@ void delete_fetch(void *arg) {
 
 // Builds the SOQL from the plan and the runtime values. Quals whose values have no spelling are left out
 // (each is an AND term, so the result is a superset) and, if they were pushed exactly, evaluated here.
-void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool explain_only) {
+// Builds the SOQL from the plan and the runtime values (evaluated now: at the scan's start, and again when
+// a rescan brings new parameter values). Quals whose values have no spelling are left out (each is an AND
+// term, so the result is a superset) and, if they were pushed exactly, evaluated here.
+void build_soql(ForeignScanState *node, SfScanState *s, bool explain_only) {
     ForeignScan *fs = (ForeignScan *)node->ss.ps.plan;
     List *priv = fs->fdw_private;
+    SfTable *table = s->table;
     int nruntime = intVal(list_nth(priv, kPrivRuntimeCount));
-    List *runtime = list_copy_head(fs->fdw_exprs, nruntime);
     List *pushed = list_copy_tail(fs->fdw_exprs, nruntime);
     List *pushed_exact = (List *)list_nth(priv, kPrivPushedExact);
+    MemoryContextReset(s->soql_context);
+    MemoryContext caller = MemoryContextSwitchTo(s->soql_context);
     DeparseContext dx;
     dx.cx = ClassifyContext{table, (Index)fs->scan.scanrelid, false};
-    dx.runtime = runtime;
+    dx.runtime = list_copy_head(fs->fdw_exprs, nruntime);
     dx.explain_only = explain_only;
     dx.values = (Datum *)palloc0(sizeof(Datum) * Max(nruntime, 1));
     dx.nulls = (bool *)palloc0(sizeof(bool) * Max(nruntime, 1));
@@ -993,9 +1005,8 @@ void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool exp
         ExprContext *econtext = node->ss.ps.ps_ExprContext;
         int i = 0;
         ListCell *lc;
-        foreach (lc, runtime) {
-            ExprState *state = ExecInitExpr((Expr *)lfirst(lc), (PlanState *)node);
-            dx.values[i] = ExecEvalExpr(state, econtext, &dx.nulls[i]);
+        foreach (lc, s->runtime_states) {
+            dx.values[i] = ExecEvalExpr((ExprState *)lfirst(lc), econtext, &dx.nulls[i]);
             ++i;
         }
     }
@@ -1011,29 +1022,27 @@ void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool exp
     appendStringInfo(&soql, " FROM %s", strVal(list_nth(priv, kPrivObject)));
     StringInfoData where;
     initStringInfo(&where);
-    List *unsent_exact = NIL;
+    s->local_fallback = false;
     int i = 0;
     foreach (lc, pushed) {
         StringInfoData one;
         initStringInfo(&one);
         dx.cx.runtime = false;
-        bool exact = list_nth_int(pushed_exact, i++) != 0;
-        if (walk((Node *)lfirst(lc), &dx.cx, &dx, &one) == kNotPushed) {
-            if (exact)
-                unsent_exact = lappend(unsent_exact, lfirst(lc));
-            continue;
-        }
-        appendStringInfo(&where, "%s%s", where.len > 0 ? " AND " : "", one.data);
+        bool exact = list_nth_int(pushed_exact, i) != 0;
+        s->unsent[i] = walk((Node *)lfirst(lc), &dx.cx, &dx, &one) == kNotPushed;
+        if (s->unsent[i])
+            s->local_fallback = s->local_fallback || exact;
+        else
+            appendStringInfo(&where, "%s%s", where.len > 0 ? " AND " : "", one.data);
+        ++i;
     }
     const char *order_by = strVal(list_nth(priv, kPrivOrderBy));
     int64 limit = strtoi64(strVal(list_nth(priv, kPrivLimit)), nullptr, 10);
     // Too long for Salesforce: the whole WHERE is evaluated here instead.
     if (soql.len + where.len + strlen(order_by) + 64 > (size_t)kMaxSoqlChars) {
-        unsent_exact = NIL;
-        i = 0;
-        foreach (lc, pushed) {
-            if (list_nth_int(pushed_exact, i++) != 0)
-                unsent_exact = lappend(unsent_exact, lfirst(lc));
+        for (int k = 0; k < s->npushed; ++k) {
+            s->unsent[k] = true;
+            s->local_fallback = s->local_fallback || list_nth_int(pushed_exact, k) != 0;
         }
         resetStringInfo(&where);
         s->notice = psprintf(
@@ -1045,13 +1054,20 @@ void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool exp
         appendStringInfo(&soql, " WHERE %s", where.data);
     if (order_by[0] != '\0')
         appendStringInfo(&soql, " ORDER BY %s", order_by);
-    if (limit >= 0 && unsent_exact == NIL)
+    if (limit >= 0 && !s->local_fallback)
         appendStringInfo(&soql, " LIMIT " INT64_FORMAT, limit);
     s->soql = soql.data;
-    if (unsent_exact != NIL) {
-        s->local_fallback = true;
-        if (!explain_only)
-            s->fallback_qual = ExecInitQual(unsent_exact, (PlanState *)node);
+    MemoryContextSwitchTo(caller);
+    // A REST query travels in the URI: one too long for Salesforce goes to a Bulk job, whose SOQL is in the
+    // body (the wide-object case, docs/soql-and-rest.md §1.6).
+    s->engine = s->planned_engine;
+    if (s->engine == 1) {
+        // Percent-encoding (rest_query_path): unreserved bytes stay one byte, others take three.
+        int encoded = 0;
+        for (const char *p = s->soql; *p; ++p)
+            encoded += (isalnum((unsigned char)*p) || strchr("-_.~", *p) != nullptr) ? 1 : 3;
+        if (encoded + 200 > kMaxRestUrlBytes)
+            s->engine = 2;
     }
 }
 
@@ -1062,19 +1078,56 @@ void begin_scan(ForeignScanState *node, int eflags) {
     SfTable *table = sf_table_for(RelationGetRelid(rel), false);
     SfScanState *s = (SfScanState *)palloc0(sizeof(SfScanState));
     node->fdw_state = s;
-    s->engine = intVal(list_nth(priv, kPrivEngine));
+    s->table = table;
+    s->planned_engine = intVal(list_nth(priv, kPrivEngine));
     bool explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
-    build_soql(node, s, table, explain_only);
-    // A REST query travels in the URI: one too long for Salesforce goes to a Bulk job, whose SOQL is in the
-    // body (the wide-object case, docs/soql-and-rest.md §1.6).
-    if (s->engine == 1) {
-        int encoded =
-            0;  // percent-encoding (rest_query_path): unreserved bytes stay one byte, others take three
-        for (const char *p = s->soql; *p; ++p)
-            encoded += (isalnum((unsigned char)*p) || strchr("-_.~", *p) != nullptr) ? 1 : 3;
-        if (encoded + 200 > kMaxRestUrlBytes)
-            s->engine = 2;
+    int nruntime = intVal(list_nth(priv, kPrivRuntimeCount));
+    List *pushed = list_copy_tail(fs->fdw_exprs, nruntime);
+    List *pushed_exact = (List *)list_nth(priv, kPrivPushedExact);
+    s->npushed = list_length(pushed);
+    s->unsent = (bool *)palloc0(sizeof(bool) * Max(s->npushed, 1));
+    s->exact_states = (ExprState **)palloc0(sizeof(ExprState *) * Max(s->npushed, 1));
+    if (!explain_only) {
+        ListCell *lc;
+        foreach (lc, list_copy_head(fs->fdw_exprs, nruntime))
+            s->runtime_states =
+                lappend(s->runtime_states, ExecInitExpr((Expr *)lfirst(lc), (PlanState *)node));
+        int i = 0;
+        foreach (lc, pushed) {
+            if (list_nth_int(pushed_exact, i) != 0)
+                s->exact_states[i] = ExecInitQual(list_make1(lfirst(lc)), (PlanState *)node);
+            ++i;
+        }
     }
+    s->soql_context =
+        AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan SOQL", ALLOCSET_SMALL_SIZES);
+    // EXPLAIN shows the statement with its runtime values as "?"; a scan writes it when it first reads,
+    // once the values of parameters from an outer query exist (postgres_fdw opens its cursor then too).
+    if (explain_only) {
+        build_soql(node, s, true);
+        return;
+    }
+    List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
+    int *selects = (int *)palloc(sizeof(int) * Max(list_length(column_select), 1));
+    for (int i = 0; i < list_length(column_select); ++i)
+        selects[i] = list_nth_int(column_select, i);
+    init_conversion(&s->conv, rel, table, selects);
+    s->row_context =
+        AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan row", ALLOCSET_DEFAULT_SIZES);
+    // The fetch is freed with the executor's memory (normal end, error or cancel alike).
+    s->cleanup.func = delete_fetch;
+    s->cleanup.arg = s;
+    MemoryContextRegisterResetCallback(node->ss.ps.state->es_query_cxt, &s->cleanup);
+}
+
+// Writes the SOQL with the runtime values of now and sends it: at the first read, and after a rescan that
+// brought new parameter values.
+void start_fetch(ForeignScanState *node, SfScanState *s) {
+    ForeignScan *fs = (ForeignScan *)node->ss.ps.plan;
+    List *priv = fs->fdw_private;
+    Relation rel = node->ss.ss_currentRelation;
+    SfTable *table = s->table;
+    build_soql(node, s, false);
     // Bulk query jobs return no compound or base64 fields.
     if (s->engine == 2) {
         List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
@@ -1088,38 +1141,31 @@ void begin_scan(ForeignScanState *node, int eflags) {
                          errhint("Read it with the REST engine (engine 'rest'), or leave the column out.")));
         }
     }
-    if (explain_only)
-        return;
-    if (s->notice != nullptr)
+    if (s->notice != nullptr) {
         ereport(NOTICE, (errmsg("salesforce foreign table %s: %s", RelationGetRelationName(rel), s->notice)));
-    List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
-    int *selects = (int *)palloc(sizeof(int) * Max(list_length(column_select), 1));
-    for (int i = 0; i < list_length(column_select); ++i)
-        selects[i] = list_nth_int(column_select, i);
-    init_conversion(&s->conv, rel, table, selects);
-    s->row_context =
-        AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan row", ALLOCSET_DEFAULT_SIZES);
-    // The fetch: made last, and freed with the executor's memory (normal end, error or cancel alike).
+        s->notice = nullptr;
+    }
     struct Io {
         SfScanState *s;
-        SfTable *table;
         List *fields;
-        bool bulk;
-    } io{s, table, (List *)list_nth(priv, kPrivFields), s->engine == 2};
-    s->cleanup.func = delete_fetch;
-    s->cleanup.arg = s;
-    MemoryContextRegisterResetCallback(node->ss.ps.state->es_query_cxt, &s->cleanup);
+    } io{s, (List *)list_nth(priv, kPrivFields)};
     guarded_void_call(
         [](void *arg) {
             Io *io = static_cast<Io *>(arg);
+            SfScanState *st = io->s;
+            if (st->fetch != nullptr) {
+                st->fetch->restart(st->soql, st->engine == 2);
+                return;
+            }
             std::vector<SoqlPath> paths;
             ListCell *lc;
             foreach (lc, io->fields)
                 paths.push_back(SoqlPath{strVal(lfirst(lc))});
-            OrgCall org{io->table->server_name, parse_api_version(io->table->api_version)};
-            io->s->fetch = new SalesforceFetch(std::move(org), io->s->soql, std::move(paths), io->bulk);
+            OrgCall org{st->table->server_name, parse_api_version(st->table->api_version)};
+            st->fetch = new SalesforceFetch(std::move(org), st->soql, std::move(paths), st->engine == 2);
         },
         &io);
+    s->started = true;
 }
 
 // The current row's value at SELECT position `position`, as a palloc'd C string, or nullptr for NULL.
@@ -1206,6 +1252,8 @@ void convert_row(RowConversion *conv, RowIo *io, Datum *values, bool *nulls) {
 
 TupleTableSlot *iterate_scan(ForeignScanState *node) {
     SfScanState *s = (SfScanState *)node->fdw_state;
+    if (!s->started)
+        start_fetch(node, s);
     TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
     ExprContext *econtext = node->ss.ps.ps_ExprContext;
     for (;;) {
@@ -1221,18 +1269,35 @@ TupleTableSlot *iterate_scan(ForeignScanState *node) {
         convert_row(&s->conv, &io, slot->tts_values, slot->tts_isnull);
         MemoryContextSwitchTo(old);
         ExecStoreVirtualTuple(slot);
-        if (s->fallback_qual == nullptr)
+        if (!s->local_fallback)
             return slot;
         econtext->ecxt_scantuple = slot;
-        if (ExecQual(s->fallback_qual, econtext))
+        bool keep = true;
+        for (int i = 0; i < s->npushed && keep; ++i)
+            if (s->unsent[i] && s->exact_states[i] != nullptr)
+                keep = ExecQual(s->exact_states[i], econtext);
+        if (keep)
             return slot;
         InstrCountFiltered2(node, 1);
     }
 }
 
+// A rescan reads again; with new parameter values (a correlated subquery's, say) the SOQL changes too, so
+// it is written again at the next read.
 void rescan(ForeignScanState *node) {
     SfScanState *s = (SfScanState *)node->fdw_state;
-    guarded_void_call([](void *arg) { static_cast<SfScanState *>(arg)->fetch->restart(); }, s);
+    if (!s->started)
+        return;
+    if (node->ss.ps.chgParam != nullptr) {
+        s->started = false;
+        return;
+    }
+    guarded_void_call(
+        [](void *arg) {
+            auto *st = static_cast<SfScanState *>(arg);
+            st->fetch->restart(st->soql, st->engine == 2);
+        },
+        s);
 }
 
 void end_scan(ForeignScanState *node) {
@@ -1244,7 +1309,7 @@ void end_scan(ForeignScanState *node) {
 void explain_scan(ForeignScanState *node, ExplainState *es) {
     SfScanState *s = (SfScanState *)node->fdw_state;
     ExplainPropertyText("Salesforce Engine", s->engine == 2 ? "Bulk API 2.0 query job" : "REST query", es);
-    ExplainPropertyText("SOQL", s->soql, es);
+    ExplainPropertyText("SOQL", s->soql != nullptr ? s->soql : "(not sent: the scan read no row)", es);
     if (s->local_fallback)
         ExplainPropertyText("Salesforce Fallback", "some pushed conditions are evaluated locally", es);
     if (es->analyze && s->fetch != nullptr) {

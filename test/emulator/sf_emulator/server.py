@@ -68,6 +68,16 @@ def edge_page(status):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        # The status line and headers leave in one write and the body in another: with Nagle's algorithm the
+        # body waits for the client's delayed ACK of the headers (40 ms on Linux), a stall Salesforce's front
+        # ends do not have and that would swamp every latency a client measures against the emulator.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
     server_version = "SalesforceEmulator/1.0"
     sys_version = ""
     rbufsize = 256 * 1024

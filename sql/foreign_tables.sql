@@ -138,6 +138,9 @@ SELECT count(*) AS cached_describes FROM sf_bulk.describe;
 CREATE TEMP TABLE wanted (name text);
 INSERT INTO wanted VALUES ('ALPHA'), ('gamma');
 SELECT w.name, l.numberofemployees FROM wanted w JOIN sf.lead l ON l.lastname = w.name AND l.company = :'company';
+-- A correlated subquery: each outer row's value is written into the SOQL of its rescan.
+SELECT t.n, (SELECT count(*) FROM sf.lead l WHERE l.company = :'company' AND l.numberofemployees = t.n) AS leads
+  FROM (VALUES (3), (7), (9)) t(n);
 
 DROP SCHEMA sf CASCADE;
 DROP EXTENSION sf_bulk CASCADE;

@@ -843,6 +843,39 @@ bool collect_runtime(Node *node, List **out) {
     return sfb_expression_tree_walker(node, collect_runtime_walker, out);
 }
 
+// The SELECT list: each field once, in column order, for the columns in `wanted` (attribute numbers offset
+// by FirstLowInvalidHeapAttributeNumber, as pull_varattnos makes them; nullptr: every column), leaving out
+// what a Bulk job cannot return when `bulk`; the Id alone when no column is read (count(*)). Sets
+// *column_select to each column's SELECT position, -1 when it is not read.
+List *select_list(SfTable *table, Bitmapset *wanted, bool bulk, List **column_select) {
+    List *fields = NIL;
+    *column_select = NIL;
+    for (int attno = 1; attno <= table->natts; ++attno) {
+        const SfColumn *c = &table->columns[attno - 1];
+        int position = -1;
+        if (c->field != nullptr && !(bulk && !c->bulk_selectable) &&
+            (wanted == nullptr || bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, wanted))) {
+            int i = 0;
+            ListCell *lc;
+            foreach (lc, fields) {
+                if (pg_strcasecmp(strVal(lfirst(lc)), c->field) == 0) {
+                    position = i;
+                    break;
+                }
+                ++i;
+            }
+            if (position < 0) {
+                position = list_length(fields);
+                fields = lappend(fields, makeString(c->field));
+            }
+        }
+        *column_select = lappend_int(*column_select, position);
+    }
+    if (fields == NIL)
+        fields = list_make1(makeString(pstrdup("Id")));
+    return fields;
+}
+
 ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best_path, List *tlist,
                       List *scan_clauses, Plan *outer_plan) {
     SfRelPlan *plan = (SfRelPlan *)baserel->fdw_private;
@@ -866,32 +899,9 @@ ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best
         pushed_exprs = lappend(pushed_exprs, ri->clause);
         collect_runtime_walker((Node *)ri->clause, &runtime);
     }
-    // The SELECT list: each field once, in column order; the Id alone when no column is read (count(*)).
-    List *fields = NIL;
-    List *column_select = NIL;
     bool whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, plan->attrs_used);
-    for (int attno = 1; attno <= table->natts; ++attno) {
-        const SfColumn *c = &table->columns[attno - 1];
-        int position = -1;
-        if (c->field != nullptr &&
-            (whole_row || bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, plan->attrs_used))) {
-            int i = 0;
-            foreach (lc, fields) {
-                if (pg_strcasecmp(strVal(lfirst(lc)), c->field) == 0) {
-                    position = i;
-                    break;
-                }
-                ++i;
-            }
-            if (position < 0) {
-                position = list_length(fields);
-                fields = lappend(fields, makeString(c->field));
-            }
-        }
-        column_select = lappend_int(column_select, position);
-    }
-    if (fields == NIL)
-        fields = list_make1(makeString(pstrdup("Id")));
+    List *column_select = NIL;
+    List *fields = select_list(table, whole_row ? nullptr : plan->attrs_used, false, &column_select);
     List *path_private = best_path->fdw_private;
     List *priv = NIL;
     priv = lappend(priv, linitial(path_private));  // engine
@@ -1120,6 +1130,26 @@ void begin_scan(ForeignScanState *node, int eflags) {
     MemoryContextRegisterResetCallback(node->ss.ps.state->es_query_cxt, &s->cleanup);
 }
 
+// The scan's fetch of s->soql with the fields' paths, through s->engine; owned by `s` (delete_fetch).
+void create_fetch(SfScanState *s, List *fields) {
+    struct Io {
+        SfScanState *s;
+        List *fields;
+    } io{s, fields};
+    guarded_void_call(
+        [](void *arg) {
+            Io *io = static_cast<Io *>(arg);
+            SfScanState *st = io->s;
+            std::vector<SoqlPath> paths;
+            ListCell *lc;
+            foreach (lc, io->fields)
+                paths.push_back(SoqlPath{strVal(lfirst(lc))});
+            OrgCall org{st->table->server_name, parse_api_version(st->table->api_version)};
+            st->fetch = new SalesforceFetch(std::move(org), st->soql, std::move(paths), st->engine == 2);
+        },
+        &io);
+}
+
 // Writes the SOQL with the runtime values of now and sends it: at the first read, and after a rescan that
 // brought new parameter values.
 void start_fetch(ForeignScanState *node, SfScanState *s) {
@@ -1145,26 +1175,15 @@ void start_fetch(ForeignScanState *node, SfScanState *s) {
         ereport(NOTICE, (errmsg("salesforce foreign table %s: %s", RelationGetRelationName(rel), s->notice)));
         s->notice = nullptr;
     }
-    struct Io {
-        SfScanState *s;
-        List *fields;
-    } io{s, (List *)list_nth(priv, kPrivFields)};
-    guarded_void_call(
-        [](void *arg) {
-            Io *io = static_cast<Io *>(arg);
-            SfScanState *st = io->s;
-            if (st->fetch != nullptr) {
+    if (s->fetch != nullptr)
+        guarded_void_call(
+            [](void *arg) {
+                auto *st = static_cast<SfScanState *>(arg);
                 st->fetch->restart(st->soql, st->engine == 2);
-                return;
-            }
-            std::vector<SoqlPath> paths;
-            ListCell *lc;
-            foreach (lc, io->fields)
-                paths.push_back(SoqlPath{strVal(lfirst(lc))});
-            OrgCall org{st->table->server_name, parse_api_version(st->table->api_version)};
-            st->fetch = new SalesforceFetch(std::move(org), st->soql, std::move(paths), st->engine == 2);
-        },
-        &io);
+            },
+            s);
+    else
+        create_fetch(s, (List *)list_nth(priv, kPrivFields));
     s->started = true;
 }
 
@@ -1329,26 +1348,11 @@ int acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
                  : table->row_count > settings.rest_max_rows ? 2
                                                              : 1;
     // Every column's field once; a Bulk job cannot return compound and base64 fields (left NULL).
-    List *fields = NIL;
+    List *column_select = NIL;
+    List *fields = select_list(table, nullptr, engine == 2, &column_select);
     int *selects = (int *)palloc(sizeof(int) * Max(table->natts, 1));
-    for (int i = 0; i < table->natts; ++i) {
-        const SfColumn *c = &table->columns[i];
-        selects[i] = -1;
-        if (c->field == nullptr || (engine == 2 && !c->bulk_selectable))
-            continue;
-        int position = 0;
-        ListCell *lc;
-        foreach (lc, fields) {
-            if (pg_strcasecmp(strVal(lfirst(lc)), c->field) == 0)
-                break;
-            ++position;
-        }
-        if (position == list_length(fields))
-            fields = lappend(fields, makeString(c->field));
-        selects[i] = position;
-    }
-    if (fields == NIL)
-        fields = list_make1(makeString(pstrdup("Id")));
+    for (int i = 0; i < table->natts; ++i)
+        selects[i] = list_nth_int(column_select, i);
     StringInfoData soql;
     initStringInfo(&soql);
     ListCell *lc;
@@ -1365,23 +1369,9 @@ int acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
     s->cleanup.func = delete_fetch;
     s->cleanup.arg = s;
     MemoryContextRegisterResetCallback(fetch_context, &s->cleanup);
-    struct Io {
-        SfScanState *s;
-        SfTable *table;
-        List *fields;
-        bool bulk;
-    } io{s, table, fields, engine == 2};
-    guarded_void_call(
-        [](void *arg) {
-            Io *io = static_cast<Io *>(arg);
-            std::vector<SoqlPath> paths;
-            ListCell *lc;
-            foreach (lc, io->fields)
-                paths.push_back(SoqlPath{strVal(lfirst(lc))});
-            OrgCall org{io->table->server_name, parse_api_version(io->table->api_version)};
-            io->s->fetch = new SalesforceFetch(std::move(org), io->s->soql, std::move(paths), io->bulk);
-        },
-        &io);
+    s->table = table;
+    s->engine = engine;
+    create_fetch(s, fields);
     MemoryContext row_context =
         AllocSetContextCreate(CurrentMemoryContext, "salesforce analyze row", ALLOCSET_DEFAULT_SIZES);
     TupleDesc desc = RelationGetDescr(rel);

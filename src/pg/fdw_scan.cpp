@@ -844,17 +844,17 @@ bool collect_runtime(Node *node, List **out) {
 }
 
 // The SELECT list: each field once, in column order, for the columns in `wanted` (attribute numbers offset
-// by FirstLowInvalidHeapAttributeNumber, as pull_varattnos makes them; nullptr: every column), leaving out
-// what a Bulk job cannot return when `bulk`; the Id alone when no column is read (count(*)). Sets
+// by FirstLowInvalidHeapAttributeNumber, as pull_varattnos makes them), or every column when `all`, leaving
+// out what a Bulk job cannot return when `bulk`; the Id alone when no column is read (count(*)). Sets
 // *column_select to each column's SELECT position, -1 when it is not read.
-List *select_list(SfTable *table, Bitmapset *wanted, bool bulk, List **column_select) {
+List *select_list(SfTable *table, Bitmapset *wanted, bool all, bool bulk, List **column_select) {
     List *fields = NIL;
     *column_select = NIL;
     for (int attno = 1; attno <= table->natts; ++attno) {
         const SfColumn *c = &table->columns[attno - 1];
         int position = -1;
         if (c->field != nullptr && !(bulk && !c->bulk_selectable) &&
-            (wanted == nullptr || bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, wanted))) {
+            (all || bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, wanted))) {
             int i = 0;
             ListCell *lc;
             foreach (lc, fields) {
@@ -901,7 +901,7 @@ ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best
     }
     bool whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, plan->attrs_used);
     List *column_select = NIL;
-    List *fields = select_list(table, whole_row ? nullptr : plan->attrs_used, false, &column_select);
+    List *fields = select_list(table, plan->attrs_used, whole_row, false, &column_select);
     List *path_private = best_path->fdw_private;
     List *priv = NIL;
     priv = lappend(priv, linitial(path_private));  // engine
@@ -1349,7 +1349,7 @@ int acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
                                                              : 1;
     // Every column's field once; a Bulk job cannot return compound and base64 fields (left NULL).
     List *column_select = NIL;
-    List *fields = select_list(table, nullptr, engine == 2, &column_select);
+    List *fields = select_list(table, nullptr, true, engine == 2, &column_select);
     int *selects = (int *)palloc(sizeof(int) * Max(table->natts, 1));
     for (int i = 0; i < table->natts; ++i)
         selects[i] = list_nth_int(column_select, i);

@@ -26,12 +26,14 @@ SCALES = {
     "full": dict(ser_sizes=[1_000_000, 5_000_000], ser_repeats={1_000_000: 3, 5_000_000: 2}, e2e_rows=1_000_000,
                  mem_sizes=[100_000, 1_000_000, 5_000_000], latency_jobs=11, idle_seconds=60, wait_seconds=10,
                  q_rows=1_000_000, q_mem_sizes=[100_000, 1_000_000, 5_000_000], q_copy_repeats=3,
-                 q_page_size=None),
+                 q_page_size=None,
+                 fdw_rows=1_000_000, fdw_mem_rows=100_000, fdw_rest_rows=10_000, fdw_repeats=2, fdw_lookups=21),
     # small: result pages of 1,000 rows (the emulator's default is 100,000), so the smoke run pages too
     "small": dict(ser_sizes=[2_000, 5_000], ser_repeats={2_000: 2, 5_000: 1}, e2e_rows=3_000,
                   mem_sizes=[1_000, 3_000, 5_000], latency_jobs=3, idle_seconds=3, wait_seconds=2,
                   q_rows=3_000, q_mem_sizes=[1_000, 3_000, 5_000], q_copy_repeats=1,
-                  q_page_size=1_000),
+                  q_page_size=1_000,
+                  fdw_rows=3_000, fdw_mem_rows=1_000, fdw_rest_rows=2_500, fdw_repeats=1, fdw_lookups=21),
 }
 
 # The mixed table: integers, text with quotes and newlines, numeric, boolean, date, timestamptz, nulls.
@@ -1154,6 +1156,348 @@ def section_query(b):
         ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "≤ +32 MB", yes(growth <= 32 * 1024))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# section 7: foreign tables (the `salesforce` wrapper) against jsforce and the emulator's own answer time
+# ---------------------------------------------------------------------------------------------------------
+
+# The Accounts of section 6, with NumberOfEmployees numbered 1..N so that `> 0.9 N` keeps exactly 10 %.
+FDW_SEED = dict(QUERY_SEED, NumberOfEmployees="{n}")
+# The filtered scan's and the REST scan's columns: id, text, picklist, int, currency, date-time.
+FDW_COLUMNS = "id, name, industry, numberofemployees, annualrevenue, createddate"
+
+
+def fdw_seed(b, n):
+    """A fresh emulator with n Accounts (section 6's values, NumberOfEmployees = 1..n)."""
+    b.emu_reset()
+    if b.scale.get("q_page_size"):
+        b.emu_call("POST", "/__emulator/config", {"query_page_size": b.scale["q_page_size"]})
+    t0 = time.monotonic()
+    r = b.emu_call("POST", "/__emulator/records/Account", {"generate": {"count": n, "values": FDW_SEED}})
+    if r.get("count") != n:
+        raise Failed("seeding: %s" % r)
+    b.fdw_first_id = r.get("first_id")
+    return time.monotonic() - t0
+
+
+def explain_fields(text):
+    engine = re.search(r"Salesforce Engine: ([^\n]+)", text)
+    soql = re.search(r"SOQL: ([^\n]+)", text)
+    if not engine or not soql:
+        raise Failed("EXPLAIN shows no Salesforce Engine / SOQL line: %s" % text[-800:])
+    return engine.group(1).strip(), soql.group(1).strip()
+
+
+def fdw_split(b, reqs, t0_ms=None):
+    """Server time of one client's statement from the emulator: the union of its API requests (the token
+    request left out) and of its query jobs' processing, in seconds; requests, pages, polls."""
+    reqs = [r for r in reqs if not r.get("admin") and "/oauth2/" not in r["path"]
+            and (t0_ms is None or r["start_epoch_ms"] >= t0_ms)]
+    ids = set(m.group(1) for m in (re.search(r"/jobs/query/([^/]+)", r["path"]) for r in reqs) if m)
+    jobs = [j for j in b.emu_call("GET", "/__emulator/jobs")["jobs"] if j.get("id") in ids]
+    spans = [(r["start_epoch_ms"], r["start_epoch_ms"] + r.get("duration_ms", 0)) for r in reqs]
+    proc = [(j["processingStartedEpochMs"], j["processingStartedEpochMs"] + j.get("totalProcessingTime", 0))
+            for j in jobs if j.get("processingStartedEpochMs") and j.get("state") == "JobComplete"]
+    bulk_pages = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/query/[^/]+/results/?$", r["path"])]
+    rest_pages = [r for r in reqs if r["method"] == "GET" and re.search(r"/query(/[^/]+)?/?$", r["path"])
+                  and "/jobs/" not in r["path"]]
+    polls = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/query/[^/]+/?$", r["path"])]
+    out = dict(server=union_seconds(spans + proc), requests=len(reqs), pages=len(bulk_pages) + len(rest_pages),
+               polls=len(polls), processing=sum(e - s for s, e in proc) / 1000.0,
+               page_serving=sum(r.get("duration_ms", 0) for r in bulk_pages + rest_pages) / 1000.0,
+               kinds=sorted(set("%s %s" % (r["method"], re.sub(r"/(750|01g)[A-Za-z0-9-]+", "/{id}",
+                                                                    r["path"])) for r in reqs)))
+    if bulk_pages and proc:
+        out["slack"] = (min(r["start_epoch_ms"] for r in bulk_pages) - max(e for _, e in proc)) / 1000.0
+    return out
+
+
+def fmt_fdw_split(s):
+    parts = ["server %.2f s (query processing %.2f s, %d page(s) served in %.2f s)" % (
+        s["server"], s["processing"], s["pages"], s["page_serving"])]
+    if "slack" in s:
+        parts.append("JobComplete → first page request %.2f s (%d polls)" % (s["slack"], s["polls"]))
+    parts.append("%d API requests" % s["requests"])
+    return ", ".join(parts)
+
+
+def fdw_statement(b, engine, stmt, rows_out, sampler=None):
+    """One foreign-table statement in a fresh session: EXPLAIN (VERBOSE) first (it plans, so the session
+    fetches its token and the record count, and the describe if the cache has none: warm), then the statement
+    under \\timing. rows_out: the statement's rows go to /dev/null and psql's ROW_COUNT is the row count;
+    otherwise its one value is returned. Returns wall (the statement's \\timing), engine, SOQL, rows, memory
+    and the server split of the statement's own requests."""
+    seq = b.emu_last_seq()
+    sink = ("\\o /dev/null\n", "\\o\n\\echo 'ROWS|' :ROW_COUNT\n") if rows_out else ("", "")
+    r = b.script("""
+SET sf_bulk.scan_engine = '%s';
+EXPLAIN (VERBOSE) %s;
+SELECT 'T0|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+%s\\timing on
+%s;
+\\timing off
+%s""" % (engine, stmt, sink[0], stmt, sink[1]), watch_backend="backend", sampler=sampler)
+    out = r["out"]
+    eng, soql = explain_fields(out)
+    t0_ms = int(re.search(r"^T0\|(\d+)", out, re.M).group(1))
+    if rows_out:
+        rows = int(re.search(r"^ROWS\| ?(\d+)", out, re.M).group(1))
+    else:
+        rows = int(r["lines"][-1])
+    reqs = b.emu_requests_since(seq)
+    return dict(wall=r["times"][0] / 1000.0, engine=eng, soql=soql, rows=rows, hwm_kb=r["hwm_kb"],
+                anon_kb=sampler.peak_anon.get("backend", 0) if sampler else 0, split=fdw_split(b, reqs, t0_ms))
+
+
+def fdw_auto_engine(b, stmt):
+    r = b.script("SET sf_bulk.scan_engine = 'auto';\nEXPLAIN (VERBOSE) %s;\n" % stmt)
+    return explain_fields(r["out"])
+
+
+def fdw_jsforce(b, mode, soql):
+    jsf = os.path.join(b.a.root, "bench/peers/jsforce")
+    seq = b.emu_last_seq()
+    t0 = time.monotonic()
+    p = subprocess.run(["node", "--max-old-space-size=12288", os.path.join(jsf, "read.js"), b.emu,
+                        os.path.join(b.a.root, "test/emulator/default_org.json"), mode, soql],
+                       capture_output=True, text=True, timeout=3600)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise Failed("jsforce %s (exit %d): %s" % (mode, p.returncode, p.stderr.strip()[-1500:]))
+    js = json.loads(p.stdout.strip().splitlines()[-1])
+    js.update(wall=js["ms"] / 1000.0, process_wall=wall, split=fdw_split(b, b.emu_requests_since(seq)))
+    return js
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def fdw_lookup(b, n_runs):
+    """The point lookup through a prepared statement, generic then custom plan, in one session warmed by
+    three executions of each; then the same REST URL fetched directly over one kept-alive connection."""
+    ident = b.fdw_first_id
+    seq = b.emu_last_seq()
+    runs = "\n".join(["EXECUTE lookup('%s');" % ident] * n_runs)
+    warm = "\n".join(["EXECUTE lookup('%s');" % ident] * 3)
+    r = b.script("""
+PREPARE lookup(text) AS SELECT name FROM sf.account WHERE id = $1;
+SELECT 'MARK|first|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SET plan_cache_mode = force_generic_plan;
+EXECUTE lookup('%(id)s');
+SELECT 'MARK|warm|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+%(warm)s
+EXPLAIN (VERBOSE) EXECUTE lookup('%(id)s');
+SELECT 'MARK|generic|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+\\timing on
+%(runs)s
+\\timing off
+SELECT 'MARK|generic_end|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SET plan_cache_mode = force_custom_plan;
+%(warm)s
+SELECT 'MARK|custom|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+\\timing on
+%(runs)s
+\\timing off
+SELECT 'MARK|end|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+""" % dict(id=ident, warm=warm, runs=runs))
+    out = r["out"]
+    marks = dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^MARK\|(\w+)\|(\d+)", out, re.M))
+    names = [l for l in r["lines"] if not l.startswith("MARK|")]
+    if len(r["times"]) != 2 * n_runs:
+        raise Failed("lookup: %d timings, expected %d" % (len(r["times"]), 2 * n_runs))
+    if not any(l.startswith("Account ") for l in names):
+        raise Failed("lookup returned no Account name: %s" % out[-500:])
+    engine, soql = explain_fields(out)
+    reqs = [q for q in b.emu_requests_since(seq) if not q.get("admin")]
+
+    def between(a, z):
+        return [q for q in reqs if marks[a] <= q["start_epoch_ms"] < marks[z]]
+    first = between("first", "warm")
+    generic, custom = between("generic", "generic_end"), between("custom", "end")
+    res = dict(engine=engine, soql=soql, generic=r["times"][:n_runs], custom=r["times"][n_runs:],
+               first=first, generic_reqs=generic, custom_reqs=custom)
+    lookups = [q for q in generic + custom if q["method"] == "GET" and q["path"].endswith("/query")]
+    if not lookups:
+        raise Failed("lookup: no REST query request in the emulator's log")
+    res["emu_ms"] = median([q.get("duration_ms", 0) for q in lookups])
+    # The same request straight to the emulator: one kept-alive connection, as the backend keeps its own.
+    import http.client
+    import urllib.parse
+    target = lookups[-1]["path"] + ("?" + lookups[-1]["query"] if lookups[-1]["query"] else "")
+    u = urllib.parse.urlparse(b.emu)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    headers = {"Authorization": "Bearer " + b.org["access_token"], "Accept": "application/json",
+               "Accept-Encoding": "gzip"}
+    direct = []
+    seq = b.emu_last_seq()
+    for i in range(n_runs + 3):
+        t0 = time.perf_counter()
+        conn.request("GET", target, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        if i >= 3:
+            direct.append((time.perf_counter() - t0) * 1000.0)
+        if resp.status != 200 or not body:
+            raise Failed("direct GET %s: %d %s" % (target, resp.status, body[:300]))
+    conn.close()
+    res["direct"] = direct
+    dreqs = [q for q in b.emu_requests_since(seq) if not q.get("admin")][3:]
+    res["direct_emu_ms"] = median([q.get("duration_ms", 0) for q in dreqs])
+    res["target"] = target
+    res["sent_soql"] = urllib.parse.parse_qs(lookups[-1]["query"]).get("q", ["?"])[0]
+    return res
+
+
+def section_fdw(b):
+    n = b.scale["fdw_rows"]
+    big = format(n, ",")
+    repeats = b.scale["fdw_repeats"]
+    x = int(n * 0.9)
+    count_stmt = "SELECT count(*) FROM sf.account"
+    filt_stmt = "SELECT %s FROM sf.account WHERE numberofemployees > %d" % (FDW_COLUMNS, x)
+    log("7. foreign tables: importing Account, seeding %s Accounts" % big)
+    b.psql("CREATE SCHEMA IF NOT EXISTS sf;\nDROP FOREIGN TABLE IF EXISTS sf.account;\n"
+           "IMPORT FOREIGN SCHEMA salesforce LIMIT TO (Account) FROM SERVER emulator INTO sf;\n")
+    seed_s = fdw_seed(b, n)
+    b.notes.append("7: seeding %s Accounts (admin generate, section 6's values, NumberOfEmployees 1..%d) %.1f s" % (
+        big, n, seed_s))
+    auto = {k: fdw_auto_engine(b, s)[0] for k, s in (("count", count_stmt), ("filtered", filt_stmt))}
+
+    # 1. Bulk: count(*) and the filtered scan, the FDW and jsforce alternating, best of `repeats`.
+    runs = {}
+    for i in range(repeats):
+        for key, stmt, rows_out in (("count", count_stmt, False), ("filtered", filt_stmt, True)):
+            log("7. %s: foreign table (bulk), run %d" % (key, i + 1))
+            with MemSampler() as sampler:
+                f = fdw_statement(b, "bulk", stmt, rows_out, sampler)
+            want = n if key == "count" else n - x
+            if f["rows"] != want:
+                raise Failed("7 %s: the foreign table gave %d rows, expected %d" % (key, f["rows"], want))
+            if not f["engine"].startswith("Bulk"):
+                raise Failed("7 %s: engine %s with scan_engine = bulk" % (key, f["engine"]))
+            runs.setdefault((key, "fdw"), []).append(f)
+            if b.fdw_no_peers:
+                continue
+            log("7. %s: jsforce bulk2.query of the same SOQL, run %d" % (key, i + 1))
+            j = fdw_jsforce(b, "bulk2", f["soql"])
+            if j["rows"] != want:
+                raise Failed("7 %s: jsforce counted %d rows, expected %d" % (key, j["rows"], want))
+            runs.setdefault((key, "jsforce"), []).append(j)
+    labels = {"count": "`%s` (%s rows)" % (count_stmt, big),
+              "filtered": "`SELECT <6 columns> … WHERE numberofemployees > %d` (%s rows)" % (x, format(n - x, ","))}
+    for key in ("count", "filtered"):
+        fs = runs[(key, "fdw")]
+        f = min(fs, key=lambda r: r["wall"])
+        ours = "%s (client %s)" % (fmt_s(f["wall"]), fmt_s(f["wall"] - f["split"]["server"]))
+        if b.fdw_no_peers:
+            b.add("7 foreign tables", "%s, Bulk engine; auto: %s" % (labels[key], auto[key]), ours, "", "", "", "")
+        else:
+            js = runs[(key, "jsforce")]
+            j = min(js, key=lambda r: r["wall"])
+            ratio = f["wall"] / j["wall"]
+            client = (f["wall"] - f["split"]["server"]) / max(1e-9, j["wall"] - j["split"]["server"])
+            b.add("7 foreign tables", "%s, Bulk engine vs jsforce 3.10.16 bulk2.query of the same SOQL "
+                  "(best of %d; wall, client = wall − server time); auto: %s" % (labels[key], len(fs), auto[key]), ours,
+                  "%s (client %s)" % (fmt_s(j["wall"]), fmt_s(j["wall"] - j["split"]["server"])),
+                  "%.2f (client %.2f)" % (ratio, client), "", "")
+        b.notes.append("7: %s: SOQL `%s`; auto would choose: %s" % (key, f["soql"], auto[key]))
+        b.notes.append("7: %s, foreign table runs: %s; best: %s" % (
+            key, ", ".join("%.2f s" % r["wall"] for r in fs), fmt_fdw_split(f["split"])))
+        if not b.fdw_no_peers:
+            b.notes.append("7: %s, jsforce runs (after login): %s (process wall %s); best: %s; peak RSS %s" % (
+                key, ", ".join("%.2f s" % r["wall"] for r in js), ", ".join("%.2f s" % r["process_wall"] for r in js),
+                fmt_fdw_split(j["split"]), fmt_mb(j["maxRssKb"])))
+
+    # Memory: the backend's peak private memory at the smaller size vs the big runs.
+    m = b.scale["fdw_mem_rows"]
+    log("7. memory: foreign-table scans over %s Accounts" % format(m, ","))
+    fdw_seed(b, m)
+    mx = int(m * 0.9)
+    small = {}
+    for key, stmt, rows_out in (("count", count_stmt, False),
+                                ("filtered", "SELECT %s FROM sf.account WHERE numberofemployees > %d" % (
+                                    FDW_COLUMNS, mx), True)):
+        with MemSampler() as sampler:
+            f = fdw_statement(b, "bulk", stmt, rows_out, sampler)
+        want = m if key == "count" else m - mx
+        if f["rows"] != want:
+            raise Failed("7 memory %s: %d rows, expected %d" % (key, f["rows"], want))
+        small[key] = f
+    for key in ("count", "filtered"):
+        lo = small[key]["anon_kb"]
+        hi = max(r["anon_kb"] for r in runs[(key, "fdw")])
+        growth = hi - lo
+        b.add("7 foreign tables", "%s: peak private memory (RssAnon) of the backend over the scan at %s / %s rows" % (
+            key, format(m, ","), big), "%s / %s" % (fmt_mb(lo), fmt_mb(hi)), "",
+            ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "flat (≤ +32 MB)", yes(growth <= 32 * 1024))
+        b.notes.append("7: %s: backend VmHWM (reset before the session's statements; includes shared buffers) "
+                       "%s at %s rows, %s at %s rows; %d / %d Bulk result pages" % (
+                           key, fmt_mb(small[key]["hwm_kb"]), format(m, ","),
+                           fmt_mb(max(r["hwm_kb"] for r in runs[(key, "fdw")])), big,
+                           small[key]["split"]["pages"], runs[(key, "fdw")][0]["split"]["pages"]))
+
+    # 2. REST: a scan of fdw_rest_rows rows, the FDW and jsforce's query with autoFetch.
+    nr = b.scale["fdw_rest_rows"]
+    log("7. REST: %s Accounts through the REST engine and jsforce query(autoFetch)" % format(nr, ","))
+    fdw_seed(b, nr)
+    rest_stmt = "SELECT %s FROM sf.account" % FDW_COLUMNS
+    rest_auto = fdw_auto_engine(b, rest_stmt)[0]
+    fr, jr = [], []
+    for i in range(repeats):
+        f = fdw_statement(b, "rest", rest_stmt, True)
+        if f["rows"] != nr or not f["engine"].startswith("REST"):
+            raise Failed("7 REST: %d rows through %s, expected %d through REST" % (f["rows"], f["engine"], nr))
+        fr.append(f)
+        if not b.fdw_no_peers:
+            j = fdw_jsforce(b, "rest", f["soql"])
+            if j["rows"] != nr:
+                raise Failed("7 REST: jsforce got %d records, expected %d" % (j["rows"], nr))
+            jr.append(j)
+    f = min(fr, key=lambda r: r["wall"])
+    label = "`SELECT <6 columns> FROM sf.account` (%s rows), REST engine, %d page(s); auto: %s" % (
+        format(nr, ","), f["split"]["pages"], rest_auto)
+    if jr:
+        j = min(jr, key=lambda r: r["wall"])
+        b.add("7 foreign tables", "%s vs jsforce query of the same SOQL with autoFetch (best of %d; wall, client = "
+              "wall − server time)" % (label, len(fr)), "%s (client %s)" % (
+                  fmt_s(f["wall"]), fmt_s(f["wall"] - f["split"]["server"])),
+              "%s (client %s)" % (fmt_s(j["wall"]), fmt_s(j["wall"] - j["split"]["server"])),
+              "%.2f (client %.2f)" % (f["wall"] / j["wall"], (f["wall"] - f["split"]["server"]) / max(
+                  1e-9, j["wall"] - j["split"]["server"])), "", "")
+        b.notes.append("7: REST scan, jsforce runs (after login): %s; best: %d page(s), %s; peak RSS %s" % (
+            ", ".join("%.3f s" % r["wall"] for r in jr), j["pages"], fmt_fdw_split(j["split"]), fmt_mb(j["maxRssKb"])))
+    else:
+        b.add("7 foreign tables", label, fmt_s(f["wall"]), "", "", "", "")
+    b.notes.append("7: REST scan: SOQL `%s`; auto would choose: %s; foreign table runs: %s; best: %s" % (
+        f["soql"], rest_auto, ", ".join("%.3f s" % r["wall"] for r in fr), fmt_fdw_split(f["split"])))
+
+    # 3. The point lookup (same seed).
+    k = b.scale["fdw_lookups"]
+    log("7. point lookup: %d prepared executions per plan kind, %d direct GETs" % (k, k))
+    lk = fdw_lookup(b, k)
+    d = median(lk["direct"])
+    for kind in ("generic", "custom"):
+        ms = median(lk[kind])
+        reqs = lk[kind + "_reqs"]
+        per = len(reqs) / float(k)
+        b.add("7 foreign tables", "point lookup `SELECT name FROM sf.account WHERE id = $1`, prepared, %s plan, "
+              "REST: median of %d statements vs median of %d direct GETs of the same URL (kept-alive connection)" % (
+                  kind, k, k), "%.1f ms" % ms, "%.1f ms" % d, "+%.1f ms" % (ms - d) if ms >= d else "%.1f ms" % (
+                  ms - d), "< +20 ms", yes(ms - d < 20))
+        b.add("7 foreign tables", "point lookup, %s plan: HTTP requests per statement (warm session)" % kind,
+              "%.2f" % per, "", "", "< 3", yes(per < 3))
+        b.notes.append("7: lookup, %s plan: statement times (ms) %s; requests %s" % (
+            kind, ", ".join("%.1f" % t for t in lk[kind]),
+            ", ".join(sorted(set("%s %s" % (q["method"], q["path"]) for q in reqs)))))
+    b.notes.append("7: lookup: SOQL `%s` (EXPLAIN of the generic plan: `%s`, %s); direct GETs (ms) %s; the "
+                   "emulator's own time to answer (request log duration, median): %.2f ms for the backend's "
+                   "requests, %.2f ms for the direct ones" % (
+                       lk["sent_soql"], lk["soql"], lk["engine"], ", ".join("%.1f" % t for t in lk["direct"]), lk["emu_ms"],
+                       lk["direct_emu_ms"]))
+    b.notes.append("7: lookup: the first statement of the session made %d request(s): %s" % (
+        len(lk["first"]), ", ".join("%s %s" % (q["method"], q["path"]) for q in lk["first"])))
+
+
 def machine():
     model = "?"
     try:
@@ -1239,19 +1583,22 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--sf-bin", default="")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", default="", help="comma-separated sections to run (1-6; 2- and 6- are sections 2 "
-                    "and 6 without jsforce and the CLI), for development")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (1-7; 2-, 6- and 7- are "
+                    "sections 2, 6 and 7 without their peers), for development")
     ap.add_argument("--commandline", default="bench/run")
     a = ap.parse_args()
     started = time.monotonic()
     b = Bench(a)
-    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6"}
+    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6", "7"}
     b.no_peers = "2-" in only
     if b.no_peers:
         only.add("2")
     b.q_no_peers = "6-" in only
     if b.q_no_peers:
         only.add("6")
+    b.fdw_no_peers = "7-" in only
+    if b.fdw_no_peers:
+        only.add("7")
     steps = [
         ("setup", lambda: setup(b)),
         ("5", lambda: section_overheads(b, "latency")),
@@ -1262,6 +1609,7 @@ def main():
         ("5", lambda: section_overheads(b, "emulator")),
         ("3", lambda: section_memory(b)),
         ("6", lambda: section_query(b)),
+        ("7", lambda: section_fdw(b)),
         ("5", lambda: section_overheads(b, "preflight")),
         ("5", lambda: section_overheads(b, "idle")),
     ]

@@ -618,7 +618,7 @@ def section_overheads(b, phase):
             r = b.script("""
 BEGIN;
 SELECT sf_bulk_upsert('Lead', $q$%s$q$, external_id => 'External_Id__c') AS job \\gset
-SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS t \\gset
+SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS t \\gset
 COMMIT;
 SELECT :job || ' ' || :t;
 SELECT state FROM sf_bulk_wait(:job, '120 s');
@@ -1166,6 +1166,11 @@ FDW_SEED = dict(QUERY_SEED, NumberOfEmployees="{n}")
 FDW_COLUMNS = "id, name, industry, numberofemployees, annualrevenue, createddate"
 
 
+def fmt_t(seconds):
+    """A time in ms below one second (section 7's statements are often a few ms), else in seconds."""
+    return "%.1f ms" % (seconds * 1000) if seconds < 1 else fmt_s(seconds)
+
+
 def fdw_seed(b, n):
     """A fresh emulator with n Accounts (section 6's values, NumberOfEmployees = 1..n)."""
     b.emu_reset()
@@ -1212,10 +1217,10 @@ def fdw_split(b, reqs, t0_ms=None):
 
 
 def fmt_fdw_split(s):
-    parts = ["server %.2f s (query processing %.2f s, %d page(s) served in %.2f s)" % (
-        s["server"], s["processing"], s["pages"], s["page_serving"])]
+    parts = ["server %s (query processing %s, %d page(s) served in %s)" % (
+        fmt_t(s["server"]), fmt_t(s["processing"]), s["pages"], fmt_t(s["page_serving"]))]
     if "slack" in s:
-        parts.append("JobComplete → first page request %.2f s (%d polls)" % (s["slack"], s["polls"]))
+        parts.append("JobComplete → first page request %s (%d polls)" % (fmt_t(s["slack"]), s["polls"]))
     parts.append("%d API requests" % s["requests"])
     return ", ".join(parts)
 
@@ -1231,7 +1236,8 @@ def fdw_statement(b, engine, stmt, rows_out, sampler=None):
     r = b.script("""
 SET sf_bulk.scan_engine = '%s';
 EXPLAIN (VERBOSE) %s;
-SELECT 'T0|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'T0|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 %s\\timing on
 %s;
 \\timing off
@@ -1242,7 +1248,7 @@ SELECT 'T0|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     if rows_out:
         rows = int(re.search(r"^ROWS\| ?(\d+)", out, re.M).group(1))
     else:
-        rows = int(r["lines"][-1])
+        rows = int(r["lines"][-1].split("|")[0])  # the first column: count(*)
     reqs = b.emu_requests_since(seq)
     return dict(wall=r["times"][0] / 1000.0, engine=eng, soql=soql, rows=rows, hwm_kb=r["hwm_kb"],
                 anon_kb=sampler.peak_anon.get("backend", 0) if sampler else 0, split=fdw_split(b, reqs, t0_ms))
@@ -1281,24 +1287,30 @@ def fdw_lookup(b, n_runs):
     warm = "\n".join(["EXECUTE lookup('%s');" % ident] * 3)
     r = b.script("""
 PREPARE lookup(text) AS SELECT name FROM sf.account WHERE id = $1;
-SELECT 'MARK|first|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'MARK|first|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 SET plan_cache_mode = force_generic_plan;
 EXECUTE lookup('%(id)s');
-SELECT 'MARK|warm|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'MARK|warm|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 %(warm)s
 EXPLAIN (VERBOSE) EXECUTE lookup('%(id)s');
-SELECT 'MARK|generic|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'MARK|generic|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 \\timing on
 %(runs)s
 \\timing off
-SELECT 'MARK|generic_end|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'MARK|generic_end|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 SET plan_cache_mode = force_custom_plan;
 %(warm)s
-SELECT 'MARK|custom|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'MARK|custom|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 \\timing on
 %(runs)s
 \\timing off
-SELECT 'MARK|end|' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+SELECT pg_sleep(0.02);
+SELECT 'MARK|end|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
 """ % dict(id=ident, warm=warm, runs=runs))
     out = r["out"]
     marks = dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^MARK\|(\w+)\|(\d+)", out, re.M))
@@ -1388,7 +1400,7 @@ def section_fdw(b):
     for key in ("count", "filtered"):
         fs = runs[(key, "fdw")]
         f = min(fs, key=lambda r: r["wall"])
-        ours = "%s (client %s)" % (fmt_s(f["wall"]), fmt_s(f["wall"] - f["split"]["server"]))
+        ours = "%s (client %s)" % (fmt_t(f["wall"]), fmt_t(f["wall"] - f["split"]["server"]))
         if b.fdw_no_peers:
             b.add("7 foreign tables", "%s, Bulk engine; auto: %s" % (labels[key], auto[key]), ours, "", "", "", "")
         else:
@@ -1398,17 +1410,25 @@ def section_fdw(b):
             client = (f["wall"] - f["split"]["server"]) / max(1e-9, j["wall"] - j["split"]["server"])
             b.add("7 foreign tables", "%s, Bulk engine vs jsforce 3.10.16 bulk2.query of the same SOQL "
                   "(best of %d; wall, client = wall − server time); auto: %s" % (labels[key], len(fs), auto[key]), ours,
-                  "%s (client %s)" % (fmt_s(j["wall"]), fmt_s(j["wall"] - j["split"]["server"])),
+                  "%s (client %s)" % (fmt_t(j["wall"]), fmt_t(j["wall"] - j["split"]["server"])),
                   "%.2f (client %.2f)" % (ratio, client), "", "")
         b.notes.append("7: %s: SOQL `%s`; auto would choose: %s" % (key, f["soql"], auto[key]))
         b.notes.append("7: %s, foreign table runs: %s; best: %s" % (
-            key, ", ".join("%.2f s" % r["wall"] for r in fs), fmt_fdw_split(f["split"])))
+            key, ", ".join(fmt_t(r["wall"]) for r in fs), fmt_fdw_split(f["split"])))
         if not b.fdw_no_peers:
             b.notes.append("7: %s, jsforce runs (after login): %s (process wall %s); best: %s; peak RSS %s" % (
-                key, ", ".join("%.2f s" % r["wall"] for r in js), ", ".join("%.2f s" % r["process_wall"] for r in js),
+                key, ", ".join(fmt_t(r["wall"]) for r in js), ", ".join(fmt_t(r["process_wall"]) for r in js),
                 fmt_fdw_split(j["split"]), fmt_mb(j["maxRssKb"])))
 
-    # Memory: the backend's peak private memory at the smaller size vs the big runs.
+    # Memory: the backend's peak private memory over the same scans at the smaller size. The filtered scan
+    # returns a tenth of the rows, so its pages differ in size between the two sizes; a scan of the same six
+    # columns over every row (aggregated, so nothing but one row goes to the client) fills whole pages at both.
+    wide_stmt = ("SELECT count(*), count(name), count(industry), count(numberofemployees), count(annualrevenue), "
+                 "count(createddate) FROM sf.account")
+    log("7. memory: a six-column scan of every row (%s Accounts)" % big)
+    with MemSampler() as sampler:
+        f = fdw_statement(b, "bulk", wide_stmt, False, sampler)
+    runs[("wide", "fdw")] = [f]
     m = b.scale["fdw_mem_rows"]
     log("7. memory: foreign-table scans over %s Accounts" % format(m, ","))
     fdw_seed(b, m)
@@ -1416,25 +1436,34 @@ def section_fdw(b):
     small = {}
     for key, stmt, rows_out in (("count", count_stmt, False),
                                 ("filtered", "SELECT %s FROM sf.account WHERE numberofemployees > %d" % (
-                                    FDW_COLUMNS, mx), True)):
+                                    FDW_COLUMNS, mx), True),
+                                ("wide", wide_stmt, False)):
         with MemSampler() as sampler:
             f = fdw_statement(b, "bulk", stmt, rows_out, sampler)
-        want = m if key == "count" else m - mx
+        want = m if key != "filtered" else m - mx
         if f["rows"] != want:
             raise Failed("7 memory %s: %d rows, expected %d" % (key, f["rows"], want))
         small[key] = f
-    for key in ("count", "filtered"):
+    what = {"count": "`SELECT count(*)` (Id only)", "wide": "six columns of every row (`count(name)`, …)",
+            "filtered": "the filtered scan (%s / %s rows returned)" % (format(m - mx, ","), format(n - x, ","))}
+    for key in ("count", "wide", "filtered"):
         lo = small[key]["anon_kb"]
         hi = max(r["anon_kb"] for r in runs[(key, "fdw")])
         growth = hi - lo
-        b.add("7 foreign tables", "%s: peak private memory (RssAnon) of the backend over the scan at %s / %s rows" % (
-            key, format(m, ","), big), "%s / %s" % (fmt_mb(lo), fmt_mb(hi)), "",
-            ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "flat (≤ +32 MB)", yes(growth <= 32 * 1024))
-        b.notes.append("7: %s: backend VmHWM (reset before the session's statements; includes shared buffers) "
-                       "%s at %s rows, %s at %s rows; %d / %d Bulk result pages" % (
-                           key, fmt_mb(small[key]["hwm_kb"]), format(m, ","),
-                           fmt_mb(max(r["hwm_kb"] for r in runs[(key, "fdw")])), big,
-                           small[key]["split"]["pages"], runs[(key, "fdw")][0]["split"]["pages"]))
+        pages = "%d / %d Bulk result pages" % (small[key]["split"]["pages"], runs[(key, "fdw")][0]["split"]["pages"])
+        if key == "filtered":
+            b.notes.append("7: %s: peak RssAnon of the backend %s at %s rows, %s at %s rows (%s; a page holds up to "
+                           "50,000 rows, so the smaller run's single page is smaller)" % (
+                               what[key], fmt_mb(lo), format(m, ","), fmt_mb(hi), big, pages))
+        else:
+            b.add("7 foreign tables", "%s: peak private memory (RssAnon) of the backend over a Bulk scan at %s / %s "
+                  "rows" % (what[key], format(m, ","), big), "%s / %s" % (fmt_mb(lo), fmt_mb(hi)), "",
+                  ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "flat (≤ +32 MB)", yes(growth <= 32 * 1024))
+        b.notes.append("7: %s: backend VmHWM (reset when the session starts; includes shared buffers) %s at %s rows, "
+                       "%s at %s rows; %s" % (what[key], fmt_mb(small[key]["hwm_kb"]), format(m, ","),
+                                             fmt_mb(max(r["hwm_kb"] for r in runs[(key, "fdw")])), big, pages))
+    b.notes.append("7: six-column scan of every row, %s rows: %s; %s" % (
+        big, fmt_t(runs[("wide", "fdw")][0]["wall"]), fmt_fdw_split(runs[("wide", "fdw")][0]["split"])))
 
     # 2. REST: a scan of fdw_rest_rows rows, the FDW and jsforce's query with autoFetch.
     nr = b.scale["fdw_rest_rows"]
@@ -1460,16 +1489,16 @@ def section_fdw(b):
         j = min(jr, key=lambda r: r["wall"])
         b.add("7 foreign tables", "%s vs jsforce query of the same SOQL with autoFetch (best of %d; wall, client = "
               "wall − server time)" % (label, len(fr)), "%s (client %s)" % (
-                  fmt_s(f["wall"]), fmt_s(f["wall"] - f["split"]["server"])),
-              "%s (client %s)" % (fmt_s(j["wall"]), fmt_s(j["wall"] - j["split"]["server"])),
+                  fmt_t(f["wall"]), fmt_t(f["wall"] - f["split"]["server"])),
+              "%s (client %s)" % (fmt_t(j["wall"]), fmt_t(j["wall"] - j["split"]["server"])),
               "%.2f (client %.2f)" % (f["wall"] / j["wall"], (f["wall"] - f["split"]["server"]) / max(
                   1e-9, j["wall"] - j["split"]["server"])), "", "")
         b.notes.append("7: REST scan, jsforce runs (after login): %s; best: %d page(s), %s; peak RSS %s" % (
-            ", ".join("%.3f s" % r["wall"] for r in jr), j["pages"], fmt_fdw_split(j["split"]), fmt_mb(j["maxRssKb"])))
+            ", ".join(fmt_t(r["wall"]) for r in jr), j["pages"], fmt_fdw_split(j["split"]), fmt_mb(j["maxRssKb"])))
     else:
-        b.add("7 foreign tables", label, fmt_s(f["wall"]), "", "", "", "")
+        b.add("7 foreign tables", label, fmt_t(f["wall"]), "", "", "", "")
     b.notes.append("7: REST scan: SOQL `%s`; auto would choose: %s; foreign table runs: %s; best: %s" % (
-        f["soql"], rest_auto, ", ".join("%.3f s" % r["wall"] for r in fr), fmt_fdw_split(f["split"])))
+        f["soql"], rest_auto, ", ".join(fmt_t(r["wall"]) for r in fr), fmt_fdw_split(f["split"])))
 
     # 3. The point lookup (same seed).
     k = b.scale["fdw_lookups"]

@@ -6,7 +6,7 @@
 //          (csv_rows.js; the parsed records are not used, see query.js).
 //   rest:  conn.query(soql, { autoFetch: true }) (GET /query, then every nextRecordsUrl), its records counted.
 // Prints one JSON line on stdout: rows, ms (from after login to the last row counted: the session is warm, as
-// the foreign table's is), login_ms, pages (rest), peak RSS (kB).
+// the foreign table's is), login_ms, fetched_ms (bulk2: until query() resolved), pages (rest), peak RSS (kB).
 'use strict';
 const fs = require('fs');
 const jsforce = require('jsforce');
@@ -25,11 +25,13 @@ async function main() {
   const started = process.hrtime.bigint();
   let rows = 0;
   let pages = null;
+  let fetched = null;  // bulk2: when query() resolved (every page fetched), before the rows are counted
   if (mode === 'bulk2') {
     const records = await conn.bulk2.query(soql, {
       pollInterval: Number(process.env.BENCH_POLL_MS || 1000),
       pollTimeout: 3600 * 1000,
     });
+    fetched = process.hrtime.bigint();
     // Drained at once (the whole result is in memory when query() resolves; see query.js for why).
     const filter = dropRepeatedHeaders();
     await new Promise((resolve, reject) => {
@@ -60,6 +62,7 @@ async function main() {
     rows,
     ms: Number(done - started) / 1e6,
     login_ms: Number(started - t0) / 1e6,
+    fetched_ms: fetched === null ? null : Number(fetched - started) / 1e6,
     pages,
     maxRssKb: process.resourceUsage().maxRSS,
   }) + '\n');

@@ -220,9 +220,38 @@ def record_count_snapshot(req, m, _):
         return req.json({"live": live, "counts": emu.store.live_counts() if live else dict(emu.record_counts)})
 
 
+_CLOCK_KEYS = {"set", "advance_seconds", "freeze", "skew_seconds", "skew_writes"}
+
+
 def clock(req, m, _):
-    offset = common.advance_clock(float(jbody(req).get("advance_seconds", 0)))
-    return req.json({"offset_seconds": offset, "now": common.record_ts(common.now())})
+    """POST /__emulator/clock: {"set": ISO date-time} puts the emulator's clock there, {"advance_seconds": S}
+    moves it, {"freeze": true|false} stops it (every write then gets the same stamp) or lets it run on,
+    {"skew_seconds": S[, "skew_writes": N]} stamps the next N write operations (all, without N; 0 clears) S
+    seconds behind it: a late commit or a lagging app server (docs/soql-and-rest.md §6 "Change tracking"). Keys
+    combine, applied in that order. The clock drives record stamps, the Date header, tokens, cursors and job
+    retention. GET shows the state."""
+    data = jbody(req) if req.method == "POST" else {}
+    bad = sorted(set(data) - _CLOCK_KEYS)
+    if bad:
+        raise ApiError(400, "INVALID_CLOCK", "unknown clock keys: %s" % ", ".join(bad))
+    with req.emu.lock:
+        if data.get("set") is not None:
+            common.set_clock(admin_time(data["set"], "set"))
+        if data.get("advance_seconds"):
+            common.advance_clock(float(data["advance_seconds"]))
+        if "freeze" in data:
+            common.freeze_clock(bool(data["freeze"]))
+        if "skew_seconds" in data:
+            common.set_skew(float(data["skew_seconds"] or 0), data.get("skew_writes"))
+        return req.json(common.clock_state())
+
+
+def admin_time(v, what):
+    """An ISO date-time of an admin body ("2025-11-01T00:00:00Z", an offset, no zone = UTC) as epoch seconds."""
+    text = store.parse_datetime(v) if isinstance(v, str) else None
+    if text is None:
+        raise ApiError(400, "INVALID_DATE", "%s: not an ISO 8601 date-time: %r" % (what, v))
+    return common.ts_epoch(text)
 
 
 def all_jobs(req, m, _):
@@ -330,7 +359,7 @@ ROUTES = [
     Route(r"/config", {"GET": get_config, "POST": set_config, "PUT": get_config, "PATCH": get_config,
                        "DELETE": get_config, "HEAD": get_config, "OPTIONS": get_config}),
     Route(r"/usage", {"GET": lambda req, m, _: req.json(usage_body(req.emu)), "POST": usage}),
-    Route(r"/clock", {"POST": clock}),
+    Route(r"/clock", {"GET": clock, "POST": clock}),
     Route(r"/recordcount", {"GET": record_count_snapshot, "POST": record_count_snapshot}),
     Route(r"/jobs", {"GET": all_jobs}),
     Route(r"/save", {"POST": save}),

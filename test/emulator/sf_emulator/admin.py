@@ -8,7 +8,7 @@ import os
 import re
 
 from . import auth, common, jobs, store
-from .common import ApiError, Route
+from .common import ApiError, Route, normalize_id
 from .state import DEFAULT_CONFIG
 
 
@@ -99,8 +99,32 @@ def generate_spec(spec):
     return fixed, numbered, cycled, start, count
 
 
+_AUDIT_FIELDS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+
+
+def audit_stamps(values):
+    """values with CreatedDate, LastModifiedDate, SystemModstamp in the store's canonical form (a seed may give
+    them, back-dated as "Set Audit Fields upon Record Creation" allows, docs/soql-and-rest.md §4.1); one left out
+    or null takes the emulator clock's stamp."""
+    for k in _AUDIT_FIELDS:
+        if k in values:
+            if values[k] is None:
+                del values[k]
+            else:
+                values[k] = canonical_datetime(values[k], k)
+    return values
+
+
+def canonical_datetime(v, what):
+    text = store.parse_datetime(v) if isinstance(v, str) else None
+    if text is None:
+        raise ApiError(400, "INVALID_DATE", "%s: not an ISO 8601 date-time: %r" % (what, v))
+    return text
+
+
 def seed_records(req, m, _):
-    """POST /__emulator/records/{object}: a list of records, {"records": [...]}, or {"generate": {...}}."""
+    """POST /__emulator/records/{object}: a list of records, {"records": [...]}, or {"generate": {...}}. Records
+    are stamped from the emulator clock (less a clock skew) unless they give their own stamps."""
     emu, obj = req.emu, _object(req, m)
     data = jbody(req)
     if isinstance(data, dict) and "generate" in data:
@@ -109,14 +133,84 @@ def seed_records(req, m, _):
                    if k not in obj.fields]
         if unknown:
             raise ApiError(400, "INVALID_FIELD", "unknown fields on %s: %s" % (obj.name, ", ".join(unknown)))
+        fixed = audit_stamps(fixed)
+        cycled = [(k, [None if v is None else canonical_datetime(v, k) for v in values] if k in _AUDIT_FIELDS
+                   else values) for k, values in cycled]
         with emu.lock:
-            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count, cycled=cycled)
+            ts = common.write_ts(common.take_skew())
+            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count, ts, cycled=cycled)
         return req.json({"count": n, "first_id": first, "last_id": last})
-    items = ({k: seed_value(v) for k, v in it.items()}
-             for it in (data if isinstance(data, list) else data.get("records", [])))
+    items = [audit_stamps({k: seed_value(v) for k, v in it.items()})
+             for it in (data if isinstance(data, list) else data.get("records", []))]
     with emu.lock:
-        ids = emu.store.insert_many(obj, items)
+        ids = emu.store.insert_many(obj, items, common.write_ts(common.take_skew()))
     return req.json({"ids": ids})
+
+
+# -- writes after seeding: updates, deletes, undelete, merge, formula values (docs/soql-and-rest.md §4, §6) ------
+_SYSTEM_WRITE_FIELDS = {f["name"] for f in store.SYSTEM_FIELDS} | {"MasterRecordId"}
+
+
+def _record(emu, obj, rid, live=None):
+    """The stored record of rid (15 or 18 characters); 404 when the store has none; live True: 400
+    ENTITY_IS_DELETED for a row in the recycle bin."""
+    nid = normalize_id(rid) if isinstance(rid, str) else None
+    rec = emu.store.records[obj.name].get(nid) if nid else None
+    if rec is None:
+        raise ApiError(404, "NOT_FOUND", "no %s record %s" % (obj.name, rid))
+    if live and rec.get("IsDeleted") == "true":
+        raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted: %s" % rec["Id"])
+    return rec
+
+
+def _values(obj, d, what="records"):
+    """A write's field values in canonical text: known, non-system fields only."""
+    if not isinstance(d, dict):
+        raise ApiError(400, "INVALID_FIELD", "%s: each entry is an object of field values" % what)
+    out = {}
+    for k, v in d.items():
+        f = obj.fields_lower.get(k.lower())
+        if f is None:
+            raise ApiError(400, "INVALID_FIELD", "unknown field %s.%s" % (obj.name, k))
+        if f.name in _SYSTEM_WRITE_FIELDS:
+            raise ApiError(400, "INVALID_FIELD", "%s is a system field; the emulator stamps it" % f.name)
+        out[f.name] = seed_value(v)
+    return out
+
+
+def _check_unique(emu, obj, rec, values):
+    after = dict(rec)
+    store.apply_values(after, values)
+    clash = emu.store.unique_conflict(obj, after)
+    if clash:
+        raise ApiError(400, "DUPLICATE_VALUE", "duplicate value found: %s duplicates value on record with id: %s"
+                       % clash)
+
+
+def update_records(req, m, _):
+    """PATCH /__emulator/records/{object} {"records": [{"Id": ..., field: value, ...}], "system": false}: writes
+    values into live records, all or none. A user's write (default) moves LastModifiedDate and SystemModstamp; with
+    "system": true it is an automated one (workflow, roll-up, a system job) that moves only SystemModstamp, with or
+    without field values (docs/soql-and-rest.md §4.1, §6 "Change tracking", trap 14)."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    items = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "MISSING_ARGUMENT", "give the records as {\"records\": [{\"Id\": ..., ...}]}")
+    user = not (isinstance(data, dict) and data.get("system"))
+    with emu.lock:
+        plan = []
+        for it in items:
+            if not isinstance(it, dict) or "Id" not in it:
+                raise ApiError(400, "MISSING_ARGUMENT", "each record needs its Id")
+            rec = _record(emu, obj, it["Id"], live=True)
+            values = _values(obj, {k: v for k, v in it.items() if k != "Id"})
+            _check_unique(emu, obj, rec, values)
+            plan.append((rec, values))
+        ts = common.write_ts(common.take_skew())
+        for rec, values in plan:
+            emu.store.update(obj, rec, values, ts, user)
+        return req.json({"ids": [rec["Id"] for rec, _ in plan], "SystemModstamp": ts,
+                         "LastModifiedDate": ts if user else None})
 
 
 def list_faults(req, m, _):
@@ -352,7 +446,7 @@ ROUTES = [
     Route(r"/reset", {"POST": reset}),
     Route(r"/health", {m: health for m in _ANY}),
     Route(r"/requests", {"GET": requests_log, "DELETE": clear_requests}),
-    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)", {"GET": records, "POST": seed_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)", {"GET": records, "POST": seed_records, "PATCH": update_records}),
     Route(r"/faults", {"GET": list_faults, "POST": add_faults, "DELETE": clear_faults}),
     Route(r"/tokens/expire", {"POST": expire_tokens}),
     Route(r"/tokens", {"POST": issue_token}),

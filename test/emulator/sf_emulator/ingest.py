@@ -236,6 +236,10 @@ class IngestPlan:
         self.val_convs = [(i, c) for i, f, c, k, e in self.cols if k == "val"]
         self.val_names = tuple(f.name for i, f, c, k, e in self.cols if k == "val")
         self.blank_row = [""] * self.ncols
+        # the clock skew of this write operation (POST /__emulator/clock skew_seconds): every row of the job is
+        # stamped that far behind the clock, a late commit (docs/soql-and-rest.md §6 "Change tracking")
+        with emu.lock:
+            self.skew = common.take_skew()
 
     def relationship_column(self, i, h):
         obj = self.obj
@@ -347,7 +351,7 @@ class IngestPlan:
         success, failures = job.success, job.failures
         ncols = self.ncols
         op = self.op
-        ts = common.record_ts(common.now())
+        ts = common.write_ts(self.skew)
         pre = self.convert_columns(start, end) if op in ("insert", "update", "upsert") else None
         for k in range(start, end):
             r = rows[k]

@@ -594,7 +594,7 @@ class Store:
                 rec.pop("Name", None)
 
     def insert_raw(self, obj, values, ts=None):
-        ts = ts or common.record_ts(common.now())
+        ts = ts or common.write_ts()
         rec = dict(obj.defaults)
         rec["Id"] = values.get("Id") or self.new_id(obj)
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
@@ -610,7 +610,7 @@ class Store:
     def insert_many(self, obj, items, ts=None):
         """insert_raw for many records (the admin API's seeding): one timestamp, the defaults copied, no per-record
         clock or name-field work beyond what the object needs. Returns the ids."""
-        ts = ts or common.record_ts(common.now())
+        ts = ts or common.write_ts()
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
         recs, ids = self.records[obj.name], []
@@ -639,7 +639,7 @@ class Store:
         numbered the value prefix + n + suffix, and for each (field, values) of cycled the k-th record's
         values[k % len(values)] (None: the field is null). The seeding path for millions of records (admin
         "generate")."""
-        ts = ts or common.record_ts(common.now())
+        ts = ts or common.write_ts()
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
         base.update(fixed)
@@ -680,6 +680,31 @@ class Store:
             last = rid
         counters[obj.name] = c + count
         return count, first, last
+
+    # -- writes after insert (docs/soql-and-rest.md §4.1) ------------------------------------------------------
+    def update(self, obj, rec, values, ts, user=True):
+        """Writes values into a live record. Every write moves SystemModstamp; a user's (or integration's) write
+        also LastModifiedDate and LastModifiedById, an automated one (user False: workflow, a flow, a roll-up,
+        a system job) does not, so LastModifiedDate <= SystemModstamp and only SystemModstamp sees every change
+        (docs/soql-and-rest.md §4.1, trap 14)."""
+        self.index_remove(obj, rec)
+        apply_values(rec, values)
+        rec["SystemModstamp"] = ts
+        if user:
+            rec["LastModifiedDate"] = ts
+            rec["LastModifiedById"] = USER_ID
+        self.compute_name(obj, rec)
+        self.index_add(obj, rec)
+
+    def unique_conflict(self, obj, rec):
+        """(field, other id) when a unique value of rec is held by another live record, else None."""
+        for fname, idx, case_sensitive in self.index_list[obj.name]:
+            v = rec.get(fname)
+            if v is not None:
+                other = idx.get(v if case_sensitive else v.lower())
+                if other and other != rec["Id"]:
+                    return fname, other
+        return None
 
     def dump(self):
         return {"counters": self.counters, "auto_counters": self.auto_counters, "records": self.records}

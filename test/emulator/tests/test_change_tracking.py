@@ -65,5 +65,88 @@ class Clock(ClockCase):
         self.assertEqual(email.utils.parsedate_to_datetime(r.headers["Date"]).isoformat(), "2025-11-01T00:00:00+00:00")
 
 
+class Stamps(ClockCase):
+    def test_seeding_stamps_every_audit_field_from_the_clock(self):
+        rid, = self.seed("Account", {"Name": "A"})
+        r = self.rec("Account", rid)
+        self.assertEqual((r["CreatedDate"], r["LastModifiedDate"], r["SystemModstamp"]), (T0, T0, T0))
+        self.later(60)
+        out = self.admin("POST", "/records/Account", {"generate": {"count": 2, "values": {"Name": "G{n}"}}})
+        self.assertEqual(self.rec("Account", out["last_id"])["SystemModstamp"], ts(1))
+
+    def test_a_seed_keeps_the_stamps_it_gives_in_canonical_form(self):
+        """Back-dated imports (Set Audit Fields): LastModifiedDate given, SystemModstamp still the clock's."""
+        a, b = self.seed("Account", {"Name": "A", "LastModifiedDate": "2025-10-01T10:00:00+02:00"},
+                         {"Name": "B", "SystemModstamp": "2025-10-20T00:00:00Z", "CreatedDate": None})
+        ra, rb = self.rec("Account", a), self.rec("Account", b)
+        self.assertEqual((ra["LastModifiedDate"], ra["SystemModstamp"]), ("2025-10-01T08:00:00.000Z", T0))
+        self.assertEqual((rb["SystemModstamp"], rb["CreatedDate"]), ("2025-10-20T00:00:00.000Z", T0))
+        r = self.request("POST", "/__emulator/records/Account", [{"Name": "C", "SystemModstamp": "yesterday"}],
+                         token=None)
+        self.assertEqual(r.status, 400, r.text)
+
+    def test_bulk_insert_update_delete_stamp_the_rows(self):
+        info = self.run_job("Account", "insert", "Name,External_Id__c\nA,E1\nB,E2\n")
+        self.assertEqual(info["numberRecordsFailed"], 0)
+        a, b = sorted(self.records("Account"), key=lambda r: r["Name"])
+        self.later(60)
+        self.run_job("Account", "upsert", "External_Id__c,Phone\nE1,123\n", externalIdFieldName="External_Id__c")
+        self.later(60)
+        self.run_job("Account", "delete", "Id\n%s\n" % b["Id"])
+        ra, rb = self.rec("Account", a["Id"]), self.rec("Account", b["Id"])
+        self.assertEqual((ra["CreatedDate"], ra["LastModifiedDate"], ra["SystemModstamp"]), (T0, ts(1), ts(1)))
+        self.assertEqual((rb["IsDeleted"], rb["CreatedDate"], rb["SystemModstamp"]), ("true", T0, ts(2)))
+
+    def test_user_writes_move_both_stamps_system_writes_only_systemmodstamp(self):
+        """§4.1: automation moves SystemModstamp and not LastModifiedDate, so LastModifiedDate misses it."""
+        rid, = self.seed("Account", {"Name": "A"})
+        self.later(60)
+        out = self.admin("PATCH", "/records/Account", {"records": [{"Id": rid, "Phone": "555"}]})
+        self.assertEqual((out["SystemModstamp"], out["LastModifiedDate"]), (ts(1), ts(1)))
+        self.later(60)
+        out = self.admin("PATCH", "/records/Account", {"records": [{"Id": rid[:15]}], "system": True})
+        self.assertEqual((out["SystemModstamp"], out["LastModifiedDate"]), (ts(2), None))
+        self.later(60)
+        self.admin("PATCH", "/records/Account", {"records": [{"Id": rid, "Rating": "Hot"}], "system": True})
+        r = self.rec("Account", rid)
+        self.assertEqual((r["Phone"], r["Rating"], r["LastModifiedDate"], r["SystemModstamp"]),
+                         ("555", "Hot", ts(1), ts(3)))
+        # what a pull by LastModifiedDate would miss, one by SystemModstamp sees (trap 14)
+        self.assertEqual(self.soql("SELECT Id FROM Account WHERE LastModifiedDate > %s" % ts(2)[:19] + "Z"), [])
+        self.assertEqual(len(self.soql("SELECT Id FROM Account WHERE SystemModstamp > %sZ" % ts(2)[:19])), 1)
+
+    def test_admin_updates_check_their_records_and_fields(self):
+        rid, = self.seed("Account", {"Name": "A", "External_Id__c": "X"})
+        other, = self.seed("Account", {"Name": "B", "External_Id__c": "Y"})
+        for body, status, code in (
+                ({"records": [{"Id": "001Em0000000099ZZZ", "Name": "?"}]}, 404, "NOT_FOUND"),
+                ({"records": [{"Id": rid, "Nope__c": 1}]}, 400, "INVALID_FIELD"),
+                ({"records": [{"Id": rid, "SystemModstamp": T0}]}, 400, "INVALID_FIELD"),
+                ({"records": [{"Id": rid, "External_Id__c": "y"}]}, 400, "DUPLICATE_VALUE")):
+            r = self.request("PATCH", "/__emulator/records/Account", body, token=None)
+            self.assertEqual((r.status, r.json()[0]["errorCode"]), (status, code), body)
+
+    def test_a_skewed_write_is_stamped_behind_the_current_max(self):
+        """A late commit (§4.4 step 3, §6): the row surfaces with a stamp older than rows already visible."""
+        self.later(600)
+        first, = self.seed("Account", {"Name": "seen"})
+        self.assertEqual(self.admin("POST", "/clock", {"skew_seconds": 90, "skew_writes": 1})["skew_seconds"], 90)
+        late, = self.seed("Account", {"Name": "late"})
+        after, = self.seed("Account", {"Name": "after"})
+        stamps = {n: self.rec("Account", rid)["SystemModstamp"] for n, rid in
+                  (("seen", first), ("late", late), ("after", after))}
+        self.assertEqual(stamps, {"seen": ts(10), "late": ts(8, 30), "after": ts(10)})
+
+    def test_a_lasting_skew_applies_to_bulk_jobs_until_cleared(self):
+        """A lagging app server: every write behind the clock, Bulk ingest included, until the skew is 0 again."""
+        self.admin("POST", "/clock", {"skew_seconds": 30, "set": "2025-11-01T00:10:00Z"})
+        self.run_job("Account", "insert", "Name\nA\n")
+        self.admin("PATCH", "/records/Account", {"records": [{"Id": self.records("Account")[0]["Id"], "Phone": "1"}]})
+        self.assertEqual(self.records("Account")[0]["SystemModstamp"], ts(9, 30))
+        self.admin("POST", "/clock", {"skew_seconds": 0})
+        self.run_job("Account", "insert", "Name\nB\n")
+        self.assertEqual(sorted(r["SystemModstamp"] for r in self.records("Account")), [ts(9, 30), ts(10)])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -385,7 +385,7 @@ class IngestPlan:
                     success.append((k, rid, created))
                 else:
                     rid = self.target_id(r)
-                    self.do_delete(rid, op == "hardDelete")
+                    self.do_delete(rid, op == "hardDelete", ts)
                     success.append((k, rid, False))
             except RowError as e:
                 failures.append((k, getattr(e, "rid", "") or "", e.text))
@@ -560,15 +560,13 @@ class IngestPlan:
         vals = self.values(r, True, None, pre)
         return self.create(vals, ts), True
 
-    def do_delete(self, rid, hard):
-        obj = self.obj
-        rec = self.store.records[obj.name][rid]
-        self.store.index_remove(obj, rec)
+    def do_delete(self, rid, hard, ts):
+        """delete: into the recycle bin; hardDelete: gone from the store, still in the deletion log (§4.2)."""
+        rec = self.store.records[self.obj.name][rid]
         if hard:
-            del self.store.records[obj.name][rid]
+            self.store.hard_delete(self.obj, rec, ts)
         else:
-            rec["IsDeleted"] = "true"
-            rec["SystemModstamp"] = common.record_ts(common.now())
+            self.store.soft_delete(self.obj, rec, ts)
 
 
 _NUMERIC_RE = re.compile(r"^-?\d+(\.\d+)?$")

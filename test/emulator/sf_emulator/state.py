@@ -55,6 +55,9 @@ DEFAULT_CONFIG = {
     "max_query_cursors": 1000,          # open cursors kept; the oldest is evicted beyond this
     # request target > N bytes: 414; target + header lines > N: 431 (docs/soql-and-rest.md §1.6); 0 = no limit
     "max_request_head_bytes": 16384,
+    # the recycle bin (docs/soql-and-rest.md §4.2, §4.3)
+    "recycle_bin_days": 15,             # deleted rows stay in the bin this long, then are purged
+    "replication_enabled_date": None,   # ISO date-time: starts before it get "...before org replication enabled date"
 }
 
 
@@ -121,6 +124,7 @@ class Emulator:
             self.config = dict(DEFAULT_CONFIG)
             self.config.update(self.startup_config)
             common.reset_clock()
+            self.store.bin_days = self.config["recycle_bin_days"]
 
     def seed_records(self):
         u = self.org["user"]

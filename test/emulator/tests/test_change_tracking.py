@@ -148,5 +148,126 @@ class Stamps(ClockCase):
         self.assertEqual(sorted(r["SystemModstamp"] for r in self.records("Account")), [ts(9, 30), ts(10)])
 
 
+class RecycleBin(ClockCase):
+    def test_a_delete_goes_to_the_bin_hidden_from_query_kept_by_queryall(self):
+        a, b = self.seed("Account", {"Name": "A"}, {"Name": "B"})
+        self.later(60)
+        out = self.admin("POST", "/records/Account/delete", {"ids": [b]})
+        self.assertEqual((out["ids"], out["deletedDate"]), ([b], ts(1)))
+        self.assertEqual([r["Id"] for r in self.soql("SELECT Id FROM Account")], [a])
+        rows = self.soql("SELECT Id, IsDeleted, SystemModstamp, LastModifiedDate FROM Account ORDER BY Name", True)
+        self.assertEqual([(r["Id"], r["IsDeleted"], r["SystemModstamp"]) for r in rows],
+                         [(a, False, "2025-11-01T00:00:00.000+0000"), (b, True, "2025-11-01T00:01:00.000+0000")])
+        self.assertEqual(self.api("GET", "/sobjects/Account/%s" % b).status, 404)
+        for method, path, body in (("POST", "/delete", {"ids": [b]}), ("PATCH", "", {"records": [{"Id": b}]})):
+            r = self.request(method, "/__emulator/records/Account" + path, body, token=None)
+            self.assertEqual((r.status, r.json()[0]["errorCode"]), (400, "ENTITY_IS_DELETED"), method)
+
+    def test_undelete_restores_the_row_and_stamps_it(self):
+        rid, = self.seed("Account", {"Name": "A", "External_Id__c": "E1"})
+        self.later(60)
+        self.admin("POST", "/records/Account/delete", {"ids": [rid]})
+        self.later(60)
+        out = self.admin("POST", "/records/Account/undelete", {"ids": [rid]})
+        self.assertEqual(out, {"ids": [rid], "SystemModstamp": ts(2)})
+        r = self.rec("Account", rid)
+        self.assertEqual((r["IsDeleted"], r["SystemModstamp"], r["LastModifiedDate"]), ("false", ts(2), ts(2)))
+        self.assertEqual(len(self.soql("SELECT Id FROM Account")), 1)
+        # the external id is indexed again: an upsert updates the undeleted row
+        self.run_job("Account", "upsert", "External_Id__c,Phone\nE1,9\n", externalIdFieldName="External_Id__c")
+        self.assertEqual(self.rec("Account", rid)["Phone"], "9")
+        self.assertEqual(len(self.records("Account")), 1)
+
+    def test_undelete_refuses_what_is_not_in_the_bin(self):
+        live, hard, dup = self.seed("Account", {"Name": "L"}, {"Name": "H"}, {"Name": "D", "External_Id__c": "E"})
+        self.admin("POST", "/records/Account/delete", {"ids": [hard], "hard": True})
+        self.admin("POST", "/records/Account/delete", {"ids": [dup]})
+        self.seed("Account", {"Name": "D2", "External_Id__c": "e"})
+        for rid, code in ((live, "UNDELETE_FAILED"), (hard, "UNDELETE_FAILED"), (dup, "DUPLICATE_VALUE")):
+            r = self.request("POST", "/__emulator/records/Account/undelete", {"ids": [rid]}, token=None)
+            self.assertEqual((r.status, r.json()[0]["errorCode"]), (400, code), rid)
+        self.admin("PATCH", "/schema/Account", {"undeletable": False})
+        r = self.request("POST", "/__emulator/records/Account/undelete", {"ids": [dup]}, token=None)
+        self.assertEqual(r.status, 400, r.text)
+
+    def test_hard_delete_removes_the_row_from_query_and_queryall(self):
+        a, b = self.seed("Account", {"Name": "A"}, {"Name": "B"})
+        self.admin("POST", "/records/Account/delete", {"ids": [a], "hard": True})
+        self.run_job("Account", "hardDelete", "Id\n%s\n" % b)
+        self.assertEqual(self.soql("SELECT Id FROM Account", True), [])
+        self.assertEqual(self.records("Account"), [])
+
+    def test_purging_the_bin_removes_its_rows_from_queryall(self):
+        a, b = self.seed("Account", {"Name": "A"}, {"Name": "B"})
+        c, = self.seed("Contact", {"LastName": "C"})
+        self.admin("POST", "/records/Account/delete", {"ids": [a, b]})
+        self.admin("POST", "/records/Contact/delete", {"ids": [c]})
+        out = self.admin("POST", "/recyclebin/purge", {"ids": [a]})
+        self.assertEqual(out["purged"], {"Account": 1})
+        self.assertEqual([r["Id"] for r in self.soql("SELECT Id FROM Account", True)], [b])
+        self.assertEqual(self.admin("POST", "/recyclebin/purge", {"object": "Account"})["purged"], {"Account": 1})
+        self.assertEqual(self.soql("SELECT Id FROM Account", True), [])
+        self.assertEqual(len(self.soql("SELECT Id FROM Contact", True)), 1)
+        self.assertEqual(self.admin("POST", "/recyclebin/purge", {})["purged"], {"Contact": 1})
+        self.assertEqual(self.soql("SELECT Id FROM Contact", True), [])
+
+    def test_bin_rows_expire_after_the_configured_days(self):
+        a, b = self.seed("Account", {"Name": "A"}, {"Name": "B"})
+        self.admin("POST", "/records/Account/delete", {"ids": [a]})
+        self.later(86400)
+        self.admin("POST", "/records/Account/delete", {"ids": [b]})
+        self.later(14 * 86400)
+        self.assertEqual(len(self.soql("SELECT Id FROM Account", True)), 2)  # 15 days to the minute: still kept
+        self.later(60)
+        self.assertEqual([r["Id"] for r in self.soql("SELECT Id FROM Account", True)], [b])
+        self.config(recycle_bin_days=1)
+        self.assertEqual(self.soql("SELECT Id FROM Account", True), [])
+        self.assertEqual(self.records("Account"), [])
+        r = self.request("POST", "/__emulator/records/Account/undelete", {"ids": [b]}, token=None)
+        self.assertEqual(r.status, 400, r.text)
+
+    def test_bulk_query_all_sees_the_bin_and_not_expired_rows(self):
+        a, b = self.seed("Account", {"Name": "A"}, {"Name": "B"})
+        self.admin("POST", "/records/Account/delete", {"ids": [a]})
+        self.assertEqual(sorted(r["Id"] for r in self.query_rows("SELECT Id FROM Account", "queryAll")),
+                         sorted([a, b]))
+        self.later(16 * 86400)
+        self.assertEqual([r["Id"] for r in self.query_rows("SELECT Id FROM Account", "queryAll")], [b])
+
+    def test_merge_deletes_the_losers_with_masterrecordid_and_reparents(self):
+        m, l1, l2 = self.seed("Account", {"Name": "M"}, {"Name": "L1"}, {"Name": "L2"})
+        c, = self.seed("Contact", {"LastName": "C", "AccountId": l1})
+        inv, = self.seed("Invoice__c", {"Invoice_Key__c": "K", "Account__c": l2})
+        self.later(60)
+        out = self.admin("POST", "/records/Account/merge",
+                         {"master": m, "losers": [l1, l2], "values": {"Phone": "42"}})
+        self.assertEqual((out["merged"], out["SystemModstamp"]), ([l1, l2], ts(1)))
+        self.assertEqual(out["reparented"], {"Contact": [c], "Invoice__c": [inv]})
+        rows = self.soql("SELECT Id, IsDeleted, MasterRecordId, Phone, SystemModstamp FROM Account ORDER BY Name", True)
+        self.assertEqual([(r["Id"], r["IsDeleted"], r["MasterRecordId"], r["Phone"]) for r in rows],
+                         [(l1, True, m, None), (l2, True, m, None), (m, False, None, "42")])
+        self.assertEqual({r["SystemModstamp"] for r in rows}, {"2025-11-01T00:01:00.000+0000"})
+        self.assertEqual(self.rec("Contact", c)["AccountId"], m)
+        self.assertEqual(self.rec("Contact", c)["SystemModstamp"], ts(1))
+        self.assertEqual(self.rec("Invoice__c", inv)["Account__c"], m)
+        # an undeleted loser is no longer merged
+        self.admin("POST", "/records/Account/undelete", {"ids": [l1]})
+        self.assertNotIn("MasterRecordId", self.rec("Account", l1))
+
+    def test_merge_works_on_contacts_and_leads_only_among_mergeable_objects(self):
+        for obj, vals in (("Contact", {"LastName": "x"}), ("Lead", {"LastName": "x", "Company": "c"})):
+            m, l = self.seed(obj, dict(vals), dict(vals))
+            self.admin("POST", "/records/%s/merge" % obj, {"master": m, "losers": [l]})
+            self.assertEqual(self.rec(obj, l)["MasterRecordId"], m)
+        sobjects = {o["name"]: o["mergeable"] for o in self.api("GET", "/sobjects").json()["sobjects"]}
+        self.assertEqual(sobjects, {"Account": True, "Contact": True, "Lead": True, "User": False,
+                                    "Organization": False, "Group": False, "Invoice__c": False})
+        a, b = self.seed("Invoice__c", {"Invoice_Key__c": "1"}, {"Invoice_Key__c": "2"})
+        for obj, body in (("Invoice__c", {"master": a, "losers": [b]}),
+                          ("Account", {"master": a, "losers": []})):
+            r = self.request("POST", "/__emulator/records/%s/merge" % obj, body, token=None)
+            self.assertEqual(r.status, 400, r.text)
+
+
 if __name__ == "__main__":
     unittest.main()

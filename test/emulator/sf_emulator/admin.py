@@ -286,6 +286,40 @@ def merge_records(req, m, _):
                          "SystemModstamp": ts})
 
 
+def formula_values(req, m, _):
+    """POST /__emulator/records/{object}/formula {"field": F, "value": v} (every row, and rows inserted later) or
+    {"field": F, "values": {id: v}}: a formula field's value changes and no stamp moves, as a formula recomputes
+    on read (docs/soql-and-rest.md §4.5, trap 17). F must be described calculated; values are checked and
+    canonicalised as its type's CSV cells are."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    f = obj.fields_lower.get(str(data.get("field", "")).lower())
+    if f is None:
+        raise ApiError(404, "NOT_FOUND", "unknown field %s.%s" % (obj.name, data.get("field")))
+    if not f.computed or (obj.name_fields and f.name == "Name") or f.compound:
+        raise ApiError(400, "INVALID_FIELD", "%s.%s is not a formula (calculated) field" % (obj.name, f.name))
+    conv = store.make_converter(f, 1)
+
+    def value(v):
+        v = seed_value(v)
+        if v is None or conv is None:
+            return v
+        try:
+            return conv(v)
+        except common.RowError as e:
+            raise ApiError(400, "INVALID_FIELD", e.text)
+    with emu.lock:
+        if "values" in data:
+            if not isinstance(data["values"], dict):
+                raise ApiError(400, "INVALID_FIELD", "values: {id: value, ...}")
+            per_row = {_record(emu, obj, rid)["Id"]: value(v) for rid, v in data["values"].items()}
+            n = emu.store.set_formula(obj, f, per_row=per_row)
+        elif "value" in data:
+            n = emu.store.set_formula(obj, f, value(data["value"]))
+        else:
+            raise ApiError(400, "MISSING_ARGUMENT", "give \"value\" (every row) or \"values\" ({id: value})")
+        return req.json({"object": obj.name, "field": f.name, "updated": n})
+
+
 def _bin_objects(emu, data):
     names = data.get("object")
     if names is None:
@@ -618,6 +652,7 @@ ROUTES = [
     Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/delete", {"POST": delete_records}),
     Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/undelete", {"POST": undelete_records}),
     Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/merge", {"POST": merge_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/formula", {"POST": formula_values}),
     Route(r"/recyclebin", {"GET": recycle_bin}),
     Route(r"/recyclebin/purge", {"POST": purge_bin}),
     Route(r"/faults", {"GET": list_faults, "POST": add_faults, "DELETE": clear_faults}),

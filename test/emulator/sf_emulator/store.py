@@ -477,10 +477,12 @@ class Store:
         # Change tracking (docs/soql-and-rest.md §4.2, §4.3), per object: the deletion log that /deleted reads,
         # {id: (epoch second, stamp text)} for rows in the recycle bin and hard-deleted rows until they are purged;
         # a lower bound of its epochs (bin expiry costs nothing until one is due); the minute from which the log
-        # is complete after a physical purge (earliestDateAvailable)
+        # is complete after a physical purge (earliestDateAvailable); formula values given to every row, which rows
+        # inserted later get too (a formula computes for every row, docs/soql-and-rest.md §4.5)
         self.deleted_log = {n: {} for n in self.schema.objects}
         self.log_min = {n: float("inf") for n in self.schema.objects}
         self.purged_until = {n: None for n in self.schema.objects}
+        self.formula_defaults = {}
 
     def empty_indexes(self, obj):
         """Empty unique/external-id indexes for obj's indexed fields, also as (field name, index, case-sensitive)
@@ -502,6 +504,7 @@ class Store:
             f.name = old.name
             obj.fields = {k: (f if k == f.name else v) for k, v in obj.fields.items()}
         obj.rebuild()
+        self.formula_defaults.get(obj.name, {}).pop(f.name, None)
         recs = self.records[obj.name].values()
         if old is not None:
             conv = make_converter(f, 1)
@@ -527,6 +530,7 @@ class Store:
         """Removes field f from obj, and its values from every record (a deleted field takes its data along)."""
         del obj.fields[f.name]
         obj.rebuild()
+        self.formula_defaults.get(obj.name, {}).pop(f.name, None)
         for rec in self.records[obj.name].values():
             rec.pop(f.name, None)
         self.reindex(obj)
@@ -607,6 +611,9 @@ class Store:
         rec = dict(obj.defaults)
         rec["Id"] = values.get("Id") or self.new_id(obj)
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
+        fd = self.formula_defaults.get(obj.name)
+        if fd:
+            rec.update(fd)
         apply_values(rec, values)
         self.compute_name(obj, rec)
         if obj.auto_numbers:
@@ -624,6 +631,7 @@ class Store:
         ts = ts or common.write_ts()
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
+        base.update(self.formula_defaults.get(obj.name) or {})
         recs, ids = self.records[obj.name], []
         index_list, counters, prefix = self.index_list[obj.name], self.counters, obj.key_prefix
         named = bool(obj.name_fields)
@@ -655,6 +663,7 @@ class Store:
         ts = ts or common.write_ts()
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
+        base.update(self.formula_defaults.get(obj.name) or {})
         base.update(fixed)
         for k in [k for k, v in base.items() if v is None]:
             del base[k]
@@ -776,6 +785,27 @@ class Store:
                     moved.setdefault(o.name, []).append(rec["Id"])
         return moved
 
+    def set_formula(self, obj, f, value=None, per_row=None):
+        """A formula field's value changes without any stamp moving (docs/soql-and-rest.md §4.5, trap 17): value
+        for every row (bin rows too; rows inserted later get it as well), or per_row {id: value}. None clears.
+        Returns the number of rows set."""
+        recs = self.records[obj.name]
+        if per_row is None:
+            targets = [(r, value) for r in recs.values()]
+            fd = self.formula_defaults.setdefault(obj.name, {})
+            if value is None:
+                fd.pop(f.name, None)
+            else:
+                fd[f.name] = value
+        else:
+            targets = [(recs[rid], v) for rid, v in per_row.items()]
+        for rec, v in targets:
+            if v is None:
+                rec.pop(f.name, None)
+            else:
+                rec[f.name] = v
+        return len(targets)
+
     def log_deletion(self, name, rid, ts):
         t = _stamp_epoch(ts)
         self.deleted_log[name][rid] = (t, ts)
@@ -836,7 +866,8 @@ class Store:
 
     def dump(self):
         return {"counters": self.counters, "auto_counters": self.auto_counters, "records": self.records,
-                "deleted_log": self.deleted_log, "purged_until": self.purged_until}
+                "deleted_log": self.deleted_log, "purged_until": self.purged_until,
+                "formula_defaults": self.formula_defaults}
 
     def load(self, d):
         self.clear()
@@ -861,6 +892,8 @@ class Store:
         for n, t in d.get("purged_until", {}).items():
             if n in self.purged_until:
                 self.purged_until[n] = t
+        self.formula_defaults = {n: dict(v) for n, v in d.get("formula_defaults", {}).items()
+                                 if n in self.schema.objects}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -269,5 +269,53 @@ class RecycleBin(ClockCase):
             self.assertEqual(r.status, 400, r.text)
 
 
+class Formulas(ClockCase):
+    def test_a_formula_changes_for_every_row_without_any_stamp_moving(self):
+        """§4.5, trap 17: no SystemModstamp change, so only a re-read finds the new values."""
+        a, b = self.seed("Invoice__c", {"Invoice_Key__c": "1"}, {"Invoice_Key__c": "2"})
+        self.admin("POST", "/records/Invoice__c/delete", {"ids": [b]})
+        before = {r["Id"]: (r["SystemModstamp"], r["LastModifiedDate"]) for r in self.records("Invoice__c")}
+        self.later(60)
+        out = self.admin("POST", "/records/Invoice__c/formula", {"field": "Total_With_Tax__c", "value": 12.5})
+        self.assertEqual(out["updated"], 2)
+        rows = self.records("Invoice__c")
+        self.assertEqual({r["Id"]: r["Total_With_Tax__c"] for r in rows}, {a: "12.50", b: "12.50"})
+        self.assertEqual({r["Id"]: (r["SystemModstamp"], r["LastModifiedDate"]) for r in rows}, before)
+        self.assertEqual(self.soql("SELECT Total_With_Tax__c FROM Invoice__c")[0]["Total_With_Tax__c"], 12.5)
+        # rows written later compute the same formula
+        c, = self.seed("Invoice__c", {"Invoice_Key__c": "3"})
+        self.run_job("Invoice__c", "insert", "Invoice_Key__c\n4\n")
+        self.assertEqual({r["Total_With_Tax__c"] for r in self.records("Invoice__c")}, {"12.50"})
+
+    def test_a_formula_changes_per_row(self):
+        a, b = self.seed("Invoice__c", {"Invoice_Key__c": "1"}, {"Invoice_Key__c": "2"})
+        self.admin("POST", "/records/Invoice__c/formula", {"field": "total_with_tax__c", "values": {a[:15]: "3"}})
+        vals = {r["Id"]: r.get("Total_With_Tax__c") for r in self.records("Invoice__c")}
+        self.assertEqual(vals, {a: "3.00", b: None})
+        self.assertEqual({r["SystemModstamp"] for r in self.records("Invoice__c")}, {T0})
+
+    def test_only_calculated_fields_take_formula_values(self):
+        self.seed("Invoice__c", {"Invoice_Key__c": "1"})
+        for body, status in (({"field": "Amount__c", "value": 1}, 400), ({"field": "Nope__c", "value": 1}, 404),
+                             ({"field": "Total_With_Tax__c", "value": "abc"}, 400),
+                             ({"field": "Total_With_Tax__c"}, 400)):
+            r = self.request("POST", "/__emulator/records/Invoice__c/formula", body, token=None)
+            self.assertEqual(r.status, status, body)
+        r = self.request("POST", "/__emulator/records/Contact/formula", {"field": "Name", "value": "x"}, token=None)
+        self.assertEqual(r.status, 400, r.text)
+
+    def test_a_formula_field_added_at_run_time(self):
+        rid, = self.seed("Account", {"Name": "A"})
+        self.admin("POST", "/schema/Account/fields", {"name": "Age_Days__c", "type": "double", "computed": True,
+                                                      "createable": False, "updateable": False,
+                                                      "calculatedFormula": "TODAY() - DATEVALUE(CreatedDate)"})
+        describe = {f["name"]: f for f in self.api("GET", "/sobjects/Account/describe").json()["fields"]}
+        self.assertTrue(describe["Age_Days__c"]["calculated"])
+        self.admin("POST", "/records/Account/formula", {"field": "Age_Days__c", "value": 3})
+        self.assertEqual(self.soql("SELECT Age_Days__c, SystemModstamp FROM Account")[0],
+                         {"attributes": {"type": "Account", "url": "/services/data/v62.0/sobjects/Account/" + rid},
+                          "Age_Days__c": 3.0, "SystemModstamp": "2025-11-01T00:00:00.000+0000"})
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -205,6 +205,11 @@ def ts_epoch(text):
     return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) + int(text[20:23] or 0) / 1000.0
 
 
+def rest_ts(t):
+    """A date-time as REST JSON writes it, "2025-11-03T23:59:00.000+0000" (docs/soql-and-rest.md §1.4, §4.3)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03d+0000" % int(round((t % 1) * 1000) % 1000)
+
+
 def log_ts(t):
     """Millisecond UTC timestamp of the request log (admin API only)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)

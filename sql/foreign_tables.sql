@@ -47,6 +47,8 @@ EXPLAIN (COSTS OFF) SELECT name FROM sf.lead WHERE numberofemployees NOT IN (1, 
 -- x <> ALL('{1,NULL}') and x = ANY('{}') are never true: no row, and no empty IN list (SOQL refuses one).
 EXPLAIN (COSTS OFF) SELECT name FROM sf.lead WHERE numberofemployees NOT IN (1, NULL);
 EXPLAIN (COSTS OFF) SELECT name FROM sf.lead WHERE numberofemployees = ANY ('{}'::int[]);
+-- x <> ALL('{}') is true for every row, nulls included.
+EXPLAIN (COSTS OFF) SELECT name FROM sf.lead WHERE numberofemployees <> ALL ('{}'::int[]);
 EXPLAIN (COSTS OFF) SELECT name FROM sf.lead WHERE email IS NULL AND birthdate__c IS NOT NULL;
 -- Checkboxes are never null: a bare column, NOT, and = false; IS NULL stays local (SOQL's = null is false).
 EXPLAIN (COSTS OFF) SELECT name FROM sf.lead WHERE isconverted AND NOT hasoptedoutofemail;

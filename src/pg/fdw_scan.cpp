@@ -347,6 +347,8 @@ bool value_of(Node *node, DeparseContext *dx, Datum *value, bool *isnull, Oid *t
 
 // SOQL has no FALSE: Id is never null, so this matches no row (docs/soql-and-rest.md §1.5).
 const char *kNoRows = "Id = null";
+// Nor TRUE: every row has an Id.
+const char *kAllRows = "Id != null";
 
 const char *soql_operator(const char *opname, bool *negated) {
     *negated = false;
@@ -555,6 +557,12 @@ int walk_array(ScalarArrayOpExpr *sa, ClassifyContext *cx, DeparseContext *dx, S
     // x <> ALL('{1,NULL}') is never true; x = ANY('{}') neither; and SOQL refuses an empty IN list.
     if ((not_in && any_null) || (in && written == 0)) {
         appendStringInfoString(buf, kNoRows);
+        return result;
+    }
+    // x <> ALL('{}') is true for every row, null ones included; with values that match no stored one (a
+    // fractional datetime), it is true for every non-null x.
+    if (not_in && n == 0) {
+        appendStringInfoString(buf, kAllRows);
         return result;
     }
     if (not_in && written == 0) {

@@ -111,9 +111,11 @@ bool is_leap_year(int y) {
 
 void check_date(const CivilDateTime &v, const char *what) {
     static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (v.year < 1 || v.year > 9999) {
+    // Salesforce keeps dates and datetimes from 1700 to 4000 and refuses literals outside (MALFORMED_QUERY
+    // "invalid date"): such a bound stays with PostgreSQL, which answers it.
+    if (v.year < kMinSoqlYear || v.year > kMaxSoqlYear) {
         cannot_write(std::string("a ") + what + " in the year " + std::to_string(v.year) +
-                     " cannot be written as a SOQL literal (years 1 to 9999)");
+                     " cannot be written as a SOQL literal (years 1700 to 4000)");
     }
     if (v.month < 1 || v.month > 12 || v.day < 1 ||
         v.day > kDays[v.month - 1] + (v.month == 2 && is_leap_year(v.year) ? 1 : 0)) {

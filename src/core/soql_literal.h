@@ -21,6 +21,9 @@ namespace sfb {
 // write between the quotes, escapes as written (\' is two) and in UTF-16 code units as Java does (a
 // character outside the BMP is two): never fewer than Salesforce can count.
 inline constexpr std::size_t kMaxSoqlStringLiteralChars = 4000;
+// The years Salesforce's date and datetime values span (Salesforce's "valid date range").
+inline constexpr int kMinSoqlYear = 1700;
+inline constexpr int kMaxSoqlYear = 4000;
 
 // 'O\'Brien': single-quoted, with \' \" \\ \n \r \t \b \f, other C0 controls as \u00XX, everything else as
 // UTF-8. Throws InvalidParameter for text that is not valid UTF-8, holds U+0000, or would be longer than
@@ -39,7 +42,7 @@ std::string soql_string_literal(std::string_view utf8);
 // kMaxSoqlStringLiteralChars characters written.
 std::optional<std::string> soql_like_literal(std::string_view postgres_like_pattern, bool *exact);
 
-// 2024-01-31 (unquoted; for date fields only). Throws InvalidParameter for a year outside 1..9999 or a
+// 2024-01-31 (unquoted; for date fields only). Throws InvalidParameter for a year outside 1700..4000 or a
 // month/day out of range.
 std::string soql_date_literal(const CivilDateTime &date);
 

@@ -100,6 +100,13 @@ std::vector<std::string> import(const ImportRequest &req) {
     if (req.list_type != FDW_IMPORT_SCHEMA_ALL) {
         // A name that is not an object of the org is an error, not silently nothing.
         for (const std::string &n : req.named) {
+            // PostgreSQL keeps only the tables whose (lower-cased) names are listed, so a quoted name with
+            // capitals would import nothing without a word.
+            if (req.list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && ascii_lowercase(n) != n)
+                raise_error(ERRCODE_FDW_TABLE_NOT_FOUND, std::string(kWhat) + ": LIMIT TO (\"" + n +
+                                                             "\") would import nothing: tables are " +
+                                                             "named by the lower-cased API name; write " +
+                                                             ascii_lowercase(n) + " without quotes");
             const SObjectSummary *o = global.find(n);
             if (o == nullptr || !o->queryable) {
                 std::string close;

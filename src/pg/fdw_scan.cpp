@@ -81,8 +81,9 @@ struct SfRelPlan {
     List *pushed_exact;  // IntList, parallel to pushed: 1 when no local recheck is needed
     List *local;         // RestrictInfo clauses PostgreSQL evaluates (rechecks included)
     Bitmapset *attrs_used;
-    bool all_exact;     // every restriction pushed exactly: LIMIT may go to Salesforce
-    bool small_result;  // a pushed equality on a unique field (Id, an external id)
+    bool all_exact;       // every restriction pushed exactly: LIMIT may go to Salesforce
+    bool small_result;    // a pushed equality on a unique field (Id, an external id)
+    bool where_too_long;  // the WHERE would exceed Salesforce's statement limit: evaluated here
     double rows;
 };
 
@@ -407,6 +408,10 @@ int walk_operator(OpExpr *op, ClassifyContext *cx, DeparseContext *dx, StringInf
     if (like) {
         if (!textual || swapped)
             return kNotPushed;
+        // On a caseSensitive field SOQL's LIKE keeps case (docs/soql-and-rest.md §2.1): ILIKE would lose
+        // rows.
+        if (strcmp(opname, "~~*") == 0 && col->case_sensitive)
+            return kNotPushed;
     }
     bool negated = false;
     const char *soql_op = like ? "LIKE" : soql_operator(opname, &negated);
@@ -681,6 +686,29 @@ void get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid) {
             }
         }
     }
+    // A WHERE longer than Salesforce takes stays with PostgreSQL entirely (runtime values shown as "?" count
+    // little: a statement they make too long drops them at execution, and PostgreSQL rechecks them).
+    if (plan->pushed != NIL) {
+        StringInfoData where;
+        initStringInfo(&where);
+        ClassifyContext lx{plan->table, baserel->relid, false};
+        foreach (lc, plan->pushed)
+            (void)walk((Node *)lfirst_node(RestrictInfo, lc)->clause, &lx, nullptr, &where);
+        int select_chars = 0;
+        for (int i = 0; i < plan->table->natts; ++i)
+            if (plan->table->columns[i].field != nullptr)
+                select_chars += (int)strlen(plan->table->columns[i].field) + 2;
+        if (where.len + select_chars + 200 > kMaxSoqlChars) {
+            foreach (lc, plan->pushed)
+                if (!list_member_ptr(plan->local, lfirst(lc)))
+                    plan->local = lappend(plan->local, lfirst(lc));
+            plan->pushed = NIL;
+            plan->pushed_exact = NIL;
+            plan->all_exact = false;
+            plan->small_result = false;
+            plan->where_too_long = true;
+        }
+    }
     // Columns the scan must return: those the query reads and those the local quals need.
     pull_varattnos((Node *)baserel->reltarget->exprs, baserel->relid, &plan->attrs_used);
     foreach (lc, plan->local) {
@@ -828,6 +856,7 @@ enum PrivateIndex {
     kPrivColumnSelect,
     kPrivPushedExact,
     kPrivRuntimeCount,
+    kPrivWhereTooLong,
 };
 
 bool collect_runtime(Node *node, List **out);
@@ -920,6 +949,7 @@ ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best
     priv = lappend(priv, column_select);
     priv = lappend(priv, plan->pushed_exact);
     priv = lappend(priv, makeInteger(list_length(runtime)));
+    priv = lappend(priv, makeInteger(plan->where_too_long ? 1 : 0));
     List *fdw_exprs = list_concat(list_copy(runtime), pushed_exprs);
     return make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs, priv, NIL, NIL, outer_plan);
 }
@@ -953,11 +983,10 @@ struct SfScanState {
     int engine;            // planned_engine, or Bulk for a statement too long for a REST URI
     List *runtime_states;  // ExprStates of the runtime values
     int npushed;
-    ExprState **exact_states;  // the exactly pushed quals, for when one cannot be sent (nullptr otherwise)
-    bool *unsent;              // per pushed qual: left out of this SOQL, so evaluated here
-    bool local_fallback;       // some exactly pushed qual is evaluated here
-    bool started;              // the SOQL of the current values was sent
+    bool *unsent;  // per pushed qual: left out of this SOQL (PostgreSQL rechecks it)
+    bool started;  // the SOQL of the current values was sent
     char *notice;
+    bool notice_given;  // once per scan, not once per rescan
     RowConversion conv;
     MemoryContext row_context;
 };
@@ -1040,7 +1069,11 @@ void build_soql(ForeignScanState *node, SfScanState *s, bool explain_only) {
     appendStringInfo(&soql, " FROM %s", strVal(list_nth(priv, kPrivObject)));
     StringInfoData where;
     initStringInfo(&where);
-    s->local_fallback = false;
+    // Exact quals hold constants only, checked at plan time: they always have a spelling and fit. A qual with
+    // runtime values is rechecked by PostgreSQL, so it may be left out: when a value has no spelling, or
+    // when the values make the statement longer than Salesforce takes.
+    StringInfoData rechecked;
+    initStringInfo(&rechecked);
     int i = 0;
     foreach (lc, pushed) {
         StringInfoData one;
@@ -1048,31 +1081,30 @@ void build_soql(ForeignScanState *node, SfScanState *s, bool explain_only) {
         dx.cx.runtime = false;
         bool exact = list_nth_int(pushed_exact, i) != 0;
         s->unsent[i] = walk((Node *)lfirst(lc), &dx.cx, &dx, &one) == kNotPushed;
-        if (s->unsent[i])
-            s->local_fallback = s->local_fallback || exact;
-        else
-            appendStringInfo(&where, "%s%s", where.len > 0 ? " AND " : "", one.data);
+        if (s->unsent[i] && exact)
+            elog(ERROR, "salesforce foreign table: a condition planned for Salesforce has no SOQL spelling");
+        if (!s->unsent[i]) {
+            StringInfo into = exact ? &where : &rechecked;
+            appendStringInfo(into, "%s%s", into->len > 0 ? " AND " : "", one.data);
+        }
         ++i;
     }
     const char *order_by = strVal(list_nth(priv, kPrivOrderBy));
     int64 limit = strtoi64(strVal(list_nth(priv, kPrivLimit)), nullptr, 10);
-    // Too long for Salesforce: the whole WHERE is evaluated here instead.
-    if (soql.len + where.len + strlen(order_by) + 64 > (size_t)kMaxSoqlChars) {
-        for (int k = 0; k < s->npushed; ++k) {
-            s->unsent[k] = true;
-            s->local_fallback = s->local_fallback || list_nth_int(pushed_exact, k) != 0;
-        }
-        resetStringInfo(&where);
+    if (soql.len + where.len + rechecked.len + strlen(order_by) + 80 > (size_t)kMaxSoqlChars) {
+        resetStringInfo(&rechecked);
         s->notice = psprintf(
             "the WHERE clause is longer than Salesforce accepts in a query (%d characters); "
-            "it is evaluated locally, on every row of %s",
-            kMaxSoqlChars, table->object);
+            "conditions with parameters are evaluated locally",
+            kMaxSoqlChars);
     }
+    if (rechecked.len > 0)
+        appendStringInfo(&where, "%s%s", where.len > 0 ? " AND " : "", rechecked.data);
     if (where.len > 0)
         appendStringInfo(&soql, " WHERE %s", where.data);
     if (order_by[0] != '\0')
         appendStringInfo(&soql, " ORDER BY %s", order_by);
-    if (limit >= 0 && !s->local_fallback)
+    if (limit >= 0)
         appendStringInfo(&soql, " LIMIT " INT64_FORMAT, limit);
     s->soql = soql.data;
     MemoryContextSwitchTo(caller);
@@ -1101,21 +1133,13 @@ void begin_scan(ForeignScanState *node, int eflags) {
     bool explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
     int nruntime = intVal(list_nth(priv, kPrivRuntimeCount));
     List *pushed = list_copy_tail(fs->fdw_exprs, nruntime);
-    List *pushed_exact = (List *)list_nth(priv, kPrivPushedExact);
     s->npushed = list_length(pushed);
     s->unsent = (bool *)palloc0(sizeof(bool) * Max(s->npushed, 1));
-    s->exact_states = (ExprState **)palloc0(sizeof(ExprState *) * Max(s->npushed, 1));
     if (!explain_only) {
         ListCell *lc;
         foreach (lc, list_copy_head(fs->fdw_exprs, nruntime))
             s->runtime_states =
                 lappend(s->runtime_states, ExecInitExpr((Expr *)lfirst(lc), (PlanState *)node));
-        int i = 0;
-        foreach (lc, pushed) {
-            if (list_nth_int(pushed_exact, i) != 0)
-                s->exact_states[i] = ExecInitQual(list_make1(lfirst(lc)), (PlanState *)node);
-            ++i;
-        }
     }
     s->soql_context =
         AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan SOQL", ALLOCSET_SMALL_SIZES);
@@ -1179,7 +1203,13 @@ void start_fetch(ForeignScanState *node, SfScanState *s) {
                          errhint("Read it with the REST engine (engine 'rest'), or leave the column out.")));
         }
     }
+    if (intVal(list_nth(priv, kPrivWhereTooLong)) != 0 && s->notice == nullptr && !s->notice_given)
+        s->notice = psprintf(
+            "the WHERE clause is longer than Salesforce accepts in a query (%d characters); it is evaluated "
+            "locally, on every row of %s",
+            kMaxSoqlChars, table->object);
     if (s->notice != nullptr) {
+        s->notice_given = true;
         ereport(NOTICE, (errmsg("salesforce foreign table %s: %s", RelationGetRelationName(rel), s->notice)));
         s->notice = nullptr;
     }
@@ -1282,31 +1312,17 @@ TupleTableSlot *iterate_scan(ForeignScanState *node) {
     if (!s->started)
         start_fetch(node, s);
     TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-    ExprContext *econtext = node->ss.ps.ps_ExprContext;
-    for (;;) {
-        ExecClearTuple(slot);
-        MemoryContextReset(s->row_context);
-        MemoryContext old = MemoryContextSwitchTo(s->row_context);
-        RowIo io{s->fetch, false, 0, nullptr};
-        guarded_void_call(fetch_row, &io);
-        if (io.done) {
-            MemoryContextSwitchTo(old);
-            return slot;
-        }
+    ExecClearTuple(slot);
+    MemoryContextReset(s->row_context);
+    MemoryContext old = MemoryContextSwitchTo(s->row_context);
+    RowIo io{s->fetch, false, 0, nullptr};
+    guarded_void_call(fetch_row, &io);
+    if (!io.done) {
         convert_row(&s->conv, &io, slot->tts_values, slot->tts_isnull);
-        MemoryContextSwitchTo(old);
         ExecStoreVirtualTuple(slot);
-        if (!s->local_fallback)
-            return slot;
-        econtext->ecxt_scantuple = slot;
-        bool keep = true;
-        for (int i = 0; i < s->npushed && keep; ++i)
-            if (s->unsent[i] && s->exact_states[i] != nullptr)
-                keep = ExecQual(s->exact_states[i], econtext);
-        if (keep)
-            return slot;
-        InstrCountFiltered2(node, 1);
     }
+    MemoryContextSwitchTo(old);
+    return slot;
 }
 
 // A rescan reads again; with new parameter values (a correlated subquery's, say) the SOQL changes too, so
@@ -1337,8 +1353,6 @@ void explain_scan(ForeignScanState *node, ExplainState *es) {
     SfScanState *s = (SfScanState *)node->fdw_state;
     ExplainPropertyText("Salesforce Engine", s->engine == 2 ? "Bulk API 2.0 query job" : "REST query", es);
     ExplainPropertyText("SOQL", s->soql != nullptr ? s->soql : "(not sent: the scan read no row)", es);
-    if (s->local_fallback)
-        ExplainPropertyText("Salesforce Fallback", "some pushed conditions are evaluated locally", es);
     if (es->analyze && s->fetch != nullptr) {
         const FetchStats &stats = s->fetch->stats();
         ExplainPropertyInteger("Salesforce Pages", nullptr, stats.pages, es);

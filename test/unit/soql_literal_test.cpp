@@ -139,15 +139,15 @@ TEST(SoqlDateLiteral, Writes) {
     EXPECT_EQ(soql_date_literal(at(2024, 1, 31)), "2024-01-31");
     EXPECT_EQ(soql_date_literal(at(2024, 2, 29)), "2024-02-29");
     EXPECT_EQ(soql_date_literal(at(2000, 2, 29)), "2000-02-29");
-    EXPECT_EQ(soql_date_literal(at(1, 1, 1)), "0001-01-01");
-    EXPECT_EQ(soql_date_literal(at(9999, 12, 31, 23, 59, 59, 999)), "9999-12-31");  // time ignored
+    EXPECT_EQ(soql_date_literal(at(1700, 1, 1)), "1700-01-01");
+    EXPECT_EQ(soql_date_literal(at(4000, 12, 31, 23, 59, 59, 999)), "4000-12-31");  // time ignored
 }
 
 TEST(SoqlDateLiteral, Refuses) {
-    EXPECT_EQ(refusal([] { soql_date_literal(at(0, 1, 1)); }),
-              "a date in the year 0 cannot be written as a SOQL literal (years 1 to 9999)");
-    EXPECT_EQ(refusal([] { soql_date_literal(at(10000, 1, 1)); }),
-              "a date in the year 10000 cannot be written as a SOQL literal (years 1 to 9999)");
+    EXPECT_EQ(refusal([] { soql_date_literal(at(1699, 12, 31)); }),
+              "a date in the year 1699 cannot be written as a SOQL literal (years 1700 to 4000)");
+    EXPECT_EQ(refusal([] { soql_date_literal(at(4001, 1, 1)); }),
+              "a date in the year 4001 cannot be written as a SOQL literal (years 1700 to 4000)");
     EXPECT_EQ(refusal([] { soql_date_literal(at(2023, 2, 29)); }),
               "a date with month 2 and day 29 is not a calendar date");
     EXPECT_NE(refusal([] { soql_date_literal(at(1900, 2, 29)); }), "");
@@ -160,7 +160,7 @@ TEST(SoqlDateLiteral, Refuses) {
 TEST(SoqlDatetimeLiteral, WritesUtcToTheSecond) {
     EXPECT_EQ(soql_datetime_literal(at(2024, 1, 31, 12, 0, 0)), "2024-01-31T12:00:00Z");
     EXPECT_EQ(soql_datetime_literal(at(1999, 12, 31, 23, 59, 59)), "1999-12-31T23:59:59Z");
-    EXPECT_EQ(soql_datetime_literal(at(1, 1, 1)), "0001-01-01T00:00:00Z");
+    EXPECT_EQ(soql_datetime_literal(at(1700, 1, 1)), "1700-01-01T00:00:00Z");
 }
 
 TEST(SoqlDatetimeLiteral, Refuses) {
@@ -173,7 +173,7 @@ TEST(SoqlDatetimeLiteral, Refuses) {
     EXPECT_NE(refusal([] { soql_datetime_literal(at(2024, 1, 31, 12, 0, 60)); }), "");
     EXPECT_NE(refusal([] { soql_datetime_literal(at(2024, 1, 31, -1, 0, 0)); }), "");
     EXPECT_EQ(refusal([] { soql_datetime_literal(at(10000, 1, 1)); }),
-              "a datetime in the year 10000 cannot be written as a SOQL literal (years 1 to 9999)");
+              "a datetime in the year 10000 cannot be written as a SOQL literal (years 1700 to 4000)");
     EXPECT_NE(refusal([] { soql_datetime_literal(at(2024, 2, 30)); }), "");
 }
 

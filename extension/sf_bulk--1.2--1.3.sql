@@ -265,7 +265,11 @@ CREATE FUNCTION sf_bulk.fdw_handler()
 RETURNS fdw_handler
 AS 'MODULE_PATHNAME', 'sf_bulk_fdw_handler'
 LANGUAGE C STRICT;
-ALTER FOREIGN DATA WRAPPER salesforce HANDLER sf_bulk.fdw_handler;
 COMMENT ON FOREIGN DATA WRAPPER salesforce IS
   'Salesforce orgs: servers carry login_url, instance_url, api_version and engine; user mappings carry '
   'credentials; foreign tables read objects (options object, engine; columns: field)';
+-- PostgreSQL warns that a new handler "can change behavior of existing foreign tables": until now a salesforce
+-- foreign table could not be read at all, so the warning would only alarm. Last in the script, because the
+-- setting lasts until the script ends (PostgreSQL restores it then).
+SET client_min_messages = error;
+ALTER FOREIGN DATA WRAPPER salesforce HANDLER sf_bulk.fdw_handler;

@@ -193,7 +193,7 @@ std::string sobjects_path(const ApiVersion &v);                                 
 std::string sobject_describe_path(const ApiVersion &v, std::string_view object);  // .../sobjects/{o}/describe
 std::string limits_path(const ApiVersion &v);                                     // .../limits
 // REST query (docs/soql-and-rest.md §1.1): .../query?q=<SOQL>, or .../queryAll?q=... for deleted and
-// archived rows too. The statement is form-encoded, so a '+' in a datetime offset travels as %2B.
+// archived rows too. The statement is percent-encoded, so a '+' in a datetime offset travels as %2B.
 std::string rest_query_path(const ApiVersion &v, std::string_view soql, bool all_rows);
 // .../limits/recordCount?sObjects=<object> (§5.1).
 std::string record_count_path(const ApiVersion &v, std::string_view object);

@@ -114,42 +114,10 @@ class PathTree {
     std::string folded_;  // scratch for find()
 };
 
-// JSON string body (without the quotes) as nlohmann's dump writes it: UTF-8 kept, controls escaped.
-void append_json_escaped(std::string &out, const std::string &s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (const char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += "\\u00";
-                    out += kHex[(static_cast<unsigned char>(c) >> 4) & 0xF];
-                    out += kHex[static_cast<unsigned char>(c) & 0xF];
-                } else {
-                    out += c;
-                }
-        }
-    }
+// A JSON string, quoted and escaped by nlohmann's own writer (the value came out of its parser, so it is
+// valid UTF-8).
+void append_json_string(std::string &out, const std::string &s) {
+    out += nlohmann::json(s).dump();
 }
 
 // The token text of a JSON number with a fraction or exponent. nlohmann's lexer stores the locale's decimal
@@ -278,9 +246,7 @@ class PageReader {
         if (capture_depth_ > 0) {
             check_no_nul(v, capture_node_);
             capture_separator();
-            capture_ += '"';
-            append_json_escaped(capture_, v);
-            capture_ += '"';
+            append_json_string(capture_, v);
             return true;
         }
         if (at_top_member(TopMember::NextRecordsUrl)) {
@@ -305,9 +271,8 @@ class PageReader {
         if (capture_depth_ > 0) {
             check_no_nul(k, capture_node_);
             capture_separator();
-            capture_ += '"';
-            append_json_escaped(capture_, k);
-            capture_ += "\":";
+            append_json_string(capture_, k);
+            capture_ += ':';
             return true;
         }
         Frame &f = stack_.back();

@@ -11,6 +11,8 @@
 #include "pg_headers.h"
 
 extern "C" {
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
@@ -82,6 +84,10 @@ CachedRow read_row(Oid mapping, const std::string &key, const std::string &versi
 
 void write_row(const std::string &server, Oid mapping, const std::string &key, const std::string &version,
                const std::string &body, const std::optional<std::string> &validator) {
+    // A read-only transaction or a standby (a foreign-table SELECT there) cannot write the table: what it
+    // read stays in the session's copy.
+    if (pg_call([] { return XactReadOnly || RecoveryInProgress(); }))
+        return;
     pg_call([&] {
         const char *sql =
             "INSERT INTO sf_bulk.describe AS d (server_name, mapping, object, api_version, body, validator, "
@@ -107,6 +113,10 @@ void write_row(const std::string &server, Oid mapping, const std::string &key, c
 // Salesforce said 304: the row stands, fresh again from now.
 void touch_row(Oid mapping, const std::string &key, const std::string &version,
                const std::optional<std::string> &validator) {
+    // A read-only transaction or a standby (a foreign-table SELECT there) cannot write the table: what it
+    // read stays in the session's copy.
+    if (pg_call([] { return XactReadOnly || RecoveryInProgress(); }))
+        return;
     pg_call([&] {
         const char *sql =
             "UPDATE sf_bulk.describe SET fetched_at = pg_catalog.now(), validator = coalesce($4, validator) "

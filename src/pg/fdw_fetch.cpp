@@ -95,8 +95,10 @@ HttpResponse SalesforceFetch::send(HttpRequest request, const char *what) {
     }
 }
 
-void SalesforceFetch::restart() {
+void SalesforceFetch::restart(std::string soql, bool bulk) {
     abort_bulk_job();
+    soql_ = std::move(soql);
+    bulk_ = bulk;
     rows_.clear();
     next_row_ = 0;
     started_ = false;

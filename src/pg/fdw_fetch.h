@@ -44,8 +44,8 @@ class SalesforceFetch {
 
     // The next row, or nullptr after the last. Valid until the next call. Throws PgError.
     const Row *next();
-    // Starts again from the first row (a rescan): a new query.
-    void restart();
+    // Starts again from the first row (a rescan): a new query, with this statement and engine.
+    void restart(std::string soql, bool bulk);
 
     const FetchStats &stats() const { return stats_; }
     bool bulk() const { return bulk_; }

@@ -106,8 +106,8 @@ std::vector<std::string> import(const ImportRequest &req) {
                 for (const std::string &c : closest_names(n, queryable))
                     close += (close.empty() ? "" : ", ") + c;
                 raise_error(ERRCODE_FDW_TABLE_NOT_FOUND,
-                            std::string(kWhat) + ": the org has no queryable object \"" + n + "\"",
-                            close.empty() ? std::string() : "Closest objects: " + close + ".");
+                            std::string(kWhat) + ": the org has no queryable object \"" + n + "\"" +
+                                (close.empty() ? std::string() : " (closest: " + close + ")"));
             }
         }
     }

@@ -216,9 +216,9 @@ Resolved resolve(Oid relid, bool with_row_count) {
             std::string close = field_names_of(d, wanted);
             raise_error(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND,
                         "foreign table " + t.qualified_name + " column \"" + c.name + "\": " + d.name +
-                            " has no field \"" + wanted + "\"",
-                        close.empty() ? std::string() : "Closest fields: " + close + ".",
-                        "Name the field with the column option field, e.g. OPTIONS (field 'Name').");
+                            " has no field \"" + wanted + "\"" +
+                            (close.empty() ? std::string() : " (closest: " + close + ")"),
+                        "", "Name the field with the column option field, e.g. OPTIONS (field 'Name').");
         }
         std::string why;
         if (!pg_type_accepts(c.pg_type, *f, &why))

@@ -26,6 +26,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -46,6 +47,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/sampling.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
@@ -677,7 +679,10 @@ void get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid) {
         RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
         pull_varattnos((Node *)ri->clause, baserel->relid, &plan->attrs_used);
     }
-    double tuples = plan->table->row_count >= 0 ? plan->table->row_count : 1000.0;
+    // Rows of the object: Salesforce's record count, else what ANALYZE found, else a guess.
+    double tuples = plan->table->row_count >= 0 ? plan->table->row_count
+                    : baserel->tuples > 0       ? baserel->tuples
+                                                : 1000.0;
     baserel->tuples = tuples;
     Selectivity sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, nullptr);
     baserel->rows = clamp_row_est(tuples * sel);
@@ -838,6 +843,39 @@ bool collect_runtime(Node *node, List **out) {
     return sfb_expression_tree_walker(node, collect_runtime_walker, out);
 }
 
+// The SELECT list: each field once, in column order, for the columns in `wanted` (attribute numbers offset
+// by FirstLowInvalidHeapAttributeNumber, as pull_varattnos makes them), or every column when `all`, leaving
+// out what a Bulk job cannot return when `bulk`; the Id alone when no column is read (count(*)). Sets
+// *column_select to each column's SELECT position, -1 when it is not read.
+List *select_list(SfTable *table, Bitmapset *wanted, bool all, bool bulk, List **column_select) {
+    List *fields = NIL;
+    *column_select = NIL;
+    for (int attno = 1; attno <= table->natts; ++attno) {
+        const SfColumn *c = &table->columns[attno - 1];
+        int position = -1;
+        if (c->field != nullptr && !(bulk && !c->bulk_selectable) &&
+            (all || bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, wanted))) {
+            int i = 0;
+            ListCell *lc;
+            foreach (lc, fields) {
+                if (pg_strcasecmp(strVal(lfirst(lc)), c->field) == 0) {
+                    position = i;
+                    break;
+                }
+                ++i;
+            }
+            if (position < 0) {
+                position = list_length(fields);
+                fields = lappend(fields, makeString(c->field));
+            }
+        }
+        *column_select = lappend_int(*column_select, position);
+    }
+    if (fields == NIL)
+        fields = list_make1(makeString(pstrdup("Id")));
+    return fields;
+}
+
 ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best_path, List *tlist,
                       List *scan_clauses, Plan *outer_plan) {
     SfRelPlan *plan = (SfRelPlan *)baserel->fdw_private;
@@ -861,32 +899,9 @@ ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best
         pushed_exprs = lappend(pushed_exprs, ri->clause);
         collect_runtime_walker((Node *)ri->clause, &runtime);
     }
-    // The SELECT list: each field once, in column order; the Id alone when no column is read (count(*)).
-    List *fields = NIL;
-    List *column_select = NIL;
     bool whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, plan->attrs_used);
-    for (int attno = 1; attno <= table->natts; ++attno) {
-        const SfColumn *c = &table->columns[attno - 1];
-        int position = -1;
-        if (c->field != nullptr &&
-            (whole_row || bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, plan->attrs_used))) {
-            int i = 0;
-            foreach (lc, fields) {
-                if (pg_strcasecmp(strVal(lfirst(lc)), c->field) == 0) {
-                    position = i;
-                    break;
-                }
-                ++i;
-            }
-            if (position < 0) {
-                position = list_length(fields);
-                fields = lappend(fields, makeString(c->field));
-            }
-        }
-        column_select = lappend_int(column_select, position);
-    }
-    if (fields == NIL)
-        fields = list_make1(makeString(pstrdup("Id")));
+    List *column_select = NIL;
+    List *fields = select_list(table, plan->attrs_used, whole_row, false, &column_select);
     List *path_private = best_path->fdw_private;
     List *priv = NIL;
     priv = lappend(priv, linitial(path_private));  // engine
@@ -903,24 +918,71 @@ ForeignScan *get_plan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *best
 
 // ---- executor -------------------------------------------------------------------------------------------
 
-struct SfScanState {
-    SalesforceFetch *fetch;  // owned: deleted by the memory context callback below
-    MemoryContextCallback cleanup;
-    char *soql;
-    int engine;
-    bool local_fallback;  // some exactly pushed quals could not be sent: evaluated here
-    ExprState *fallback_qual;
-    char *notice;
+// How a fetched row becomes a tuple: each column's input function, or a split into text[] for a
+// multipicklist ("a;b;c").
+struct RowConversion {
+    const char *table_name;
+    SfTable *table;
     int natts;
-    int *column_select;
+    char **column_names;
+    int *column_select;  // SELECT position of each column, -1 when not fetched
     FmgrInfo *input;
     Oid *ioparam;
     int32 *typmod;
     bool *is_array;
     Oid *array_element;
-    MemoryContext row_context;
-    TupleTableSlot *slot;
+    int64 row_number;
+    int converting;  // the column being converted, for the error context
 };
+
+struct SfScanState {
+    SalesforceFetch *fetch;  // owned: deleted by the memory context callback below
+    MemoryContextCallback cleanup;
+    SfTable *table;
+    char *soql;  // in soql_context, rebuilt when a rescan brings new parameter values
+    MemoryContext soql_context;
+    int planned_engine;
+    int engine;            // planned_engine, or Bulk for a statement too long for a REST URI
+    List *runtime_states;  // ExprStates of the runtime values
+    int npushed;
+    ExprState **exact_states;  // the exactly pushed quals, for when one cannot be sent (nullptr otherwise)
+    bool *unsent;              // per pushed qual: left out of this SOQL, so evaluated here
+    bool local_fallback;       // some exactly pushed qual is evaluated here
+    bool started;              // the SOQL of the current values was sent
+    char *notice;
+    RowConversion conv;
+    MemoryContext row_context;
+};
+
+void init_conversion(RowConversion *conv, Relation rel, SfTable *table, const int *column_select) {
+    TupleDesc desc = RelationGetDescr(rel);
+    conv->table_name = RelationGetRelationName(rel);
+    conv->table = table;
+    conv->natts = desc->natts;
+    int n = Max(conv->natts, 1);
+    conv->column_select = (int *)palloc(sizeof(int) * n);
+    conv->column_names = (char **)palloc0(sizeof(char *) * n);
+    conv->converting = -1;
+    conv->input = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * n);
+    conv->ioparam = (Oid *)palloc0(sizeof(Oid) * n);
+    conv->typmod = (int32 *)palloc0(sizeof(int32) * n);
+    conv->is_array = (bool *)palloc0(sizeof(bool) * n);
+    conv->array_element = (Oid *)palloc0(sizeof(Oid) * n);
+    for (int i = 0; i < conv->natts; ++i) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        conv->column_select[i] = column_select[i];
+        conv->column_names[i] = pstrdup(NameStr(att->attname));
+        if (att->attisdropped || conv->column_select[i] < 0)
+            continue;
+        Oid element = get_element_type(att->atttypid);
+        conv->is_array[i] = OidIsValid(element);
+        conv->array_element[i] = element;
+        Oid infunc;
+        getTypeInputInfo(conv->is_array[i] ? element : att->atttypid, &infunc, &conv->ioparam[i]);
+        fmgr_info(infunc, &conv->input[i]);
+        conv->typmod[i] = conv->is_array[i] ? -1 : att->atttypmod;
+    }
+}
 
 void delete_fetch(void *arg) {
     SfScanState *s = (SfScanState *)arg;
@@ -931,16 +993,21 @@ void delete_fetch(void *arg) {
 
 // Builds the SOQL from the plan and the runtime values. Quals whose values have no spelling are left out
 // (each is an AND term, so the result is a superset) and, if they were pushed exactly, evaluated here.
-void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool explain_only) {
+// Builds the SOQL from the plan and the runtime values (evaluated now: at the scan's start, and again when
+// a rescan brings new parameter values). Quals whose values have no spelling are left out (each is an AND
+// term, so the result is a superset) and, if they were pushed exactly, evaluated here.
+void build_soql(ForeignScanState *node, SfScanState *s, bool explain_only) {
     ForeignScan *fs = (ForeignScan *)node->ss.ps.plan;
     List *priv = fs->fdw_private;
+    SfTable *table = s->table;
     int nruntime = intVal(list_nth(priv, kPrivRuntimeCount));
-    List *runtime = list_copy_head(fs->fdw_exprs, nruntime);
     List *pushed = list_copy_tail(fs->fdw_exprs, nruntime);
     List *pushed_exact = (List *)list_nth(priv, kPrivPushedExact);
+    MemoryContextReset(s->soql_context);
+    MemoryContext caller = MemoryContextSwitchTo(s->soql_context);
     DeparseContext dx;
     dx.cx = ClassifyContext{table, (Index)fs->scan.scanrelid, false};
-    dx.runtime = runtime;
+    dx.runtime = list_copy_head(fs->fdw_exprs, nruntime);
     dx.explain_only = explain_only;
     dx.values = (Datum *)palloc0(sizeof(Datum) * Max(nruntime, 1));
     dx.nulls = (bool *)palloc0(sizeof(bool) * Max(nruntime, 1));
@@ -948,9 +1015,8 @@ void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool exp
         ExprContext *econtext = node->ss.ps.ps_ExprContext;
         int i = 0;
         ListCell *lc;
-        foreach (lc, runtime) {
-            ExprState *state = ExecInitExpr((Expr *)lfirst(lc), (PlanState *)node);
-            dx.values[i] = ExecEvalExpr(state, econtext, &dx.nulls[i]);
+        foreach (lc, s->runtime_states) {
+            dx.values[i] = ExecEvalExpr((ExprState *)lfirst(lc), econtext, &dx.nulls[i]);
             ++i;
         }
     }
@@ -966,29 +1032,27 @@ void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool exp
     appendStringInfo(&soql, " FROM %s", strVal(list_nth(priv, kPrivObject)));
     StringInfoData where;
     initStringInfo(&where);
-    List *unsent_exact = NIL;
+    s->local_fallback = false;
     int i = 0;
     foreach (lc, pushed) {
         StringInfoData one;
         initStringInfo(&one);
         dx.cx.runtime = false;
-        bool exact = list_nth_int(pushed_exact, i++) != 0;
-        if (walk((Node *)lfirst(lc), &dx.cx, &dx, &one) == kNotPushed) {
-            if (exact)
-                unsent_exact = lappend(unsent_exact, lfirst(lc));
-            continue;
-        }
-        appendStringInfo(&where, "%s%s", where.len > 0 ? " AND " : "", one.data);
+        bool exact = list_nth_int(pushed_exact, i) != 0;
+        s->unsent[i] = walk((Node *)lfirst(lc), &dx.cx, &dx, &one) == kNotPushed;
+        if (s->unsent[i])
+            s->local_fallback = s->local_fallback || exact;
+        else
+            appendStringInfo(&where, "%s%s", where.len > 0 ? " AND " : "", one.data);
+        ++i;
     }
     const char *order_by = strVal(list_nth(priv, kPrivOrderBy));
     int64 limit = strtoi64(strVal(list_nth(priv, kPrivLimit)), nullptr, 10);
     // Too long for Salesforce: the whole WHERE is evaluated here instead.
     if (soql.len + where.len + strlen(order_by) + 64 > (size_t)kMaxSoqlChars) {
-        unsent_exact = NIL;
-        i = 0;
-        foreach (lc, pushed) {
-            if (list_nth_int(pushed_exact, i++) != 0)
-                unsent_exact = lappend(unsent_exact, lfirst(lc));
+        for (int k = 0; k < s->npushed; ++k) {
+            s->unsent[k] = true;
+            s->local_fallback = s->local_fallback || list_nth_int(pushed_exact, k) != 0;
         }
         resetStringInfo(&where);
         s->notice = psprintf(
@@ -1000,13 +1064,20 @@ void build_soql(ForeignScanState *node, SfScanState *s, SfTable *table, bool exp
         appendStringInfo(&soql, " WHERE %s", where.data);
     if (order_by[0] != '\0')
         appendStringInfo(&soql, " ORDER BY %s", order_by);
-    if (limit >= 0 && unsent_exact == NIL)
+    if (limit >= 0 && !s->local_fallback)
         appendStringInfo(&soql, " LIMIT " INT64_FORMAT, limit);
     s->soql = soql.data;
-    if (unsent_exact != NIL) {
-        s->local_fallback = true;
-        if (!explain_only)
-            s->fallback_qual = ExecInitQual(unsent_exact, (PlanState *)node);
+    MemoryContextSwitchTo(caller);
+    // A REST query travels in the URI: one too long for Salesforce goes to a Bulk job, whose SOQL is in the
+    // body (the wide-object case, docs/soql-and-rest.md §1.6).
+    s->engine = s->planned_engine;
+    if (s->engine == 1) {
+        // Percent-encoding (rest_query_path): unreserved bytes stay one byte, others take three.
+        int encoded = 0;
+        for (const char *p = s->soql; *p; ++p)
+            encoded += (isalnum((unsigned char)*p) || strchr("-_.~", *p) != nullptr) ? 1 : 3;
+        if (encoded + 200 > kMaxRestUrlBytes)
+            s->engine = 2;
     }
 }
 
@@ -1017,18 +1088,76 @@ void begin_scan(ForeignScanState *node, int eflags) {
     SfTable *table = sf_table_for(RelationGetRelid(rel), false);
     SfScanState *s = (SfScanState *)palloc0(sizeof(SfScanState));
     node->fdw_state = s;
-    s->engine = intVal(list_nth(priv, kPrivEngine));
+    s->table = table;
+    s->planned_engine = intVal(list_nth(priv, kPrivEngine));
     bool explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
-    build_soql(node, s, table, explain_only);
-    // A REST query travels in the URI: one too long for Salesforce goes to a Bulk job, whose SOQL is in the
-    // body (the wide-object case, docs/soql-and-rest.md §1.6).
-    if (s->engine == 1) {
-        int encoded = 0;  // form encoding: unreserved bytes and spaces stay one byte, others take three
-        for (const char *p = s->soql; *p; ++p)
-            encoded += (isalnum((unsigned char)*p) || strchr("-_.~ ", *p) != nullptr) ? 1 : 3;
-        if (encoded + 200 > kMaxRestUrlBytes)
-            s->engine = 2;
+    int nruntime = intVal(list_nth(priv, kPrivRuntimeCount));
+    List *pushed = list_copy_tail(fs->fdw_exprs, nruntime);
+    List *pushed_exact = (List *)list_nth(priv, kPrivPushedExact);
+    s->npushed = list_length(pushed);
+    s->unsent = (bool *)palloc0(sizeof(bool) * Max(s->npushed, 1));
+    s->exact_states = (ExprState **)palloc0(sizeof(ExprState *) * Max(s->npushed, 1));
+    if (!explain_only) {
+        ListCell *lc;
+        foreach (lc, list_copy_head(fs->fdw_exprs, nruntime))
+            s->runtime_states =
+                lappend(s->runtime_states, ExecInitExpr((Expr *)lfirst(lc), (PlanState *)node));
+        int i = 0;
+        foreach (lc, pushed) {
+            if (list_nth_int(pushed_exact, i) != 0)
+                s->exact_states[i] = ExecInitQual(list_make1(lfirst(lc)), (PlanState *)node);
+            ++i;
+        }
     }
+    s->soql_context =
+        AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan SOQL", ALLOCSET_SMALL_SIZES);
+    // EXPLAIN shows the statement with its runtime values as "?"; a scan writes it when it first reads,
+    // once the values of parameters from an outer query exist (postgres_fdw opens its cursor then too).
+    if (explain_only) {
+        build_soql(node, s, true);
+        return;
+    }
+    List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
+    int *selects = (int *)palloc(sizeof(int) * Max(list_length(column_select), 1));
+    for (int i = 0; i < list_length(column_select); ++i)
+        selects[i] = list_nth_int(column_select, i);
+    init_conversion(&s->conv, rel, table, selects);
+    s->row_context =
+        AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan row", ALLOCSET_DEFAULT_SIZES);
+    // The fetch is freed with the executor's memory (normal end, error or cancel alike).
+    s->cleanup.func = delete_fetch;
+    s->cleanup.arg = s;
+    MemoryContextRegisterResetCallback(node->ss.ps.state->es_query_cxt, &s->cleanup);
+}
+
+// The scan's fetch of s->soql with the fields' paths, through s->engine; owned by `s` (delete_fetch).
+void create_fetch(SfScanState *s, List *fields) {
+    struct Io {
+        SfScanState *s;
+        List *fields;
+    } io{s, fields};
+    guarded_void_call(
+        [](void *arg) {
+            Io *io = static_cast<Io *>(arg);
+            SfScanState *st = io->s;
+            std::vector<SoqlPath> paths;
+            ListCell *lc;
+            foreach (lc, io->fields)
+                paths.push_back(SoqlPath{strVal(lfirst(lc))});
+            OrgCall org{st->table->server_name, parse_api_version(st->table->api_version)};
+            st->fetch = new SalesforceFetch(std::move(org), st->soql, std::move(paths), st->engine == 2);
+        },
+        &io);
+}
+
+// Writes the SOQL with the runtime values of now and sends it: at the first read, and after a rescan that
+// brought new parameter values.
+void start_fetch(ForeignScanState *node, SfScanState *s) {
+    ForeignScan *fs = (ForeignScan *)node->ss.ps.plan;
+    List *priv = fs->fdw_private;
+    Relation rel = node->ss.ss_currentRelation;
+    SfTable *table = s->table;
+    build_soql(node, s, false);
     // Bulk query jobs return no compound or base64 fields.
     if (s->engine == 2) {
         List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
@@ -1042,56 +1171,20 @@ void begin_scan(ForeignScanState *node, int eflags) {
                          errhint("Read it with the REST engine (engine 'rest'), or leave the column out.")));
         }
     }
-    if (explain_only)
-        return;
-    if (s->notice != nullptr)
+    if (s->notice != nullptr) {
         ereport(NOTICE, (errmsg("salesforce foreign table %s: %s", RelationGetRelationName(rel), s->notice)));
-    // Input functions of the columns.
-    TupleDesc desc = RelationGetDescr(rel);
-    s->natts = desc->natts;
-    s->column_select = (int *)palloc(sizeof(int) * Max(s->natts, 1));
-    s->input = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * Max(s->natts, 1));
-    s->ioparam = (Oid *)palloc0(sizeof(Oid) * Max(s->natts, 1));
-    s->typmod = (int32 *)palloc0(sizeof(int32) * Max(s->natts, 1));
-    s->is_array = (bool *)palloc0(sizeof(bool) * Max(s->natts, 1));
-    s->array_element = (Oid *)palloc0(sizeof(Oid) * Max(s->natts, 1));
-    List *column_select = (List *)list_nth(priv, kPrivColumnSelect);
-    for (int i = 0; i < s->natts; ++i) {
-        Form_pg_attribute att = TupleDescAttr(desc, i);
-        s->column_select[i] = list_nth_int(column_select, i);
-        if (att->attisdropped || s->column_select[i] < 0)
-            continue;
-        Oid element = get_element_type(att->atttypid);
-        s->is_array[i] = OidIsValid(element);
-        s->array_element[i] = element;
-        Oid infunc;
-        getTypeInputInfo(s->is_array[i] ? element : att->atttypid, &infunc, &s->ioparam[i]);
-        fmgr_info(infunc, &s->input[i]);
-        s->typmod[i] = s->is_array[i] ? -1 : att->atttypmod;
+        s->notice = nullptr;
     }
-    s->row_context =
-        AllocSetContextCreate(node->ss.ps.state->es_query_cxt, "salesforce scan row", ALLOCSET_DEFAULT_SIZES);
-    // The fetch: made last, and freed with the executor's memory (normal end, error or cancel alike).
-    struct Io {
-        SfScanState *s;
-        SfTable *table;
-        List *fields;
-        bool bulk;
-    } io{s, table, (List *)list_nth(priv, kPrivFields), s->engine == 2};
-    s->cleanup.func = delete_fetch;
-    s->cleanup.arg = s;
-    MemoryContextRegisterResetCallback(node->ss.ps.state->es_query_cxt, &s->cleanup);
-    guarded_void_call(
-        [](void *arg) {
-            Io *io = static_cast<Io *>(arg);
-            std::vector<SoqlPath> paths;
-            ListCell *lc;
-            foreach (lc, io->fields)
-                paths.push_back(SoqlPath{strVal(lfirst(lc))});
-            OrgCall org{io->table->server_name, parse_api_version(io->table->api_version)};
-            io->s->fetch = new SalesforceFetch(std::move(org), io->s->soql, std::move(paths), io->bulk);
-        },
-        &io);
+    if (s->fetch != nullptr)
+        guarded_void_call(
+            [](void *arg) {
+                auto *st = static_cast<SfScanState *>(arg);
+                st->fetch->restart(st->soql, st->engine == 2);
+            },
+            s);
+    else
+        create_fetch(s, (List *)list_nth(priv, kPrivFields));
+    s->started = true;
 }
 
 // The current row's value at SELECT position `position`, as a palloc'd C string, or nullptr for NULL.
@@ -1118,7 +1211,7 @@ void fetch_row(void *arg) {
     }
 }
 
-Datum array_from(SfScanState *s, int i, const char *text) {
+Datum array_from(RowConversion *s, int i, const char *text) {
     // A multipicklist: "a;b;c".
     List *parts = NIL;
     const char *start = text;
@@ -1143,8 +1236,43 @@ Datum array_from(SfScanState *s, int i, const char *text) {
     return PointerGetDatum(construct_array(elems, n, s->array_element[i], typlen, typbyval, typalign));
 }
 
+void conversion_error_context(void *arg) {
+    RowConversion *conv = (RowConversion *)arg;
+    if (conv->converting < 0)
+        return;
+    const SfColumn *c = &conv->table->columns[conv->converting];
+    errcontext("column \"%s\" (%s.%s) of salesforce foreign table \"%s\", row " INT64_FORMAT,
+               conv->column_names[conv->converting], conv->table->object, c->field ? c->field : "?",
+               conv->table_name, conv->row_number);
+}
+
+void convert_row(RowConversion *conv, RowIo *io, Datum *values, bool *nulls) {
+    ErrorContextCallback callback;
+    callback.callback = conversion_error_context;
+    callback.arg = conv;
+    callback.previous = error_context_stack;
+    error_context_stack = &callback;
+    ++conv->row_number;
+    for (int i = 0; i < conv->natts; ++i) {
+        int position = conv->column_select[i];
+        const char *text = position >= 0 && position < io->nvalues ? io->values[position] : nullptr;
+        nulls[i] = text == nullptr;
+        conv->converting = i;
+        if (text == nullptr)
+            values[i] = (Datum)0;
+        else if (conv->is_array[i])
+            values[i] = array_from(conv, i, text);
+        else
+            values[i] = InputFunctionCall(&conv->input[i], (char *)text, conv->ioparam[i], conv->typmod[i]);
+    }
+    conv->converting = -1;
+    error_context_stack = callback.previous;
+}
+
 TupleTableSlot *iterate_scan(ForeignScanState *node) {
     SfScanState *s = (SfScanState *)node->fdw_state;
+    if (!s->started)
+        start_fetch(node, s);
     TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
     ExprContext *econtext = node->ss.ps.ps_ExprContext;
     for (;;) {
@@ -1157,32 +1285,38 @@ TupleTableSlot *iterate_scan(ForeignScanState *node) {
             MemoryContextSwitchTo(old);
             return slot;
         }
-        for (int i = 0; i < s->natts; ++i) {
-            int position = s->column_select[i];
-            const char *text = position >= 0 && position < io.nvalues ? io.values[position] : nullptr;
-            slot->tts_isnull[i] = text == nullptr;
-            if (text == nullptr)
-                slot->tts_values[i] = (Datum)0;
-            else if (s->is_array[i])
-                slot->tts_values[i] = array_from(s, i, text);
-            else
-                slot->tts_values[i] =
-                    InputFunctionCall(&s->input[i], (char *)text, s->ioparam[i], s->typmod[i]);
-        }
+        convert_row(&s->conv, &io, slot->tts_values, slot->tts_isnull);
         MemoryContextSwitchTo(old);
         ExecStoreVirtualTuple(slot);
-        if (s->fallback_qual == nullptr)
+        if (!s->local_fallback)
             return slot;
         econtext->ecxt_scantuple = slot;
-        if (ExecQual(s->fallback_qual, econtext))
+        bool keep = true;
+        for (int i = 0; i < s->npushed && keep; ++i)
+            if (s->unsent[i] && s->exact_states[i] != nullptr)
+                keep = ExecQual(s->exact_states[i], econtext);
+        if (keep)
             return slot;
         InstrCountFiltered2(node, 1);
     }
 }
 
+// A rescan reads again; with new parameter values (a correlated subquery's, say) the SOQL changes too, so
+// it is written again at the next read.
 void rescan(ForeignScanState *node) {
     SfScanState *s = (SfScanState *)node->fdw_state;
-    guarded_void_call([](void *arg) { static_cast<SfScanState *>(arg)->fetch->restart(); }, s);
+    if (!s->started)
+        return;
+    if (node->ss.ps.chgParam != nullptr) {
+        s->started = false;
+        return;
+    }
+    guarded_void_call(
+        [](void *arg) {
+            auto *st = static_cast<SfScanState *>(arg);
+            st->fetch->restart(st->soql, st->engine == 2);
+        },
+        s);
 }
 
 void end_scan(ForeignScanState *node) {
@@ -1194,7 +1328,7 @@ void end_scan(ForeignScanState *node) {
 void explain_scan(ForeignScanState *node, ExplainState *es) {
     SfScanState *s = (SfScanState *)node->fdw_state;
     ExplainPropertyText("Salesforce Engine", s->engine == 2 ? "Bulk API 2.0 query job" : "REST query", es);
-    ExplainPropertyText("SOQL", s->soql, es);
+    ExplainPropertyText("SOQL", s->soql != nullptr ? s->soql : "(not sent: the scan read no row)", es);
     if (s->local_fallback)
         ExplainPropertyText("Salesforce Fallback", "some pushed conditions are evaluated locally", es);
     if (es->analyze && s->fetch != nullptr) {
@@ -1202,6 +1336,91 @@ void explain_scan(ForeignScanState *node, ExplainState *es) {
         ExplainPropertyInteger("Salesforce Pages", nullptr, stats.pages, es);
         ExplainPropertyInteger("Salesforce API Calls", nullptr, stats.api_calls, es);
     }
+}
+
+// ANALYZE reads every row of the object (through the engine a full scan would use) and keeps a
+// reservoir sample of them, as postgres_fdw does for a remote table.
+int acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows, double *totalrows,
+                        double *totaldeadrows) {
+    SfTable *table = sf_table_for(RelationGetRelid(rel), true);
+    int engine = settings.scan_engine != 0                   ? settings.scan_engine
+                 : table->engine != 0                        ? table->engine
+                 : table->row_count > settings.rest_max_rows ? 2
+                                                             : 1;
+    // Every column's field once; a Bulk job cannot return compound and base64 fields (left NULL).
+    List *column_select = NIL;
+    List *fields = select_list(table, nullptr, true, engine == 2, &column_select);
+    int *selects = (int *)palloc(sizeof(int) * Max(table->natts, 1));
+    for (int i = 0; i < table->natts; ++i)
+        selects[i] = list_nth_int(column_select, i);
+    StringInfoData soql;
+    initStringInfo(&soql);
+    ListCell *lc;
+    foreach (lc, fields)
+        appendStringInfo(&soql, "%s%s", soql.len == 0 ? "SELECT " : ", ", strVal(lfirst(lc)));
+    appendStringInfo(&soql, " FROM %s", table->object);
+
+    SfScanState *s = (SfScanState *)palloc0(sizeof(SfScanState));
+    s->soql = soql.data;
+    init_conversion(&s->conv, rel, table, selects);
+    // The fetch lives in a context of its own: deleting it (at the end, or on an error) deletes the fetch.
+    MemoryContext fetch_context =
+        AllocSetContextCreate(CurrentMemoryContext, "salesforce analyze", ALLOCSET_SMALL_SIZES);
+    s->cleanup.func = delete_fetch;
+    s->cleanup.arg = s;
+    MemoryContextRegisterResetCallback(fetch_context, &s->cleanup);
+    s->table = table;
+    s->engine = engine;
+    create_fetch(s, fields);
+    MemoryContext row_context =
+        AllocSetContextCreate(CurrentMemoryContext, "salesforce analyze row", ALLOCSET_DEFAULT_SIZES);
+    TupleDesc desc = RelationGetDescr(rel);
+    Datum *values = (Datum *)palloc(sizeof(Datum) * Max(desc->natts, 1));
+    bool *nulls = (bool *)palloc(sizeof(bool) * Max(desc->natts, 1));
+    ReservoirStateData reservoir;
+    reservoir_init_selection_state(&reservoir, targrows);
+    double seen = 0;
+    double skip = -1;
+    int kept = 0;
+    for (;;) {
+        vacuum_delay_point();
+        MemoryContextReset(row_context);
+        MemoryContext caller = MemoryContextSwitchTo(row_context);
+        RowIo row{s->fetch, false, 0, nullptr};
+        guarded_void_call(fetch_row, &row);
+        if (row.done) {
+            MemoryContextSwitchTo(caller);
+            break;
+        }
+        convert_row(&s->conv, &row, values, nulls);
+        MemoryContextSwitchTo(caller);
+        if (kept < targrows) {
+            rows[kept++] = heap_form_tuple(desc, values, nulls);
+        } else {
+            if (skip < 0)
+                skip = reservoir_get_next_S(&reservoir, seen, targrows);
+            if (skip <= 0) {
+                int k = (int)(targrows * sampler_random_fract(&reservoir.randstate));
+                heap_freetuple(rows[k]);
+                rows[k] = heap_form_tuple(desc, values, nulls);
+            }
+            skip -= 1;
+        }
+        seen += 1;
+    }
+    MemoryContextDelete(row_context);
+    MemoryContextDelete(fetch_context);
+    *totalrows = seen;
+    *totaldeadrows = 0;
+    ereport(elevel, (errmsg("\"%s\": read %.0f rows of %s from Salesforce, %d kept in the sample",
+                            RelationGetRelationName(rel), seen, table->object, kept)));
+    return kept;
+}
+
+bool analyze_table(Relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages) {
+    *func = acquire_sample_rows;
+    *totalpages = 1;
+    return true;
 }
 
 // INSERT, UPDATE and DELETE go through the Bulk API functions, which run as jobs in the worker.
@@ -1238,6 +1457,7 @@ Datum sf_bulk_fdw_handler(PG_FUNCTION_ARGS) {
     routine->EndForeignScan = sfb::pg::end_scan;
     routine->ExplainForeignScan = sfb::pg::explain_scan;
     routine->PlanForeignModify = sfb::pg::plan_modify;
+    routine->AnalyzeForeignTable = sfb::pg::analyze_table;
     routine->ImportForeignSchema = sfb::pg::sf_import_foreign_schema;
     PG_RETURN_POINTER(routine);
 }

@@ -3,7 +3,7 @@
 # every released update script: 1.0--1.1, 1.1--1.2, 1.2--1.3) on a database with real
 # jobs: an upsert with keys and refused rows, a second role's job, a job still running at the upgrade. Jobs,
 # uploads, results, keys, grants and row-level security survive; the new constraints are there and enforced;
-# new jobs run; the new objects work. Then the catalog of the upgraded database, and of one updated from the
+# new jobs run; the new objects work (1.3: a query job, and foreign tables through the wrapper's new handler). Then the catalog of the upgraded database, and of one updated from the
 # previous release (1.2), and of one updated from 1.1, equals a fresh install's (members, privileges, and pg_dump --schema-only of the
 # extension's objects). Prints `ok - …` / `not ok - …` lines.
 set -uo pipefail
@@ -226,6 +226,11 @@ check "1.3: sf_bulk_query creates a table and the worker loads the query's rows 
   -c "DROP TABLE public.leads_read_back"
 check "1.3: sf_bulk_describe shows the column type of each field" "Id|text COLLATE \"C\"" upgraded \
   "SELECT name || '|' || pg_type FROM sf_bulk_describe('Lead') WHERE name = 'Id'"
+check "1.3: the wrapper reads: IMPORT FOREIGN SCHEMA and a scan agree with the emulator's Leads" "t" upgraded \
+  "CREATE SCHEMA sf_read; IMPORT FOREIGN SCHEMA salesforce LIMIT TO (Lead) FROM SERVER emulator INTO sf_read;
+   SELECT (SELECT count(*) FROM sf_read.lead) = (SELECT count(*) FROM sf_read.lead WHERE id IS NOT NULL)
+          AND (SELECT count(*) FROM sf_read.lead) > 0" \
+  -c "SET client_min_messages = warning" -c "DROP SCHEMA sf_read CASCADE"
 
 # ---- updating again, or down, is what PostgreSQL makes of it ----------------------------------------------
 check "a second ALTER EXTENSION UPDATE is a no-op with PostgreSQL's notice" \
@@ -309,7 +314,7 @@ release_members() {
 catalog_dump() {  # catalog_dump DB FILE
   "$PG_BIN/pg_dump" --schema-only -d "$1" -n sf_bulk -n public -T public.leads 2>&1 |
     grep -vE '^(--|SET |SELECT pg_catalog\.set_config|\\restrict |\\unrestrict |$)' >"$2"
-  { echo "-- the wrapper"; q "$1" "SELECT fdwname, fdwvalidator::regprocedure, fdwhandler, fdwoptions, fdwacl,
+  { echo "-- the wrapper"; q "$1" "SELECT fdwname, fdwvalidator::regprocedure, fdwhandler::regprocedure, fdwoptions, fdwacl,
                                           obj_description(oid, 'pg_foreign_data_wrapper')
                                      FROM pg_foreign_data_wrapper ORDER BY 1"; } >>"$2"
 }

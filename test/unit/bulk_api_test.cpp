@@ -376,6 +376,27 @@ TEST(BulkPaths, DescribeAndLimits) {
     EXPECT_THROW(sobject_describe_path(v62, ""), Error);
 }
 
+TEST(BulkPaths, RestQueryEncodesTheStatement) {
+    // A '+' in a datetime offset must travel as %2B, or Salesforce reads a space (soql-and-rest.md §1.1).
+    EXPECT_EQ(rest_query_path(v62, "SELECT Id FROM Lead WHERE X__c > 2025-01-01T00:00:00+02:00", false),
+              "/services/data/v62.0/"
+              "query?q=SELECT%20Id%20FROM%20Lead%20WHERE%20X__c%20%3E%202025-01-01T00%3A00%3A00%2B02%3A00");
+    EXPECT_EQ(rest_query_path(v62, "SELECT Id FROM Lead WHERE Name = 'a&b'", true),
+              "/services/data/v62.0/queryAll?q=SELECT%20Id%20FROM%20Lead%20WHERE%20Name%20%3D%20%27a%26b%27");
+}
+
+TEST(BulkPaths, RecordCount) {
+    EXPECT_EQ(record_count_path(v62, "Account"), "/services/data/v62.0/limits/recordCount?sObjects=Account");
+    EXPECT_THROW(record_count_path(v62, "Account&sObjects=Lead"), Error);
+    const char *body = R"({"sObjects":[{"count":3,"name":"Account"},{"count":1200000,"name":"Lead"}]})";
+    EXPECT_EQ(parse_record_count(body, "lead"), 1200000);
+    EXPECT_EQ(parse_record_count(body, "Account"), 3);
+    // Salesforce leaves out objects without records: missing is unknown, not zero.
+    EXPECT_FALSE(parse_record_count(body, "Contact"));
+    EXPECT_FALSE(parse_record_count("not json", "Account"));
+    EXPECT_FALSE(parse_record_count(R"({"sObjects":[{"count":"3","name":"Account"}]})", "Account"));
+}
+
 TEST(BulkPaths, NextLocator) {
     EXPECT_EQ(next_locator(std::string_view("Mg")), "Mg");
     EXPECT_FALSE(next_locator(std::string_view("null")));

@@ -65,8 +65,9 @@ def records(req, m, _):
 
 
 def seed_value(v):
-    """JSON value -> the store's canonical text: null stays null, booleans true/false, numbers as written."""
-    if v is None:
+    """JSON value -> the store's canonical text: null stays null, booleans true/false, numbers as written. An empty
+    string is null: Salesforce keeps no empty strings (docs/soql-and-rest.md §1.2, trap 23)."""
+    if v is None or v == "":
         return None
     if isinstance(v, bool):
         return "true" if v else "false"

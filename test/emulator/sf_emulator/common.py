@@ -229,6 +229,25 @@ def dumps(obj, pretty=False):
     return s.encode("utf-8")
 
 
+# A number in Salesforce's own spelling (1.2345678E7, docs/soql-and-rest.md §1.4) cannot come out of json.dumps,
+# which writes floats its own way. Such a value travels as a string between two lone surrogates, which no decoded
+# request, CSV or JSON text holds (and which could not be encoded as UTF-8 if one did); dumps_raw removes the
+# string's quotes together with the marks, so the C encoder still writes every page.
+_RAW_OPEN, _RAW_CLOSE = "\udfff", "\udffe"
+
+
+def raw_json(text):
+    """text (a JSON number) to be written verbatim by dumps_raw."""
+    return _RAW_OPEN + text + _RAW_CLOSE
+
+
+def dumps_raw(obj, pretty=False):
+    """dumps() for values holding raw_json numbers."""
+    s = json.dumps(obj, indent=2 if pretty else None, separators=(", ", " : ") if pretty else (",", ":"),
+                   ensure_ascii=False)
+    return s.replace('"' + _RAW_OPEN, "").replace(_RAW_CLOSE + '"', "").encode("utf-8")
+
+
 JSON_CT = "application/json;charset=UTF-8"
 CSV_CT = "text/csv"
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
@@ -264,9 +283,10 @@ class Request:
         """The query string's parameters, first value of each."""
         return {k: v[0] for k, v in urllib.parse.parse_qs(self.query).items()}
 
-    def json(self, obj, status=200):
+    def json(self, obj, status=200, raw=False):
+        """A JSON answer (X-PrettyPrint: 1 indents it); raw: obj holds raw_json numbers (see dumps_raw)."""
         pretty = self.header("X-PrettyPrint").strip() in ("1", "true")
-        return Response(status, dumps(obj, pretty), JSON_CT)
+        return Response(status, (dumps_raw if raw else dumps)(obj, pretty), JSON_CT)
 
 
 # ----------------------------------------------------------------------------------------------------------

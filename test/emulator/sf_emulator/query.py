@@ -101,7 +101,8 @@ def process_query(emu, job, t0):
     if job.synthetic_rows is not None:
         rows = SyntheticRows(job.synthetic_rows, job.query, emu.schema, delim)
     else:
-        n, cols = QueryRunner(job.query, emu.store, job.operation == "queryAll").columns(emu.lock)
+        n, cols = QueryRunner(job.query, emu.store, job.operation == "queryAll",
+                              emu.config["soql_not_equal_keeps_nulls"]).columns(emu.lock)
         rows = ResultSet(n, cols, delim)
     delay, bsize = emu.config["batch_delay_ms"], max(1, int(emu.config["batch_size"]))
     fail_spec = job.fail_spec

@@ -4,11 +4,15 @@ reads and the REST /query, /queryAll and /tooling/query the Salesforce CLI uses 
 
 Route tables: UNVERSIONED (/services/data) and ROUTES (below /services/data/vNN.0)."""
 
+import functools
+import itertools
 import json
 import re
 import urllib.parse
+from decimal import Decimal
 
-from .common import ApiError, Response, Route, normalize_id, parse_http_date
+from . import common
+from .common import ApiError, Response, Route, make_id, normalize_id, parse_http_date, raw_json
 from .soql import QueryRunner, Soql, SoqlError
 from .store import COMPOUND_KEYS
 
@@ -70,10 +74,15 @@ def limits_body(emu, major):
     return out
 
 
+# objects recordCount never reports (docs/soql-and-rest.md §5.1), standard (AccountHistory) or custom (X__Share)
+_UNCOUNTED_RE = re.compile(r".*(?:ChangeEvent|Feed|History|Share)|OwnerSharingRule")
+
+
 def record_count(req, m, _):
     """GET /limits/recordCount[?sObjects=A,B] (docs/soql-and-rest.md §5.1): {"sObjects": [{"count", "name"}]} by
-    name, never in the request's order; unknown names and objects without records are left out, as Salesforce
-    omits them. Counts are live unless the admin API froze or set a snapshot (Salesforce's lags)."""
+    name, never in the request's order; unknown names (any case, blanks around them ignored), objects without
+    records and ChangeEvent/Feed/History/Share/OwnerSharingRule objects are left out, as Salesforce omits them.
+    Counts are live unless the admin API froze or set a snapshot (Salesforce's lags)."""
     emu = req.emu
     wanted = req.params().get("sObjects")
     with emu.lock:
@@ -81,9 +90,9 @@ def record_count(req, m, _):
         if wanted is None:
             names = list(emu.schema.objects)
         else:
-            names = [o.name for o in map(emu.schema.get, wanted.split(",")) if o is not None]
+            names = [o.name for o in map(emu.schema.get, (w.strip() for w in wanted.split(","))) if o is not None]
     return req.json({"sObjects": [{"count": counts[n], "name": n} for n in sorted(set(names))
-                                  if counts.get(n)]})
+                                  if counts.get(n) and not _UNCOUNTED_RE.fullmatch(n)]})
 
 
 def record_json(obj, rec, ver, query=""):
@@ -100,9 +109,159 @@ def record_json(obj, rec, ver, query=""):
     return out
 
 
+# ----------------------------------------------------------------------------------------------------------
+# REST /query and /queryAll: a result snapshotted at the first request, served in pages through cursors
+# (docs/soql-and-rest.md §1.1-§1.3)
+# ----------------------------------------------------------------------------------------------------------
+class _IdPath:
+    """The Id at the end of a parent path, as QueryRunner.column takes paths (only name and compound are read)."""
+    name, compound = "Id", False
+
+
+class RestResult:
+    """A REST query's whole result, taken when the statement is first asked: the id of every row and of every
+    parent it reaches, and every selected column (canonical text; compound values already as their JSON
+    objects), so later store writes do not change the pages of an open cursor (§1.3). Pages are rendered from
+    these columns on request. A queryAll snapshot keeps its deleted rows, whatever path asks for a page."""
+
+    def __init__(self, soql, runner, schema):
+        recs = runner.records()
+        self.n = len(recs)
+        self.type = soql.obj.name
+        self.ids = list(map(dict.get, recs, itertools.repeat("Id")))
+        self.types = {p: o.name for p, o in schema.by_prefix.items()}  # a parent's type from its id (polymorphic)
+        # layout: SELECT order; ("field", name, Field, values) or ("parent", relationship, ids, layout) where a
+        # relationship appears first referenced and nests the fields read through it
+        self.layout = []
+        for header, chain, f in soql.columns:
+            node = self.layout
+            for k, rf in enumerate(chain):
+                sub = next((it for it in node if it[0] == "parent" and it[1] == rf.relationship_name), None)
+                if sub is None:
+                    sub = ("parent", rf.relationship_name, runner.column(recs, (None, chain[:k + 1], _IdPath)), [])
+                    node.append(sub)
+                node = sub[3]
+            vals = runner.column(recs, (header, chain, f))
+            if f.compound:
+                vals = [None if r is None else compound_json(f, r) for r in vals]
+            node.append(("field", f.name, f, vals))
+
+    def page(self, start, stop, ver):
+        """Rows start..stop as REST records, built a column at a time (each column's values encoded with one
+        map, each record filled from a zip), so a page costs little Python per value."""
+        stop = min(stop, self.n)
+        return self.records(self.layout, start, stop, self.ids[start:stop], self.type,
+                            "/services/data/v%s/sobjects/" % ver)
+
+    def records(self, layout, start, stop, ids, typ, base):
+        """Records for the rows start..stop: attributes {type, url}, then the fields in SELECT order; a parent as a
+        nested record of its actual type (typ None: by the id's key prefix), null when the row has none (§1.2,
+        §1.4). ids: the rows' (or their parents') ids, None where there is no parent."""
+        names, cols = [], []
+        for kind, name, a, b in layout:
+            names.append(name)
+            if kind == "field":
+                vals = b[start:stop]
+                enc = None if a.compound else _ENCODERS.get(a.type)
+                cols.append(vals if enc is None else [None if v is None else enc(v) for v in vals])
+            else:
+                cols.append(self.records(b, start, stop, a[start:stop], None, base))
+        types = self.types
+        out = []
+        for rid, row in zip(ids, zip(*cols) if cols else itertools.repeat(())):
+            if rid is None and typ is None:
+                out.append(None)
+                continue
+            t = typ or types.get(rid[:3], "Name")
+            rec = {"attributes": {"type": t, "url": base + t + "/" + rid}}
+            rec.update(zip(names, row))
+            out.append(rec)
+        return out
+
+
+class Cursor:
+    __slots__ = ("locator", "result", "size", "created")
+
+    def __init__(self, locator, result, size, created):
+        self.locator, self.result, self.size, self.created = locator, result, size, created
+
+
+def page_size(req, soql):
+    """Rows per page (§1.1): Sforce-Query-Options: batchSize=N asks for N, clamped to the documented 200..2,000
+    (rest_query_min_batch_size lowers the floor for tests), default rest_query_batch_size (2,000); with two or
+    more long text areas selected a page holds at most 200 rows. The size chosen at the first request holds for
+    every page of the cursor (whether Salesforce re-reads the header on later pages is unverified)."""
+    c = req.emu.config
+    size = int(c["rest_query_batch_size"])
+    m = re.search(r"(?:^|[,;\s])batchSize\s*=\s*(\d+)", req.header("Sforce-Query-Options"), re.I)
+    if m:
+        size = max(int(c["rest_query_min_batch_size"]), min(2000, int(m.group(1))))
+    if sum(1 for _, _, f in soql.columns if f.long_text) >= 2:
+        size = min(size, 200)
+    return max(1, size)
+
+
+def answer_page(req, cursor_or_result, start, size):
+    """One page in the recorded member order totalSize, done, nextRecordsUrl, records (§1.2): totalSize is the
+    whole result; nextRecordsUrl (.../query/<locator>-<next row>, also for queryAll) only while rows remain."""
+    result = cursor_or_result.result if isinstance(cursor_or_result, Cursor) else cursor_or_result
+    stop = start + size
+    body = {"totalSize": result.n, "done": stop >= result.n}
+    if stop < result.n:
+        body["nextRecordsUrl"] = "/services/data/v%s/query/%s-%d" % (req.ver, cursor_or_result.locator, stop)
+    body["records"] = result.page(start, stop, req.ver)
+    return req.json(body, raw=True)
+
+
+def open_cursor(emu, result, size):
+    """Keeps a result that has more than one page: a locator id with key prefix 01g (§1.3). At most
+    max_query_cursors stay open, the oldest evicted first; expired ones go first (query_cursor_ttl_seconds,
+    counted from the first request: two days, as since API 56.0). Locators are never reused, not even across
+    a reset, so an old nextRecordsUrl answers INVALID_QUERY_LOCATOR."""
+    with emu.lock:
+        emu.cursor_counter += 1
+        cur = Cursor(make_id("01g", emu.cursor_counter), result, size, common.now())
+        purge_cursors(emu)
+        emu.cursors[cur.locator] = cur
+        while len(emu.cursors) > max(1, int(emu.config["max_query_cursors"])):
+            emu.cursors.popitem(last=False)
+    return cur
+
+
+def purge_cursors(emu):
+    ttl = emu.config["query_cursor_ttl_seconds"]
+    if ttl is None:
+        return
+    limit = common.now() - float(ttl)
+    while emu.cursors:
+        first = next(iter(emu.cursors.values()))
+        if first.created > limit:
+            break
+        emu.cursors.popitem(last=False)
+
+
+INVALID_LOCATOR = ("INVALID_QUERY_LOCATOR", "invalid query locator")  # text unverified (§1.5)
+
+
+def query_more(req, m, _):
+    """GET /query/01g...-N (or /queryAll/...): the page from row N of an open cursor; an unknown, evicted or
+    expired cursor, or a position outside its result, answers 400 INVALID_QUERY_LOCATOR (§1.3, §1.5)."""
+    emu = req.emu
+    mm = re.fullmatch(r"(01g[0-9A-Za-z]{15})-(\d{1,10})", m.group("cursor"))
+    with emu.lock:
+        purge_cursors(emu)
+        cur = emu.cursors.get(mm.group(1)) if mm else None
+    if cur is None or not 0 <= int(mm.group(2)) < cur.result.n:
+        raise ApiError(400, *INVALID_LOCATOR)
+    return answer_page(req, cur, int(mm.group(2)), cur.size)
+
+
 def rest_query(req, all_rows):
     emu, query = req.emu, req.query
-    q = urllib.parse.parse_qs(query).get("q")
+    try:
+        q = urllib.parse.parse_qs(query, errors="strict").get("q")
+    except UnicodeDecodeError:  # percent-encoded bytes that are not UTF-8: a bad encoding (soql-and-rest §1.5)
+        raise ApiError(400, "MALFORMED_QUERY", "The query string is not valid UTF-8")
     if not q:
         raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
     try:
@@ -113,39 +272,53 @@ def rest_query(req, all_rows):
         else:
             raise ApiError(400, e.code, e.message)
         raise ApiError(400, "MALFORMED_QUERY", e.message)
-    with emu.lock:
-        rows = QueryRunner(soql, emu.store, all_rows).run()
-    records = []
-    for r in rows:
-        rec = {"attributes": {"type": soql.obj.name}}
-        for (hdr, chain, f), v in zip(soql.columns, r):
-            if chain:
-                cur = rec
-                for rf in chain:
-                    cur = cur.setdefault(rf.relationship_name, {"attributes": {"type": rf.reference_to[0]}})
-                cur[f.name] = json_value(f, v)
-            else:
-                rec[f.name] = json_value(f, v)
-        records.append(rec)
-    return req.json({"totalSize": len(records), "done": True, "records": records})
+    size = page_size(req, soql)
+    with emu.lock:  # the snapshot: no write lands in the middle of it
+        result = RestResult(soql, QueryRunner(soql, emu.store, all_rows, emu.config["soql_not_equal_keeps_nulls"]),
+                            emu.schema)
+    return answer_page(req, open_cursor(emu, result, size) if result.n > size else result, 0, size)
+
+
+def java_double(x):
+    """A double as Salesforce (Java's Double.toString) writes it (§1.4): at least one decimal ("543210.0"), and
+    E notation from 10^7 on ("1.2345678E7") and below 10^-3, with the shortest digits that round-trip."""
+    a = abs(x)
+    if a == 0 or 1e-3 <= a < 1e7:
+        return float.__repr__(x)  # Python's shortest repr is plain with ".0" in this range, as Java's
+    d = Decimal(float.__repr__(x))
+    digits = "".join(map(str, d.as_tuple().digits)).rstrip("0") or "0"
+    return ("-" if x < 0 else "") + digits[0] + "." + (digits[1:] or "0") + "E" + str(d.adjusted())
+
+
+_TIME_RE = re.compile(r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?Z?")
+
+
+def _time(v):
+    """A time as HH:mm:ss.SSSZ (§1.4), whatever precision it was stored with."""
+    m = _TIME_RE.fullmatch(v)
+    if not m:
+        return v
+    return "%s:%s:%s.%sZ" % (m.group(1), m.group(2), m.group(3) or "00", (m.group(4) or "").ljust(3, "0"))
 
 
 def json_value(f, v):
     """A stored value as REST JSON (docs/soql-and-rest.md §1.4); for a compound field v is the record holding its
-    components."""
+    components. Numbers of double/currency/percent fields are raw_json in Java's spelling; date-times UTC with
+    milliseconds and +0000; times HH:mm:ss.SSSZ; a multi-select picklist one ';'-joined string as stored."""
     if v is None:
         return None
     if f.compound:
         return compound_json(f, v)
-    if f.type == "boolean":
-        return v == "true"
-    if f.type == "int":
-        return int(v)
-    if f.type in ("double", "currency", "percent"):
-        return float(v)
-    if f.type == "datetime":
-        return v[:-1] + "+0000" if v.endswith("Z") else v
-    return v
+    enc = _ENCODERS.get(f.type)
+    return v if enc is None else enc(v)
+
+
+# per type: stored text -> REST JSON value (types absent here are sent as they are stored)
+_ENCODERS = {"boolean": "true".__eq__, "int": int,
+             "double": functools.lru_cache(maxsize=1 << 16)(lambda v: raw_json(java_double(float(v)))),
+             "datetime": lambda v: v[:-1] + "+0000" if v.endswith("Z") else v,
+             "time": _time}
+_ENCODERS["currency"] = _ENCODERS["percent"] = _ENCODERS["double"]
 
 
 def compound_json(f, rec):
@@ -211,7 +384,7 @@ def record(req, m, obj):
         rec = dict(rec) if rec and rec.get("IsDeleted") != "true" else None
     if not rec:
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-    return req.json(record_json(obj, rec, req.ver, req.query))
+    return req.json(record_json(obj, rec, req.ver, req.query), raw=True)
 
 
 def query(req, m, _):
@@ -245,5 +418,6 @@ ROUTES = [
     Route(_OBJ + r"/(?P<rid>[0-9A-Za-z]{15}|[0-9A-Za-z]{18})", {"GET": record}, sobject_lookup),
     Route(r"/query", {"GET": query}),
     Route(r"/queryAll", {"GET": query_all}),
+    Route(r"/query(?:All)?/(?P<cursor>[^/]+)", {"GET": query_more}),
     Route(r"/tooling/query", {"GET": tooling_query}),
 ]

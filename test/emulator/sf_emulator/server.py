@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 import urllib.parse
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import admin, auth, common, ingest, query, rest
@@ -53,14 +54,75 @@ def route(req):
     return common.dispatch(VERSIONED, req, rest_path)
 
 
+# http.server refuses a request line over 64 KiB itself (a 414 of its own, unlogged, connection closed); the
+# emulator reads lines up to this and answers Salesforce's smaller limit itself (edge_limit)
+MAX_REQUEST_LINE = 1 << 20
+
+
+def edge_page(status):
+    """The body of a 414/431: not JSON (docs/soql-and-rest.md §1.5, the shape is unverified), like a front end's."""
+    title = "%d %s" % (status, HTTPStatus(status).phrase)
+    return Response(status, ("<html><head><title>%s</title></head><body><center><h1>%s</h1></center></body>"
+                             "</html>\n" % (title, title)).encode(), "text/html")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        # The status line and headers leave in one write and the body in another: with Nagle's algorithm the
+        # body waits for the client's delayed ACK of the headers (40 ms on Linux), a stall Salesforce's front
+        # ends do not have and that would swamp every latency a client measures against the emulator.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
     server_version = "SalesforceEmulator/1.0"
     sys_version = ""
     rbufsize = 256 * 1024
 
     def log_message(self, fmt, *args):
         pass
+
+    def handle_one_request(self):
+        """BaseHTTPRequestHandler.handle_one_request with a larger request-line cap (MAX_REQUEST_LINE instead of
+        65536), so that the emulator's own 16 KiB limit answers long statements (edge_limit)."""
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline = ""
+                self.request_version = ""
+                self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            mname = "do_" + self.command
+            if not hasattr(self, mname):
+                self.send_error(HTTPStatus.NOT_IMPLEMENTED, "Unsupported method (%r)" % self.command)
+                return
+            getattr(self, mname)()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+
+    def edge_limit(self):
+        """Salesforce's limit on a request's size (docs/soql-and-rest.md §1.5, §1.6): a request target over
+        max_request_head_bytes (16,384) answers 414, the target plus the header lines over it 431, before anything
+        else looks at the request (no auth, not counted, no faults, no Sforce-Limit-Info). None: within limits."""
+        cap = self.server.emu.config["max_request_head_bytes"]
+        if not cap:
+            return None
+        uri = len(self.path)  # the request target as sent (decoded as ISO-8859-1: one character per byte)
+        if uri > cap:
+            return edge_page(414)
+        if uri + sum(len(k) + len(v) + 4 for k, v in self.headers.items()) > cap:
+            return edge_page(431)
+        return None
 
     def version_string(self):
         return self.server_version
@@ -154,7 +216,8 @@ class Handler(BaseHTTPRequestHandler):
         path, query = url.path, url.query
         is_admin = path.startswith("/__emulator/") or path == "/__emulator"
         method = self.command
-        fault = None if is_admin else emu.faults.match(method, path, query)
+        edge = None if is_admin else self.edge_limit()
+        fault = None if is_admin or edge else emu.faults.match(method, path, query)
         entry = {"method": method, "path": path, "query": query, "status": None, "request_bytes": 0,
                  "response_bytes": 0, "start": common.log_ts(t0), "start_epoch_ms": int(t0 * 1000),
                  "duration_ms": 0, "admin": is_admin, "fault": fault["id"] if fault else None,
@@ -178,7 +241,7 @@ class Handler(BaseHTTPRequestHandler):
                 entry["dropped"] = "request"
                 self.abort_connection()
                 return
-            resp = None
+            resp = edge
             if fault and fault["action"] == "status" and not fault.get("after_processing"):
                 resp = fault_response(fault)
             if resp is None:

@@ -1,5 +1,6 @@
 """The emulated org's state: settings, record store, jobs, tokens, usage counters and the request log."""
 
+import collections
 import json
 import os
 import threading
@@ -44,6 +45,16 @@ DEFAULT_CONFIG = {
     "my_domain_hosts": None,        # Host header values accepted for client_credentials; null = own host
     "synthetic_query_rows": None,   # N: query jobs return N generated rows, built page by page (big results)
     "multipart_max_chars": 100000,  # data limit of a multipart create (job + content in one request)
+    # SOQL `!=`, NOT IN, EXCLUDES keep rows whose value is null (two-valued, docs/soql-and-rest.md §2.4);
+    # false: SQL's three-valued logic (a comparison with null is unknown), for a client that must work either way
+    "soql_not_equal_keeps_nulls": True,
+    # REST /query paging (docs/soql-and-rest.md §1.1, §1.3)
+    "rest_query_batch_size": 2000,      # rows per page without Sforce-Query-Options
+    "rest_query_min_batch_size": 200,   # the floor a batchSize is clamped to (Salesforce: 200)
+    "query_cursor_ttl_seconds": 172800,  # an open cursor's life from its first page (two days); null = forever
+    "max_query_cursors": 1000,          # open cursors kept; the oldest is evicted beyond this
+    # request target > N bytes: 414; target + header lines > N: 431 (docs/soql-and-rest.md §1.6); 0 = no limit
+    "max_request_head_bytes": 16384,
 }
 
 
@@ -103,6 +114,8 @@ class Emulator:
             self.query_jobs_used = 0
             self.query_storage_kb = 0
             self.record_counts = None  # /limits/recordCount snapshot {object: count}; None: live counts
+            self.cursors = collections.OrderedDict()  # REST query cursors by locator, oldest first
+            self.cursor_counter = getattr(self, "cursor_counter", 0)  # never reset: locators are not reused
             self.faults.clear()
             auth.reset_tokens(self)
             self.config = dict(DEFAULT_CONFIG)

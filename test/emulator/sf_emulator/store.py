@@ -63,6 +63,11 @@ class Field:
         # picklist, which is why they stay out of picklist/picklist_set
         self.inactive_picklist = [v for v in d.get("inactivePicklistValues", []) if v not in self.picklist_set]
         self.child_relationship = d.get("childRelationshipName")
+        # the per-type flags of docs/soql-and-rest.md §2.7/§3.2, shared by describe and SOQL (which refuses what
+        # describe says is not filterable or sortable, as Salesforce does)
+        self.long_text = self.type == "textarea" and self.length > 255
+        self.filterable = not (self.long_text or self.compound or self.type == "base64")
+        self.sortable = self.filterable and self.type != "multipicklist"
 
     def describe(self):
         """One field of a describe, every property docs/soql-and-rest.md §3.2 lists, with the per-type flags of §2.7
@@ -71,9 +76,8 @@ class Field:
         3 x length; a polymorphic reference is namePointing. Keys in alphabetical order, as Salesforce sends them."""
         t = self.type
         numeric = t in ("double", "currency", "percent")
-        long_text = t == "textarea" and self.length > 255
         length = 0 if t in UNSIZED_TYPES or self.compound else self.length
-        unfilterable = long_text or self.compound or t == "base64"
+        unfilterable = not self.filterable
         return {
             # COUNT(Id) and COUNT_DISTINCT(ref) are valid, so ids and references aggregate; booleans do not
             "aggregatable": not unfilterable and t not in ("multipicklist", "boolean"),
@@ -96,7 +100,7 @@ class Field:
             "referenceTo": self.reference_to, "relationshipName": self.relationship_name,
             "restrictedPicklist": self.restricted, "scale": self.scale if numeric else 0,
             "soapType": SOAP_TYPES.get(t, "xsd:string"),
-            "sortable": not unfilterable and t != "multipicklist",
+            "sortable": self.sortable,
             "type": t, "unique": self.unique, "updateable": self.updateable,
         }
 

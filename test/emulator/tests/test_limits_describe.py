@@ -1,11 +1,15 @@
 """Item 6: describe, limits, Sforce-Limit-Info, REQUEST_LIMIT_EXCEEDED, daily quotas, CLI login calls; record
 counts (docs/soql-and-rest.md §5.1)."""
 
+import atexit
+import json
+import os
+import tempfile
 import threading
 import time
 import unittest
 
-from emu import ORG, EmuTestCase
+from emu import EMU_DIR, ORG, EmuTestCase
 
 
 class Describe(EmuTestCase):
@@ -110,8 +114,24 @@ class Limits(EmuTestCase):
         self.assertEqual(info["numberRecordsProcessed"], 4)
 
 
+def _metadata_with(names):
+    """metadata.json plus objects of the given names (each with a Name field), as a temporary file."""
+    with open(os.path.join(EMU_DIR, "metadata.json"), encoding="utf-8") as fh:
+        doc = json.load(fh)
+    for i, name in enumerate(names):
+        doc["objects"][name] = {"keyPrefix": "a%02d" % (i + 50), "fields": [{"name": "Name", "type": "string"}]}
+    fd, path = tempfile.mkstemp(prefix="sfemu-meta-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    atexit.register(os.unlink, path)
+    return path
+
+
 class RecordCount(EmuTestCase):
     """docs/soql-and-rest.md §5.1 and §6 "Counts and limits": GET /limits/recordCount."""
+    UNCOUNTED = ["AccountHistory", "AccountShare", "AccountFeed", "AccountChangeEvent", "Invoice__Share",
+                 "OwnerSharingRule"]
+    emu_args = ("--metadata", _metadata_with(UNCOUNTED))
 
     def counts(self, query="", v="62.0"):
         r = self.api("GET", "/limits/recordCount" + query, v=v)
@@ -130,6 +150,14 @@ class RecordCount(EmuTestCase):
         self.assertEqual(body, {"sObjects": [{"count": 3, "name": "Account"}, {"count": 1, "name": "Lead"}]})
         self.assertEqual([o["name"] for o in self.counts().json()["sObjects"]],
                          ["Account", "Lead", "Organization", "User"])
+
+    def test_names_with_blanks_duplicates_and_an_empty_list(self):
+        self.run_job("Account", "insert", "Name\nA\n")
+        self.assertEqual(self.counts("?sObjects=%20Account%20,,User").json(),
+                         {"sObjects": [{"count": 1, "name": "Account"}, {"count": 1, "name": "User"}]})
+        self.assertEqual(self.counts("?sObjects=Account,account").json(),
+                         {"sObjects": [{"count": 1, "name": "Account"}]})
+        self.assertEqual(self.counts("?sObjects=").json(), self.counts().json())  # empty: as if absent
 
     def test_recycle_bin_excluded(self):
         self.config(shuffle_results=False)
@@ -157,6 +185,14 @@ class RecordCount(EmuTestCase):
         for body, status in (({"counts": {"Nope": 1}}, 404), ({"counts": {"Account": -1}}, 400),
                              ({"counts": {"Account": "many"}}, 400)):
             self.assertEqual(self.request("POST", "/__emulator/recordcount", body, token=None).status, status, body)
+
+    def test_history_share_feed_and_change_event_objects_left_out(self):
+        for name in self.UNCOUNTED:
+            self.admin("POST", "/records/" + name, [{"Name": "x"}])
+        self.admin("POST", "/records/Account", [{"Name": "x"}])
+        self.assertEqual([o["name"] for o in self.counts().json()["sObjects"]], ["Account", "Organization", "User"])
+        self.assertEqual(self.counts("?sObjects=" + ",".join(self.UNCOUNTED)).json(), {"sObjects": []})
+        self.assertEqual(self.api("GET", "/query?q=SELECT+Name+FROM+AccountHistory").json()["totalSize"], 1)
 
     def test_from_api_40(self):
         self.assertEqual(self.counts(v="40.0").json()["sObjects"][0]["name"], "Organization")

@@ -249,8 +249,8 @@ class Dataset:
                 "BillingState": pick(["CA", "ca", "BY"], 0.5),
                 "BillingPostalCode": pick(["94105", "80331", "00000"], 0.5),
                 "BillingCountry": pick(["US", "DE", "India", "Česko"], 0.5),
-                "Description": pick(["a needle in a haystack", "NEEDLE", "nothing here", "Ärger\r\nmit straße"] +
-                                    TEXTS, 0.3),
+                "Description": ("long " * 4000 + "needle") if i == 11 else
+                pick(["a needle in a haystack", "NEEDLE", "nothing here", "Ärger\r\nmit straße"] + TEXTS, 0.3),
                 "OwnerId": rnd.choice([USER_ID, USER_ID, self.owner2]),
                 "Active__c": rnd.random() < 0.5,
                 "Customer_Since__c": pick([date()]),
@@ -271,7 +271,8 @@ class Dataset:
                 "Name": "INV-%04d" % (i + 1),
                 "Invoice_Key__c": key,
                 "Status__c": pick(["Draft", "Sent", "Paid", "Void"], 0.15),
-                "Channels__c": pick(CHANNELS, 0.25),
+                # one value with array syntax in it: an unrestricted multipicklist takes any text
+                "Channels__c": 'Email;a,b {c} "d"\\' if i == 3 else pick(CHANNELS, 0.25),
                 "Account__c": pick(first + rest, 0.3),
                 "OwnerId": USER_ID,
                 "Amount__c": pick(AMOUNTS + ["%d.%02d" % (rnd.randint(-10 ** 6, 10 ** 6), rnd.randint(0, 99))] * 3),
@@ -585,7 +586,7 @@ class Generator:
 
     def num_value(self, c):
         edges = ["0", "-0", "0.5", "-0.005", "1e15", "999999999999999.5", "12345678901234567890", "0.001", "-1",
-                 "7.255", "0.1", "-100.5", "1000000000000000000000000"]
+                 "7.255", "0.1", "-100.5", "1000000000000000000000000", "1e-20", "-1e-20"]
         if self.rnd.random() < 0.25:
             return self.rnd.choice(edges)
         v = self.pick(c, edges)
@@ -1369,6 +1370,63 @@ class RuntimeValues(FdwTest):
                     self.assertSameRows(sql.format(i=ft("invoice__c"), a=ft()),
                                         sql.format(i=lt("invoice__c"), a=lt()),
                                         ["SET sf_bulk.scan_engine = '%s'" % engine])
+
+
+class Structures(FdwTest):
+    """Query shapes around the scan: what the wrapper may push (ORDER BY, LIMIT) must not change them."""
+
+    def test_shapes(self):
+        # (query, how to compare): "ordered" (the order is determined), "set", or the query without its LIMIT
+        # (any n of its rows are right).
+        cases = [
+            ("SELECT id, row_number() OVER (ORDER BY annualrevenue DESC NULLS LAST, id) FROM {a} WHERE active__c "
+             "ORDER BY annualrevenue DESC NULLS LAST, id LIMIT 7", "ordered"),
+            ("SELECT DISTINCT ON (annualrevenue) annualrevenue, id FROM {a} WHERE annualrevenue IS NOT NULL "
+             "ORDER BY annualrevenue, id LIMIT 5", "ordered"),
+            ("SELECT v FROM (SELECT annualrevenue AS v FROM {a} UNION ALL SELECT amount__c FROM {i}) u "
+             "ORDER BY v NULLS FIRST LIMIT 9", "ordered"),
+            ("SELECT v FROM (SELECT annualrevenue AS v FROM {a} WHERE active__c UNION ALL "
+             "SELECT amount__c FROM {i} WHERE amount__c > 0) u ORDER BY v DESC LIMIT 4", "ordered"),
+            ("SELECT customer_since__c, count(*) FROM {a} GROUP BY customer_since__c "
+             "ORDER BY customer_since__c NULLS FIRST LIMIT 6", "ordered"),
+            ("WITH x AS MATERIALIZED (SELECT * FROM {a} WHERE numberofemployees > 0 ORDER BY numberofemployees "
+             "LIMIT 5) SELECT numberofemployees FROM x ORDER BY numberofemployees", "ordered"),
+            ("SELECT annualrevenue FROM (SELECT id, annualrevenue FROM {a} ORDER BY annualrevenue DESC NULLS LAST "
+             "LIMIT 10) s WHERE s.annualrevenue > 0 ORDER BY 1", "ordered"),
+            ("SELECT generate_series(1, 2), id FROM {a} WHERE numberofemployees = 0 ORDER BY 2, 1 LIMIT 3", "ordered"),
+            ("SELECT count(*) FROM {a} WHERE annualrevenue > 0 LIMIT 1", "ordered"),
+            ("SELECT id, (SELECT max(amount__c) FROM {i} i WHERE i.account__c = a.id) FROM {a} a "
+             "WHERE numberofemployees > 0 ORDER BY id", "ordered"),
+            ("SELECT a.id, i.name FROM {a} a JOIN {i} i ON i.account__c = a.id "
+             "ORDER BY i.amount__c NULLS LAST, i.id LIMIT 5", "ordered"),
+            ("SELECT id FROM {a} WHERE numberofemployees = annualrevenue ORDER BY annualrevenue, id", "ordered"),
+            ("SELECT amount__c FROM {i} WHERE amount__c = total_with_tax__c ORDER BY total_with_tax__c DESC LIMIT 3",
+             "ordered"),
+            ("SELECT id, annualrevenue FROM {a} ORDER BY annualrevenue USING >, id LIMIT 4", "ordered"),
+            ("SELECT id FROM {a} WHERE annualrevenue > 0 ORDER BY annualrevenue + 0, id LIMIT 4", "ordered"),
+            ("SELECT id, createddate FROM {a} ORDER BY createddate DESC, id OFFSET 140", "ordered"),
+            ("SELECT id FROM {a} WHERE active__c FETCH FIRST 3 ROWS ONLY", "SELECT id FROM {a} WHERE active__c"),
+            ("SELECT id FROM {a} WHERE numberofemployees >= 0 LIMIT 4 OFFSET 2",
+             "SELECT id FROM {a} WHERE numberofemployees >= 0"),
+            ("SELECT name FROM {i} WHERE channels__c @> ARRAY['a,b {{c}} \"d\"\\\\'] OR 'Post' = ANY(channels__c)",
+             "set"),
+            ("SELECT id, length(description) FROM {a} WHERE description LIKE '%needle'", "set"),
+        ]
+        for sql, how in cases:
+            for engine in ("rest", "bulk"):
+                with self.subTest(sql=sql, engine=engine):
+                    f, l = sql.format(a=ft(), i=ft("invoice__c")), sql.format(a=lt(), i=lt("invoice__c"))
+                    got = self.rows(f, ["SET sf_bulk.scan_engine = '%s'" % engine])
+                    want = self.rows(l)
+                    if how == "ordered":
+                        ok = got == want
+                    elif how == "set":
+                        ok = collections.Counter(got) == collections.Counter(want)
+                    else:
+                        ok = len(got) == len(want) and subset(got, self.rows(how.format(a=lt(), i=lt("invoice__c"))))
+                    if not ok:
+                        self.fail("%s (%s)\nEXPLAIN:\n%s\n%s" % (f, engine, self.explain(
+                            f, ["SET sf_bulk.scan_engine = '%s'" % engine]), describe_difference(got, want)))
 
 
 class EdgeCases(FdwTest):

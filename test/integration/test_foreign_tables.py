@@ -768,6 +768,7 @@ class Generator:
             (1, lambda: [col, " <> ", kid()]),
             (1, lambda: [col, " > ", kid()]),
             (1, lambda: [col, " LIKE ", self.k_text(self.rnd.choice(["001%", "a01%", "%IAA", "%iaa"]))]),
+            (1, lambda: [col, " ILIKE ", self.k_text(self.rnd.choice(["001em%", "A01%", "%iaa", "005%"]))]),
             (1, lambda: [col, " = t.id"]),
         ])
 
@@ -1470,7 +1471,8 @@ class EdgeCases(FdwTest):
                       "name ILIKE 'ǆemo'", "name ILIKE 'i̇stanbul'", "name ILIKE 'İSTANBUL'", "name ILIKE 'kelvin'",
                       "name ILIKE 'σίσυφος'", "name ILIKE '%😀%'", "name LIKE '_ smile'", "name ILIKE 'CAFE%'",
                       "name = 'STRASSE'", "name IN ('straße', 'ß')", "name LIKE 'a#_b' ESCAPE '#'",
-                      "name ILIKE '%'", "name LIKE ''", "name = ''", "name ILIKE E'%\\\\%'"):
+                      "name ILIKE '%'", "name LIKE ''", "name = ''", "name ILIKE E'%\\\\%'",
+                      "id ILIKE '%iaa'", "id ILIKE '001em%'", "ownerid ILIKE '005EM%'", "id LIKE '001Em%'"):
             with self.subTest(where=where):
                 sql = "SELECT id, name FROM %s WHERE %s" % (ft(), where)
                 self.assertSameRows(sql, sql.replace(ft(), lt()))

@@ -26,12 +26,14 @@ SCALES = {
     "full": dict(ser_sizes=[1_000_000, 5_000_000], ser_repeats={1_000_000: 3, 5_000_000: 2}, e2e_rows=1_000_000,
                  mem_sizes=[100_000, 1_000_000, 5_000_000], latency_jobs=11, idle_seconds=60, wait_seconds=10,
                  q_rows=1_000_000, q_mem_sizes=[100_000, 1_000_000, 5_000_000], q_copy_repeats=3,
-                 q_page_size=None),
+                 q_page_size=None,
+                 fdw_rows=1_000_000, fdw_mem_rows=100_000, fdw_rest_rows=10_000, fdw_repeats=2, fdw_lookups=21),
     # small: result pages of 1,000 rows (the emulator's default is 100,000), so the smoke run pages too
     "small": dict(ser_sizes=[2_000, 5_000], ser_repeats={2_000: 2, 5_000: 1}, e2e_rows=3_000,
                   mem_sizes=[1_000, 3_000, 5_000], latency_jobs=3, idle_seconds=3, wait_seconds=2,
                   q_rows=3_000, q_mem_sizes=[1_000, 3_000, 5_000], q_copy_repeats=1,
-                  q_page_size=1_000),
+                  q_page_size=1_000,
+                  fdw_rows=3_000, fdw_mem_rows=1_000, fdw_rest_rows=2_500, fdw_repeats=1, fdw_lookups=21),
 }
 
 # The mixed table: integers, text with quotes and newlines, numeric, boolean, date, timestamptz, nulls.
@@ -616,7 +618,7 @@ def section_overheads(b, phase):
             r = b.script("""
 BEGIN;
 SELECT sf_bulk_upsert('Lead', $q$%s$q$, external_id => 'External_Id__c') AS job \\gset
-SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS t \\gset
+SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS t \\gset
 COMMIT;
 SELECT :job || ' ' || :t;
 SELECT state FROM sf_bulk_wait(:job, '120 s');
@@ -1154,6 +1156,404 @@ def section_query(b):
         ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "≤ +32 MB", yes(growth <= 32 * 1024))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# section 7: foreign tables (the `salesforce` wrapper) against jsforce and the emulator's own answer time
+# ---------------------------------------------------------------------------------------------------------
+
+# The Accounts of section 6, with NumberOfEmployees numbered 1..N so that `> 0.9 N` keeps exactly 10 %.
+FDW_SEED = dict(QUERY_SEED, NumberOfEmployees="{n}")
+# The filtered scan's and the REST scan's columns: id, text, picklist, int, currency, date-time.
+FDW_COLUMNS = "id, name, industry, numberofemployees, annualrevenue, createddate"
+
+
+def fmt_t(seconds):
+    """A time in ms below one second (section 7's statements are often a few ms), else in seconds."""
+    return "%.1f ms" % (seconds * 1000) if seconds < 1 else fmt_s(seconds)
+
+
+def fdw_seed(b, n):
+    """A fresh emulator with n Accounts (section 6's values, NumberOfEmployees = 1..n)."""
+    b.emu_reset()
+    if b.scale.get("q_page_size"):
+        b.emu_call("POST", "/__emulator/config", {"query_page_size": b.scale["q_page_size"]})
+    t0 = time.monotonic()
+    r = b.emu_call("POST", "/__emulator/records/Account", {"generate": {"count": n, "values": FDW_SEED}})
+    if r.get("count") != n:
+        raise Failed("seeding: %s" % r)
+    b.fdw_first_id = r.get("first_id")
+    return time.monotonic() - t0
+
+
+def explain_fields(text):
+    engine = re.search(r"Salesforce Engine: ([^\n]+)", text)
+    soql = re.search(r"SOQL: ([^\n]+)", text)
+    if not engine or not soql:
+        raise Failed("EXPLAIN shows no Salesforce Engine / SOQL line: %s" % text[-800:])
+    return engine.group(1).strip(), soql.group(1).strip()
+
+
+def fdw_split(b, reqs, t0_ms=None):
+    """Server time of one client's statement from the emulator: the union of its API requests (the token
+    request left out) and of its query jobs' processing, in seconds; requests, pages, polls."""
+    reqs = [r for r in reqs if not r.get("admin") and "/oauth2/" not in r["path"]
+            and (t0_ms is None or r["start_epoch_ms"] >= t0_ms)]
+    ids = set(m.group(1) for m in (re.search(r"/jobs/query/([^/]+)", r["path"]) for r in reqs) if m)
+    jobs = [j for j in b.emu_call("GET", "/__emulator/jobs")["jobs"] if j.get("id") in ids]
+    spans = [(r["start_epoch_ms"], r["start_epoch_ms"] + r.get("duration_ms", 0)) for r in reqs]
+    proc = [(j["processingStartedEpochMs"], j["processingStartedEpochMs"] + j.get("totalProcessingTime", 0))
+            for j in jobs if j.get("processingStartedEpochMs") and j.get("state") == "JobComplete"]
+    bulk_pages = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/query/[^/]+/results/?$", r["path"])]
+    rest_pages = [r for r in reqs if r["method"] == "GET" and re.search(r"/query(/[^/]+)?/?$", r["path"])
+                  and "/jobs/" not in r["path"]]
+    polls = [r for r in reqs if r["method"] == "GET" and re.search(r"/jobs/query/[^/]+/?$", r["path"])]
+    out = dict(server=union_seconds(spans + proc), requests=len(reqs), pages=len(bulk_pages) + len(rest_pages),
+               polls=len(polls), processing=sum(e - s for s, e in proc) / 1000.0,
+               page_serving=sum(r.get("duration_ms", 0) for r in bulk_pages + rest_pages) / 1000.0,
+               kinds=sorted(set("%s %s" % (r["method"], re.sub(r"/(750|01g)[A-Za-z0-9-]+", "/{id}",
+                                                                    r["path"])) for r in reqs)))
+    if bulk_pages and proc:
+        out["slack"] = (min(r["start_epoch_ms"] for r in bulk_pages) - max(e for _, e in proc)) / 1000.0
+    return out
+
+
+def fmt_fdw_split(s):
+    parts = ["server %s (query processing %s, %d page(s) served in %s)" % (
+        fmt_t(s["server"]), fmt_t(s["processing"]), s["pages"], fmt_t(s["page_serving"]))]
+    if "slack" in s:
+        parts.append("JobComplete → first page request %s (%d polls)" % (fmt_t(s["slack"]), s["polls"]))
+    parts.append("%d API requests" % s["requests"])
+    return ", ".join(parts)
+
+
+def fdw_statement(b, engine, stmt, rows_out, sampler=None):
+    """One foreign-table statement in a fresh session: EXPLAIN (VERBOSE) first (it plans, so the session
+    fetches its token and the record count, and the describe if the cache has none: warm), then the statement
+    under \\timing. rows_out: the statement's rows go to /dev/null and psql's ROW_COUNT is the row count;
+    otherwise its one value is returned. Returns wall (the statement's \\timing), engine, SOQL, rows, memory
+    and the server split of the statement's own requests."""
+    seq = b.emu_last_seq()
+    sink = ("\\o /dev/null\n", "\\o\n\\echo 'ROWS|' :ROW_COUNT\n") if rows_out else ("", "")
+    r = b.script("""
+SET sf_bulk.scan_engine = '%s';
+EXPLAIN (VERBOSE) %s;
+SELECT pg_sleep(0.02);
+SELECT 'T0|' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+%s\\timing on
+%s;
+\\timing off
+%s""" % (engine, stmt, sink[0], stmt, sink[1]), watch_backend="backend", sampler=sampler)
+    out = r["out"]
+    eng, soql = explain_fields(out)
+    t0_ms = int(re.search(r"^T0\|(\d+)", out, re.M).group(1))
+    if rows_out:
+        rows = int(re.search(r"^ROWS\| ?(\d+)", out, re.M).group(1))
+    else:
+        rows = int(r["lines"][-1].split("|")[0])  # the first column: count(*)
+    reqs = b.emu_requests_since(seq)
+    return dict(wall=r["times"][0] / 1000.0, engine=eng, soql=soql, rows=rows, hwm_kb=r["hwm_kb"],
+                anon_kb=sampler.peak_anon.get("backend", 0) if sampler else 0, split=fdw_split(b, reqs, t0_ms))
+
+
+def fdw_auto_engine(b, stmt):
+    r = b.script("SET sf_bulk.scan_engine = 'auto';\nEXPLAIN (VERBOSE) %s;\n" % stmt)
+    return explain_fields(r["out"])
+
+
+def fdw_jsforce(b, mode, soql):
+    jsf = os.path.join(b.a.root, "bench/peers/jsforce")
+    seq = b.emu_last_seq()
+    t0 = time.monotonic()
+    p = subprocess.run(["node", "--max-old-space-size=12288", os.path.join(jsf, "read.js"), b.emu,
+                        os.path.join(b.a.root, "test/emulator/default_org.json"), mode, soql],
+                       capture_output=True, text=True, timeout=3600)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise Failed("jsforce %s (exit %d): %s" % (mode, p.returncode, p.stderr.strip()[-1500:]))
+    js = json.loads(p.stdout.strip().splitlines()[-1])
+    js.update(wall=js["ms"] / 1000.0, process_wall=wall, split=fdw_split(b, b.emu_requests_since(seq)))
+    return js
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+class PsqlSession:
+    """One psql session driven statement by statement (the client of the point lookup): each call sends a
+    statement and reads up to a marker, so the caller can do other work between statements."""
+
+    def __init__(self, b):
+        env = dict(os.environ, PGAPPNAME="sf_bulk_bench")
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", b.db, "-f", "-"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, bufsize=1, env=env)
+
+    def run(self, sql):
+        self.p.stdin.write(sql + "\n\\echo __bench_done__\n")
+        self.p.stdin.flush()
+        out = []
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise Failed("psql ended: %s" % "\n".join(out)[-1500:])
+            if line.strip() == "__bench_done__":
+                return out
+            out.append(line.rstrip("\n"))
+
+    def timed(self, sql):
+        """(ms from psql's \\timing, other output lines)."""
+        out = self.run("\\timing on\n%s\n\\timing off" % sql)
+        times = [float(m.group(1)) for m in (re.match(r"Time: ([0-9.]+) ms", l) for l in out) if m]
+        if len(times) != 1:
+            raise Failed("expected one timing for %s: %s" % (sql, out))
+        return times[0], [l for l in out if not l.startswith("Time: ")]
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=60)
+
+
+def fdw_lookup(b, n_runs):
+    """The point lookup through a prepared statement in one session: its first execution (a cold session:
+    token, record count), three warm-ups, then n_runs rounds of one execution and one direct GET of the same
+    REST URL over a kept-alive connection (interleaved, so both see the same machine), generic plan first,
+    then custom. Each execution's requests are read from the emulator's log right after it."""
+    import http.client
+    import urllib.parse
+    ident = b.fdw_first_id
+    stmt = "EXECUTE lookup('%s');" % ident
+    u = urllib.parse.urlparse(b.emu)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    headers = {"Authorization": "Bearer " + b.org["access_token"], "Accept": "application/json",
+               "Accept-Encoding": "gzip"}
+    state = {"seq": b.emu_last_seq()}
+
+    def new_requests():
+        r = b.emu_call("GET", "/__emulator/requests?since=%d" % state["seq"])
+        state["seq"] = r.get("last_seq", state["seq"])
+        return [q for q in r["requests"] if not q.get("admin")]
+
+    def direct(target):
+        t0 = time.perf_counter()
+        conn.request("GET", target, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        ms = (time.perf_counter() - t0) * 1000.0
+        if resp.status != 200 or not body:
+            raise Failed("direct GET %s: %d %s" % (target, resp.status, body[:300]))
+        return ms
+
+    s = PsqlSession(b)
+    res = dict(generic=[], custom=[], direct_generic=[], direct_custom=[], generic_reqs=[], custom_reqs=[],
+               direct_emu=[], fdw_emu=[])
+    try:
+        s.run("PREPARE lookup(text) AS SELECT name FROM sf.account WHERE id = $1;\n"
+              "SET plan_cache_mode = force_generic_plan;")
+        new_requests()
+        first_ms, out = s.timed(stmt)
+        res["first"], res["first_ms"] = new_requests(), first_ms
+        if not any(l.startswith("Account ") for l in out):
+            raise Failed("lookup returned no Account name: %s" % out)
+        lookups = [q for q in res["first"] if q["method"] == "GET" and q["path"].endswith("/query")]
+        if not lookups:
+            raise Failed("lookup: no REST query request in the emulator's log")
+        target = lookups[-1]["path"] + "?" + lookups[-1]["query"]
+        res["target"] = target
+        res["sent_soql"] = urllib.parse.parse_qs(lookups[-1]["query"]).get("q", ["?"])[0]
+        res["engine"], res["soql"] = explain_fields("\n".join(s.run("EXPLAIN (VERBOSE) " + stmt)))
+        for kind in ("generic", "custom"):
+            s.run("SET plan_cache_mode = force_%s_plan;" % kind)
+            for _ in range(3):  # warm-ups: the plan, and both clients' connections
+                s.run(stmt)
+                direct(target)
+            new_requests()
+            for _ in range(n_runs):
+                ms, _ = s.timed(stmt)
+                reqs = new_requests()
+                res[kind].append(ms)
+                res[kind + "_reqs"].append(reqs)
+                res["fdw_emu"] += [q.get("duration_ms", 0) for q in reqs]
+                res["direct_" + kind].append(direct(target))
+                res["direct_emu"] += [q.get("duration_ms", 0) for q in new_requests()]
+    finally:
+        conn.close()
+        s.close()
+    return res
+
+
+def section_fdw(b):
+    n = b.scale["fdw_rows"]
+    big = format(n, ",")
+    repeats = b.scale["fdw_repeats"]
+    x = int(n * 0.9)
+    count_stmt = "SELECT count(*) FROM sf.account"
+    filt_stmt = "SELECT %s FROM sf.account WHERE numberofemployees > %d" % (FDW_COLUMNS, x)
+    log("7. foreign tables: importing Account, seeding %s Accounts" % big)
+    b.psql("CREATE SCHEMA IF NOT EXISTS sf;\nDROP FOREIGN TABLE IF EXISTS sf.account;\n"
+           "IMPORT FOREIGN SCHEMA salesforce LIMIT TO (Account) FROM SERVER emulator INTO sf;\n")
+    seed_s = fdw_seed(b, n)
+    b.notes.append("7: seeding %s Accounts (admin generate, section 6's values, NumberOfEmployees 1..%d) %.1f s; "
+                   "the emulator is reset and seeded once per size (%s, %s, %s rows) and the foreign table and "
+                   "jsforce alternate on the same data; each foreign-table statement runs in a new session after "
+                   "its EXPLAIN (VERBOSE), which fetches the token and record count (the describe is cached from "
+                   "IMPORT FOREIGN SCHEMA); jsforce is timed from after its login" % (
+                       big, n, seed_s, big, format(b.scale["fdw_mem_rows"], ","),
+                       format(b.scale["fdw_rest_rows"], ",")))
+    auto = {k: fdw_auto_engine(b, s)[0] for k, s in (("count", count_stmt), ("filtered", filt_stmt))}
+
+    # 1. Bulk: count(*) and the filtered scan, the FDW and jsforce alternating, best of `repeats`.
+    runs = {}
+    for i in range(repeats):
+        for key, stmt, rows_out in (("count", count_stmt, False), ("filtered", filt_stmt, True)):
+            log("7. %s: foreign table (bulk), run %d" % (key, i + 1))
+            with MemSampler() as sampler:
+                f = fdw_statement(b, "bulk", stmt, rows_out, sampler)
+            want = n if key == "count" else n - x
+            if f["rows"] != want:
+                raise Failed("7 %s: the foreign table gave %d rows, expected %d" % (key, f["rows"], want))
+            if not f["engine"].startswith("Bulk"):
+                raise Failed("7 %s: engine %s with scan_engine = bulk" % (key, f["engine"]))
+            runs.setdefault((key, "fdw"), []).append(f)
+            if b.fdw_no_peers:
+                continue
+            log("7. %s: jsforce bulk2.query of the same SOQL, run %d" % (key, i + 1))
+            j = fdw_jsforce(b, "bulk2", f["soql"])
+            if j["rows"] != want:
+                raise Failed("7 %s: jsforce counted %d rows, expected %d" % (key, j["rows"], want))
+            runs.setdefault((key, "jsforce"), []).append(j)
+    labels = {"count": "`%s` (%s rows)" % (count_stmt, big),
+              "filtered": "`SELECT <6 columns> … WHERE numberofemployees > %d` (%s rows)" % (x, format(n - x, ","))}
+    for key in ("count", "filtered"):
+        fs = runs[(key, "fdw")]
+        f = min(fs, key=lambda r: r["wall"])
+        ours = "%s (client %s)" % (fmt_t(f["wall"]), fmt_t(f["wall"] - f["split"]["server"]))
+        if b.fdw_no_peers:
+            b.add("7 foreign tables", "%s, Bulk engine; auto: %s" % (labels[key], auto[key]), ours, "", "", "", "")
+        else:
+            js = runs[(key, "jsforce")]
+            j = min(js, key=lambda r: r["wall"])
+            ratio = f["wall"] / j["wall"]
+            client = (f["wall"] - f["split"]["server"]) / max(1e-9, j["wall"] - j["split"]["server"])
+            b.add("7 foreign tables", "%s, Bulk engine vs jsforce 3.10.16 bulk2.query of the same SOQL "
+                  "(best of %d; wall, client = wall − server time); auto: %s" % (labels[key], len(fs), auto[key]), ours,
+                  "%s (client %s)" % (fmt_t(j["wall"]), fmt_t(j["wall"] - j["split"]["server"])),
+                  "%.2f (client %.2f)" % (ratio, client), "", "")
+        b.notes.append("7: %s: SOQL `%s`; auto would choose: %s" % (key, f["soql"], auto[key]))
+        b.notes.append("7: %s, foreign table runs: %s; best: %s" % (
+            key, ", ".join(fmt_t(r["wall"]) for r in fs), fmt_fdw_split(f["split"])))
+        if not b.fdw_no_peers:
+            b.notes.append("7: %s, jsforce runs (after login): %s (process wall %s); best: %s; bulk2.query "
+                           "resolved (all pages in memory) after %s, the rows counted (CSV lines, repeated headers "
+                           "dropped) in %s more; peak RSS %s" % (
+                               key, ", ".join(fmt_t(r["wall"]) for r in js),
+                               ", ".join(fmt_t(r["process_wall"]) for r in js), fmt_fdw_split(j["split"]),
+                               fmt_t(j["fetched_ms"] / 1000.0), fmt_t(j["wall"] - j["fetched_ms"] / 1000.0),
+                               fmt_mb(j["maxRssKb"])))
+
+    # Memory: the backend's peak private memory over the same scans at the smaller size. The filtered scan
+    # returns a tenth of the rows, so its pages differ in size between the two sizes; a scan of the same six
+    # columns over every row (aggregated, so nothing but one row goes to the client) fills whole pages at both.
+    wide_stmt = ("SELECT count(*), count(name), count(industry), count(numberofemployees), count(annualrevenue), "
+                 "count(createddate) FROM sf.account")
+    log("7. memory: a six-column scan of every row (%s Accounts)" % big)
+    with MemSampler() as sampler:
+        f = fdw_statement(b, "bulk", wide_stmt, False, sampler)
+    runs[("wide", "fdw")] = [f]
+    m = b.scale["fdw_mem_rows"]
+    log("7. memory: foreign-table scans over %s Accounts" % format(m, ","))
+    fdw_seed(b, m)
+    mx = int(m * 0.9)
+    small = {}
+    for key, stmt, rows_out in (("count", count_stmt, False),
+                                ("filtered", "SELECT %s FROM sf.account WHERE numberofemployees > %d" % (
+                                    FDW_COLUMNS, mx), True),
+                                ("wide", wide_stmt, False)):
+        with MemSampler() as sampler:
+            f = fdw_statement(b, "bulk", stmt, rows_out, sampler)
+        want = m if key != "filtered" else m - mx
+        if f["rows"] != want:
+            raise Failed("7 memory %s: %d rows, expected %d" % (key, f["rows"], want))
+        small[key] = f
+    what = {"count": "`SELECT count(*)` (Id only)", "wide": "six columns of every row (`count(name)`, …)",
+            "filtered": "the filtered scan (%s / %s rows returned)" % (format(m - mx, ","), format(n - x, ","))}
+    for key in ("count", "wide", "filtered"):
+        lo = small[key]["anon_kb"]
+        hi = max(r["anon_kb"] for r in runs[(key, "fdw")])
+        growth = hi - lo
+        pages = "%d / %d Bulk result pages" % (small[key]["split"]["pages"], runs[(key, "fdw")][0]["split"]["pages"])
+        if key == "filtered":
+            b.notes.append("7: %s: peak RssAnon of the backend %s at %s rows, %s at %s rows (%s; a page holds up to "
+                           "50,000 rows, so the smaller run's single page is smaller)" % (
+                               what[key], fmt_mb(lo), format(m, ","), fmt_mb(hi), big, pages))
+        else:
+            b.add("7 foreign tables", "%s: peak private memory (RssAnon) of the backend over a Bulk scan at %s / %s "
+                  "rows" % (what[key], format(m, ","), big), "%s / %s" % (fmt_mb(lo), fmt_mb(hi)), "",
+                  ("+" if growth >= 0 else "-") + fmt_mb(abs(growth)), "flat (≤ +32 MB)", yes(growth <= 32 * 1024))
+        b.notes.append("7: %s: backend VmHWM (reset when the session starts; includes shared buffers) %s at %s rows, "
+                       "%s at %s rows; %s" % (what[key], fmt_mb(small[key]["hwm_kb"]), format(m, ","),
+                                             fmt_mb(max(r["hwm_kb"] for r in runs[(key, "fdw")])), big, pages))
+    b.notes.append("7: six-column scan of every row, %s rows: %s; %s" % (
+        big, fmt_t(runs[("wide", "fdw")][0]["wall"]), fmt_fdw_split(runs[("wide", "fdw")][0]["split"])))
+
+    # 2. REST: a scan of fdw_rest_rows rows, the FDW and jsforce's query with autoFetch.
+    nr = b.scale["fdw_rest_rows"]
+    log("7. REST: %s Accounts through the REST engine and jsforce query(autoFetch)" % format(nr, ","))
+    fdw_seed(b, nr)
+    rest_stmt = "SELECT %s FROM sf.account" % FDW_COLUMNS
+    rest_auto = fdw_auto_engine(b, rest_stmt)[0]
+    fr, jr = [], []
+    for i in range(repeats):
+        f = fdw_statement(b, "rest", rest_stmt, True)
+        if f["rows"] != nr or not f["engine"].startswith("REST"):
+            raise Failed("7 REST: %d rows through %s, expected %d through REST" % (f["rows"], f["engine"], nr))
+        fr.append(f)
+        if not b.fdw_no_peers:
+            j = fdw_jsforce(b, "rest", f["soql"])
+            if j["rows"] != nr:
+                raise Failed("7 REST: jsforce got %d records, expected %d" % (j["rows"], nr))
+            jr.append(j)
+    f = min(fr, key=lambda r: r["wall"])
+    label = "`SELECT <6 columns> FROM sf.account` (%s rows), REST engine, %d page(s); auto: %s" % (
+        format(nr, ","), f["split"]["pages"], rest_auto)
+    if jr:
+        j = min(jr, key=lambda r: r["wall"])
+        b.add("7 foreign tables", "%s vs jsforce query of the same SOQL with autoFetch (best of %d; wall, client = "
+              "wall − server time)" % (label, len(fr)), "%s (client %s)" % (
+                  fmt_t(f["wall"]), fmt_t(f["wall"] - f["split"]["server"])),
+              "%s (client %s)" % (fmt_t(j["wall"]), fmt_t(j["wall"] - j["split"]["server"])),
+              "%.2f (client %.2f)" % (f["wall"] / j["wall"], (f["wall"] - f["split"]["server"]) / max(
+                  1e-9, j["wall"] - j["split"]["server"])), "", "")
+        b.notes.append("7: REST scan, jsforce runs (after login): %s; best: %d page(s), %s; peak RSS %s" % (
+            ", ".join(fmt_t(r["wall"]) for r in jr), j["pages"], fmt_fdw_split(j["split"]), fmt_mb(j["maxRssKb"])))
+    else:
+        b.add("7 foreign tables", label, fmt_t(f["wall"]), "", "", "", "")
+    b.notes.append("7: REST scan: SOQL `%s`; auto would choose: %s; foreign table runs: %s; best: %s" % (
+        f["soql"], rest_auto, ", ".join(fmt_t(r["wall"]) for r in fr), fmt_fdw_split(f["split"])))
+
+    # 3. The point lookup (same seed).
+    k = b.scale["fdw_lookups"]
+    log("7. point lookup: %d prepared executions per plan kind, each followed by a direct GET" % k)
+    lk = fdw_lookup(b, k)
+    for kind in ("generic", "custom"):
+        ms, d = median(lk[kind]), median(lk["direct_" + kind])
+        per = [len(r) for r in lk[kind + "_reqs"]]
+        b.add("7 foreign tables", "point lookup `SELECT name FROM sf.account WHERE id = $1`, prepared, %s plan, "
+              "REST: median of %d statements (psql \\timing) vs median of %d direct GETs of the same URL (kept-alive "
+              "connection, interleaved)" % (kind, k, k), "%.2f ms" % ms, "%.2f ms" % d,
+              "%+.2f ms" % (ms - d), "< +20 ms", yes(ms - d < 20))
+        b.add("7 foreign tables", "point lookup, %s plan: HTTP requests per statement, warm session (max)" % kind,
+              "%.2f (%d)" % (sum(per) / float(len(per)), max(per)), "", "", "< 3", yes(max(per) < 3))
+        b.notes.append("7: lookup, %s plan: statement times (ms) %s; direct GETs (ms) %s; requests %s" % (
+            kind, ", ".join("%.2f" % t for t in lk[kind]), ", ".join("%.2f" % t for t in lk["direct_" + kind]),
+            ", ".join(sorted(set("%s %s" % (q["method"], q["path"]) for r in lk[kind + "_reqs"] for q in r)))))
+    b.notes.append("7: lookup: SOQL `%s` (EXPLAIN of the generic plan: `%s`, %s); the emulator's own time to answer "
+                   "(its request log's duration, median): %.2f ms for the backend's requests, %.2f ms for the direct "
+                   "ones" % (lk["sent_soql"], lk["soql"], lk["engine"], median(lk["fdw_emu"]),
+                             median(lk["direct_emu"])))
+    b.notes.append("7: lookup: the first statement of the session (%.1f ms) made %d request(s): %s" % (
+        lk["first_ms"], len(lk["first"]), ", ".join("%s %s" % (q["method"], q["path"]) for q in lk["first"])))
+
+
 def machine():
     model = "?"
     try:
@@ -1239,19 +1639,22 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--sf-bin", default="")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", default="", help="comma-separated sections to run (1-6; 2- and 6- are sections 2 "
-                    "and 6 without jsforce and the CLI), for development")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (1-7; 2-, 6- and 7- are "
+                    "sections 2, 6 and 7 without their peers), for development")
     ap.add_argument("--commandline", default="bench/run")
     a = ap.parse_args()
     started = time.monotonic()
     b = Bench(a)
-    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6"}
+    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6", "7"}
     b.no_peers = "2-" in only
     if b.no_peers:
         only.add("2")
     b.q_no_peers = "6-" in only
     if b.q_no_peers:
         only.add("6")
+    b.fdw_no_peers = "7-" in only
+    if b.fdw_no_peers:
+        only.add("7")
     steps = [
         ("setup", lambda: setup(b)),
         ("5", lambda: section_overheads(b, "latency")),
@@ -1262,6 +1665,7 @@ def main():
         ("5", lambda: section_overheads(b, "emulator")),
         ("3", lambda: section_memory(b)),
         ("6", lambda: section_query(b)),
+        ("7", lambda: section_fdw(b)),
         ("5", lambda: section_overheads(b, "preflight")),
         ("5", lambda: section_overheads(b, "idle")),
     ]

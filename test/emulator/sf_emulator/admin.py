@@ -8,7 +8,7 @@ import os
 import re
 
 from . import auth, common, jobs, store
-from .common import ApiError, Route
+from .common import ApiError, Route, normalize_id
 from .state import DEFAULT_CONFIG
 
 
@@ -56,6 +56,7 @@ def _object(req, m):
 def records(req, m, _):
     emu, obj = req.emu, _object(req, m)
     with emu.lock:
+        emu.store.expire_bin([obj.name])
         recs = []
         for r in emu.store.records[obj.name].values():
             d = dict(r)
@@ -99,8 +100,32 @@ def generate_spec(spec):
     return fixed, numbered, cycled, start, count
 
 
+_AUDIT_FIELDS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+
+
+def audit_stamps(values):
+    """values with CreatedDate, LastModifiedDate, SystemModstamp in the store's canonical form (a seed may give
+    them, back-dated as "Set Audit Fields upon Record Creation" allows, docs/soql-and-rest.md §4.1); one left out
+    or null takes the emulator clock's stamp."""
+    for k in _AUDIT_FIELDS:
+        if k in values:
+            if values[k] is None:
+                del values[k]
+            else:
+                values[k] = canonical_datetime(values[k], k)
+    return values
+
+
+def canonical_datetime(v, what):
+    text = store.parse_datetime(v) if isinstance(v, str) else None
+    if text is None:
+        raise ApiError(400, "INVALID_DATE", "%s: not an ISO 8601 date-time: %r" % (what, v))
+    return text
+
+
 def seed_records(req, m, _):
-    """POST /__emulator/records/{object}: a list of records, {"records": [...]}, or {"generate": {...}}."""
+    """POST /__emulator/records/{object}: a list of records, {"records": [...]}, or {"generate": {...}}. Records
+    are stamped from the emulator clock (less a clock skew) unless they give their own stamps."""
     emu, obj = req.emu, _object(req, m)
     data = jbody(req)
     if isinstance(data, dict) and "generate" in data:
@@ -109,14 +134,264 @@ def seed_records(req, m, _):
                    if k not in obj.fields]
         if unknown:
             raise ApiError(400, "INVALID_FIELD", "unknown fields on %s: %s" % (obj.name, ", ".join(unknown)))
+        fixed = audit_stamps(fixed)
+        cycled = [(k, [None if v is None else canonical_datetime(v, k) for v in values] if k in _AUDIT_FIELDS
+                   else values) for k, values in cycled]
         with emu.lock:
-            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count, cycled=cycled)
+            ts = common.write_ts(common.take_skew())
+            n, first, last = emu.store.insert_generated(obj, fixed, numbered, start, count, ts, cycled=cycled)
         return req.json({"count": n, "first_id": first, "last_id": last})
-    items = ({k: seed_value(v) for k, v in it.items()}
-             for it in (data if isinstance(data, list) else data.get("records", [])))
+    items = [audit_stamps({k: seed_value(v) for k, v in it.items()})
+             for it in (data if isinstance(data, list) else data.get("records", []))]
     with emu.lock:
-        ids = emu.store.insert_many(obj, items)
+        ids = emu.store.insert_many(obj, items, common.write_ts(common.take_skew()))
     return req.json({"ids": ids})
+
+
+# -- writes after seeding: updates, deletes, undelete, merge, formula values (docs/soql-and-rest.md §4, §6) ------
+_SYSTEM_WRITE_FIELDS = {f["name"] for f in store.SYSTEM_FIELDS} | {"MasterRecordId"}
+
+
+def _record(emu, obj, rid, live=None):
+    """The stored record of rid (15 or 18 characters); 404 when the store has none; live True: 400
+    ENTITY_IS_DELETED for a row in the recycle bin."""
+    nid = normalize_id(rid) if isinstance(rid, str) else None
+    rec = emu.store.records[obj.name].get(nid) if nid else None
+    if rec is None:
+        raise ApiError(404, "NOT_FOUND", "no %s record %s" % (obj.name, rid))
+    if live and rec.get("IsDeleted") == "true":
+        raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted: %s" % rec["Id"])
+    return rec
+
+
+def _values(obj, d, what="records"):
+    """A write's field values in canonical text: known, non-system fields only."""
+    if not isinstance(d, dict):
+        raise ApiError(400, "INVALID_FIELD", "%s: each entry is an object of field values" % what)
+    out = {}
+    for k, v in d.items():
+        f = obj.fields_lower.get(k.lower())
+        if f is None:
+            raise ApiError(400, "INVALID_FIELD", "unknown field %s.%s" % (obj.name, k))
+        if f.name in _SYSTEM_WRITE_FIELDS:
+            raise ApiError(400, "INVALID_FIELD", "%s is a system field; the emulator stamps it" % f.name)
+        out[f.name] = seed_value(v)
+    return out
+
+
+def _check_unique(emu, obj, rec, values):
+    after = dict(rec)
+    store.apply_values(after, values)
+    clash = emu.store.unique_conflict(obj, after)
+    if clash:
+        raise ApiError(400, "DUPLICATE_VALUE", "duplicate value found: %s duplicates value on record with id: %s"
+                       % clash)
+
+
+def _ids(data):
+    ids = data.get("ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not ids:
+        raise ApiError(400, "MISSING_ARGUMENT", "give the records as {\"ids\": [...]}")
+    return ids
+
+
+def update_records(req, m, _):
+    """PATCH /__emulator/records/{object} {"records": [{"Id": ..., field: value, ...}], "system": false}: writes
+    values into live records, all or none. A user's write (default) moves LastModifiedDate and SystemModstamp; with
+    "system": true it is an automated one (workflow, roll-up, a system job) that moves only SystemModstamp, with or
+    without field values (docs/soql-and-rest.md §4.1, §6 "Change tracking", trap 14)."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    items = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "MISSING_ARGUMENT", "give the records as {\"records\": [{\"Id\": ..., ...}]}")
+    user = not (isinstance(data, dict) and data.get("system"))
+    with emu.lock:
+        plan = []
+        for it in items:
+            if not isinstance(it, dict) or "Id" not in it:
+                raise ApiError(400, "MISSING_ARGUMENT", "each record needs its Id")
+            rec = _record(emu, obj, it["Id"], live=True)
+            values = _values(obj, {k: v for k, v in it.items() if k != "Id"})
+            _check_unique(emu, obj, rec, values)
+            plan.append((rec, values))
+        ts = common.write_ts(common.take_skew())
+        for rec, values in plan:
+            emu.store.update(obj, rec, values, ts, user)
+        return req.json({"ids": [rec["Id"] for rec, _ in plan], "SystemModstamp": ts,
+                         "LastModifiedDate": ts if user else None})
+
+
+def delete_records(req, m, _):
+    """POST /__emulator/records/{object}/delete {"ids": [...], "hard": false}: a user's delete into the recycle
+    bin (IsDeleted, deletion log), or with "hard": true a hard delete, as Bulk API hardDelete (docs/soql-and-rest.md
+    §4.2): the row is gone at once, its deletion listed by /deleted/ until purged."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    hard = bool(data.get("hard"))
+    with emu.lock:
+        recs = [_record(emu, obj, rid, live=not hard) for rid in _ids(data)]
+        ts = common.write_ts(common.take_skew())
+        for rec in recs:
+            if hard:
+                emu.store.hard_delete(obj, rec, ts)
+            else:
+                emu.store.soft_delete(obj, rec, ts)
+        return req.json({"ids": [r["Id"] for r in recs], "hard": hard, "deletedDate": ts})
+
+
+def undelete_records(req, m, _):
+    """POST /__emulator/records/{object}/undelete {"ids": [...]}: restores rows from the recycle bin (REST has no
+    undelete resource; Salesforce does it in the UI, Apex and SOAP undelete()). 400 UNDELETE_FAILED for a row not in
+    the bin (live, hard-deleted, purged or expired); 400 DUPLICATE_VALUE when a live row took a unique value
+    meanwhile; undeletable false in describe refuses."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    if not obj.global_flags["undeletable"]:
+        raise ApiError(400, "INVALID_OPERATION", "%s is not undeletable" % obj.name)
+    with emu.lock:
+        emu.store.expire_bin([obj.name])
+        recs = []
+        for rid in _ids(data):
+            nid = normalize_id(rid) if isinstance(rid, str) else None
+            rec = emu.store.records[obj.name].get(nid) if nid else None
+            if rec is None or rec.get("IsDeleted") != "true":
+                raise ApiError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin: %s" % rid)
+            _check_unique(emu, obj, rec, {})
+            recs.append(rec)
+        ts = common.write_ts(common.take_skew())
+        for rec in recs:
+            emu.store.undelete(obj, rec, ts)
+        return req.json({"ids": [r["Id"] for r in recs], "SystemModstamp": ts})
+
+
+def merge_records(req, m, _):
+    """POST /__emulator/records/{object}/merge {"master": id, "losers": [id, id], "values": {...}}: Salesforce's
+    merge of up to three records of an object describe calls mergeable (Account, Contact, Lead): the master takes
+    values, the losers go to the recycle bin with MasterRecordId = master, and what pointed at a loser points at
+    the master (docs/soql-and-rest.md §4.2)."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    if not obj.global_flags["mergeable"]:
+        raise ApiError(400, "INVALID_OPERATION", "%s does not support merge" % obj.name)
+    losers = data.get("losers")
+    if not isinstance(losers, list) or not 1 <= len(losers) <= 2:
+        raise ApiError(400, "MISSING_ARGUMENT", "merge takes a master and one or two losers")
+    with emu.lock:
+        master = _record(emu, obj, data.get("master"), live=True)
+        recs = [_record(emu, obj, rid, live=True) for rid in losers]
+        if len({master["Id"]} | {r["Id"] for r in recs}) != len(recs) + 1:
+            raise ApiError(400, "INVALID_ID_FIELD", "merge needs distinct records")
+        values = _values(obj, data.get("values") or {}, "values")
+        _check_unique(emu, obj, master, values)
+        ts = common.write_ts(common.take_skew())
+        moved = emu.store.merge(obj, master, recs, values, ts)
+        return req.json({"master": master["Id"], "merged": [r["Id"] for r in recs], "reparented": moved,
+                         "SystemModstamp": ts})
+
+
+def formula_values(req, m, _):
+    """POST /__emulator/records/{object}/formula {"field": F, "value": v} (every row, and rows inserted later) or
+    {"field": F, "values": {id: v}}: a formula field's value changes and no stamp moves, as a formula recomputes
+    on read (docs/soql-and-rest.md §4.5, trap 17). F must be described calculated; values are checked and
+    canonicalised as its type's CSV cells are."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    f = obj.fields_lower.get(str(data.get("field", "")).lower())
+    if f is None:
+        raise ApiError(404, "NOT_FOUND", "unknown field %s.%s" % (obj.name, data.get("field")))
+    if not f.computed or (obj.name_fields and f.name == "Name") or f.compound:
+        raise ApiError(400, "INVALID_FIELD", "%s.%s is not a formula (calculated) field" % (obj.name, f.name))
+    conv = store.make_converter(f, 1)
+
+    def value(v):
+        v = seed_value(v)
+        if v is None or conv is None:
+            return v
+        try:
+            return conv(v)
+        except common.RowError as e:
+            raise ApiError(400, "INVALID_FIELD", e.text)
+    with emu.lock:
+        if "values" in data:
+            if not isinstance(data["values"], dict):
+                raise ApiError(400, "INVALID_FIELD", "values: {id: value, ...}")
+            per_row = {_record(emu, obj, rid)["Id"]: value(v) for rid, v in data["values"].items()}
+            n = emu.store.set_formula(obj, f, per_row=per_row)
+        elif "value" in data:
+            n = emu.store.set_formula(obj, f, value(data["value"]))
+        else:
+            raise ApiError(400, "MISSING_ARGUMENT", "give \"value\" (every row) or \"values\" ({id: value})")
+        return req.json({"object": obj.name, "field": f.name, "updated": n})
+
+
+def _bin_objects(emu, data):
+    names = data.get("object")
+    if names is None:
+        return list(emu.schema.objects.values())
+    out = []
+    for n in names if isinstance(names, list) else [names]:
+        o = emu.schema.get(n)
+        if o is None:
+            raise ApiError(404, "NOT_FOUND", "Unknown object %s" % n)
+        out.append(o)
+    return out
+
+
+def _enabled(emu):
+    v = emu.config["replication_enabled_date"]
+    return None if v is None else admin_time(v, "replication_enabled_date")
+
+
+def recycle_bin(req, m, _):
+    """GET /__emulator/recyclebin[?object=X]: per object with anything deleted: the rows in the bin, every logged
+    deletion (hard ones too) and the earliestDateAvailable /deleted/ would answer now."""
+    emu = req.emu
+    q = req.params()
+    with emu.lock:
+        objs = _bin_objects(emu, {"object": q["object"]} if "object" in q else {})
+        emu.store.expire_bin([o.name for o in objs])
+        t, enabled = common.now(), _enabled(emu)
+        out = {}
+        for o in objs:
+            log = emu.store.deleted_log[o.name]
+            recs = emu.store.records[o.name]
+            in_bin = [rid for rid, r in recs.items() if r.get("IsDeleted") == "true"]
+            if not in_bin and not log and "object" not in q:
+                continue
+            out[o.name] = {"inBin": in_bin,
+                           "deletions": [{"id": rid, "deletedDate": ts, "inBin": rid in recs}
+                                         for rid, (e, ts) in sorted(log.items(), key=lambda kv: (kv[1][0], kv[0]))],
+                           "earliestDateAvailable": common.record_ts(emu.store.earliest_available(o.name, t,
+                                                                                                   enabled))}
+        return req.json({"objects": out, "recycle_bin_days": emu.config["recycle_bin_days"]})
+
+
+def purge_bin(req, m, _):
+    """POST /__emulator/recyclebin/purge: empties the recycle bin, {} of every object, {"object": X or [X, ...]}
+    of some, {"ids": [...]} of those rows, {"before": ISO} only of deletions older than that (Salesforce's periodic
+    trim of a large delete log works so). Purged rows vanish from queryAll and their deletions, hard ones too, from
+    /deleted/; earliestDateAvailable moves past them (docs/soql-and-rest.md §4.2, §4.3, trap 16)."""
+    emu, data = req.emu, jbody(req)
+    with emu.lock:
+        purged = {}
+        if data.get("ids") is not None:
+            by_obj = {}
+            for rid in _ids(data):
+                nid = normalize_id(rid) if isinstance(rid, str) else None
+                o = emu.schema.by_prefix.get(nid[:3]) if nid else None
+                if o is None or (nid not in emu.store.deleted_log[o.name] and
+                                 (emu.store.records[o.name].get(nid) or {}).get("IsDeleted") != "true"):
+                    raise ApiError(400, "NOT_FOUND", "not in the recycle bin or the deletion log: %s" % rid)
+                by_obj.setdefault(o.name, []).append(nid)
+            for name, rids in by_obj.items():
+                purged[name] = emu.store.purge(name, rids)
+        else:
+            before = admin_time(data["before"], "before") if data.get("before") is not None else None
+            named = data.get("object") is not None
+            for o in _bin_objects(emu, data):
+                logged = bool(emu.store.deleted_log[o.name])
+                n = emu.store.empty_bin(o.name, before)
+                if n or logged or named:
+                    purged[o.name] = n
+        t, enabled = common.now(), _enabled(emu)
+        return req.json({"purged": purged, "earliestDateAvailable": {
+            n: common.record_ts(emu.store.earliest_available(n, t, enabled)) for n in purged}})
 
 
 def list_faults(req, m, _):
@@ -169,8 +444,11 @@ def set_config(req, m, _):
     bad = [k for k in data if k not in DEFAULT_CONFIG]
     if bad:
         raise ApiError(400, "INVALID_CONFIG", "unknown config keys: %s" % ", ".join(bad))
+    if data.get("replication_enabled_date") is not None:
+        admin_time(data["replication_enabled_date"], "replication_enabled_date")
     with emu.lock:
         emu.config.update(data)
+        emu.store.bin_days = emu.config["recycle_bin_days"]
         if "tokens_expire_after_calls" in data:
             emu.calls_until_expiry = data["tokens_expire_after_calls"]
         if "daily_api_limit" in data and data.get("reset_usage"):
@@ -220,9 +498,38 @@ def record_count_snapshot(req, m, _):
         return req.json({"live": live, "counts": emu.store.live_counts() if live else dict(emu.record_counts)})
 
 
+_CLOCK_KEYS = {"set", "advance_seconds", "freeze", "skew_seconds", "skew_writes"}
+
+
 def clock(req, m, _):
-    offset = common.advance_clock(float(jbody(req).get("advance_seconds", 0)))
-    return req.json({"offset_seconds": offset, "now": common.record_ts(common.now())})
+    """POST /__emulator/clock: {"set": ISO date-time} puts the emulator's clock there, {"advance_seconds": S}
+    moves it, {"freeze": true|false} stops it (every write then gets the same stamp) or lets it run on,
+    {"skew_seconds": S[, "skew_writes": N]} stamps the next N write operations (all, without N; 0 clears) S
+    seconds behind it: a late commit or a lagging app server (docs/soql-and-rest.md §6 "Change tracking"). Keys
+    combine, applied in that order. The clock drives record stamps, the Date header, tokens, cursors and job
+    retention. GET shows the state."""
+    data = jbody(req) if req.method == "POST" else {}
+    bad = sorted(set(data) - _CLOCK_KEYS)
+    if bad:
+        raise ApiError(400, "INVALID_CLOCK", "unknown clock keys: %s" % ", ".join(bad))
+    with req.emu.lock:
+        if data.get("set") is not None:
+            common.set_clock(admin_time(data["set"], "set"))
+        if data.get("advance_seconds"):
+            common.advance_clock(float(data["advance_seconds"]))
+        if "freeze" in data:
+            common.freeze_clock(bool(data["freeze"]))
+        if "skew_seconds" in data:
+            common.set_skew(float(data["skew_seconds"] or 0), data.get("skew_writes"))
+        return req.json(common.clock_state())
+
+
+def admin_time(v, what):
+    """An ISO date-time of an admin body ("2025-11-01T00:00:00Z", an offset, no zone = UTC) as epoch seconds."""
+    text = store.parse_datetime(v) if isinstance(v, str) else None
+    if text is None:
+        raise ApiError(400, "INVALID_DATE", "%s: not an ISO 8601 date-time: %r" % (what, v))
+    return common.ts_epoch(text)
 
 
 def all_jobs(req, m, _):
@@ -304,6 +611,24 @@ def drop_field(req, m, _):
         return req.json(dict({"object": obj.name, "dropped": f.name}, **stamp(obj.modified)))
 
 
+_OBJECT_FLAGS = {k for k, v in store.GLOBAL_FLAGS.items() if isinstance(v, bool)}
+
+
+def object_flags(req, m, _):
+    """PATCH /__emulator/schema/{object} {"replicateable": false, ...}: describeGlobal flags of an object (any
+    boolean one); replicateable false makes /updated/ and /deleted/ refuse it, mergeable and undeletable false the
+    admin merge and undelete (docs/soql-and-rest.md §3.1, §4.5). Reset restores the metadata file's flags."""
+    emu, obj, data = req.emu, _object(req, m), jbody(req)
+    bad = sorted(k for k in data if k not in _OBJECT_FLAGS or not isinstance(data[k], bool))
+    if bad or not data:
+        raise ApiError(400, "INVALID_FIELD", "boolean describeGlobal flags only: %s" % ", ".join(bad))
+    with emu.lock:
+        obj.global_flags.update(data)
+        emu.schema.touch([obj])
+        return req.json(dict({"object": obj.name, "flags": {k: obj.global_flags[k] for k in sorted(_OBJECT_FLAGS)}},
+                             **stamp(obj.modified)))
+
+
 def touched_by(schema, obj, fields):
     """obj and the objects that fields (None skipped) reference: their describes change with obj's fields."""
     out = {obj.name: obj}
@@ -323,18 +648,25 @@ ROUTES = [
     Route(r"/reset", {"POST": reset}),
     Route(r"/health", {m: health for m in _ANY}),
     Route(r"/requests", {"GET": requests_log, "DELETE": clear_requests}),
-    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)", {"GET": records, "POST": seed_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)", {"GET": records, "POST": seed_records, "PATCH": update_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/delete", {"POST": delete_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/undelete", {"POST": undelete_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/merge", {"POST": merge_records}),
+    Route(r"/records/(?P<obj>[A-Za-z0-9_]+)/formula", {"POST": formula_values}),
+    Route(r"/recyclebin", {"GET": recycle_bin}),
+    Route(r"/recyclebin/purge", {"POST": purge_bin}),
     Route(r"/faults", {"GET": list_faults, "POST": add_faults, "DELETE": clear_faults}),
     Route(r"/tokens/expire", {"POST": expire_tokens}),
     Route(r"/tokens", {"POST": issue_token}),
     Route(r"/config", {"GET": get_config, "POST": set_config, "PUT": get_config, "PATCH": get_config,
                        "DELETE": get_config, "HEAD": get_config, "OPTIONS": get_config}),
     Route(r"/usage", {"GET": lambda req, m, _: req.json(usage_body(req.emu)), "POST": usage}),
-    Route(r"/clock", {"POST": clock}),
+    Route(r"/clock", {"GET": clock, "POST": clock}),
     Route(r"/recordcount", {"GET": record_count_snapshot, "POST": record_count_snapshot}),
     Route(r"/jobs", {"GET": all_jobs}),
     Route(r"/save", {"POST": save}),
     Route(r"/schema", {"GET": lambda req, m, _: req.json(schema_body(req.emu))}),
+    Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)", {"PATCH": object_flags}),
     Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)/fields", {"POST": put_field}),
     Route(r"/schema/(?P<obj>[A-Za-z0-9_]+)/fields/(?P<field>[A-Za-z0-9_]+)", {"DELETE": drop_field}),
 ]

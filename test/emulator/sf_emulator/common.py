@@ -2,6 +2,7 @@
 
 Protocol facts: docs/bulk-api-2.md (§2 conventions of every call, §4 errors)."""
 
+import calendar
 import datetime
 import email.utils
 import json
@@ -117,22 +118,76 @@ ORG_ID = make_id("00D", 1)
 USER_ID = make_id("005", 1)
 
 # ----------------------------------------------------------------------------------------------------------
-# The emulator clock (POST /__emulator/clock moves it; in-process tests may replace common.now)
+# The emulator clock (POST /__emulator/clock sets, advances, freezes and skews it; in-process tests may replace
+# common.now). Record time stamps come from it (docs/soql-and-rest.md §4.1, §6 "Change tracking").
 # ----------------------------------------------------------------------------------------------------------
-_clock_offset = [0.0]
+_clock = {"offset": 0.0,       # emulator time minus real time while running
+          "frozen": None,      # emulator time while frozen (it stands still), else None
+          "skew": 0.0,         # seconds the next writes are stamped behind the clock (a late commit)
+          "skew_writes": None}  # how many write operations keep that skew; None = until cleared
 
 
 def now():
-    return time.time() + _clock_offset[0]
+    f = _clock["frozen"]
+    return f if f is not None else time.time() + _clock["offset"]
 
 
 def advance_clock(seconds):
-    _clock_offset[0] += seconds
-    return _clock_offset[0]
+    _clock["offset"] += seconds
+    if _clock["frozen"] is not None:
+        _clock["frozen"] += seconds
+    return _clock["offset"]
+
+
+def set_clock(t):
+    """The emulator's time is t (epoch seconds) from now on; it keeps running unless frozen."""
+    _clock["offset"] = t - time.time()
+    if _clock["frozen"] is not None:
+        _clock["frozen"] = float(t)
+
+
+def freeze_clock(frozen):
+    """A frozen clock stands still (every write of a test gets the same, known stamp) until unfrozen, when it
+    runs on from where it stood."""
+    if frozen and _clock["frozen"] is None:
+        _clock["frozen"] = now()
+    elif not frozen and _clock["frozen"] is not None:
+        _clock["offset"] = _clock["frozen"] - time.time()
+        _clock["frozen"] = None
+
+
+def set_skew(seconds, writes=None):
+    """Writes are stamped seconds behind the clock: for the next `writes` write operations (an admin write call,
+    an ingest job), or until cleared with 0. This plays a transaction stamped when it wrote but seen only at its
+    commit, or an app server whose clock lags: a row that surfaces behind the largest SystemModstamp a client has
+    already read (docs/soql-and-rest.md §4.4 step 3, §6 "Change tracking", trap 14)."""
+    _clock["skew"] = float(seconds)
+    _clock["skew_writes"] = int(writes) if writes is not None and seconds else None
+
+
+def take_skew():
+    """The skew of one write operation (0.0 when none), counting it against skew_writes."""
+    s = _clock["skew"]
+    if s and _clock["skew_writes"] is not None:
+        _clock["skew_writes"] -= 1
+        if _clock["skew_writes"] <= 0:
+            _clock["skew"], _clock["skew_writes"] = 0.0, None
+    return s
+
+
+def write_ts(skew=0.0):
+    """The stamp of a record write now (CreatedDate, LastModifiedDate, SystemModstamp): the clock minus skew."""
+    return record_ts(now() - skew)
+
+
+def clock_state():
+    return {"offset_seconds": _clock["offset"], "frozen": _clock["frozen"] is not None,
+            "skew_seconds": _clock["skew"], "skew_writes": _clock["skew_writes"], "now": record_ts(now()),
+            "now_epoch": now()}
 
 
 def reset_clock():
-    _clock_offset[0] = 0.0
+    _clock.update(offset=0.0, frozen=None, skew=0.0, skew_writes=None)
 
 
 def job_ts(t):
@@ -143,6 +198,16 @@ def record_ts(t):
     """A record's date-time value: UTC, whole seconds, ".000Z" (docs/soql-and-rest.md §1.4: Salesforce keeps
     date-times to the second; the Bulk result form of docs/bulk-api-2.md §9.3)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
+
+
+def ts_epoch(text):
+    """A stored date-time ("2025-11-02T22:07:19.000Z", the canonical form) as epoch seconds."""
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) + int(text[20:23] or 0) / 1000.0
+
+
+def rest_ts(t):
+    """A date-time as REST JSON writes it, "2025-11-03T23:59:00.000+0000" (docs/soql-and-rest.md §1.4, §4.3)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03d+0000" % int(round((t % 1) * 1000) % 1000)
 
 
 def log_ts(t):

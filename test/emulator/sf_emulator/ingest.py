@@ -236,6 +236,10 @@ class IngestPlan:
         self.val_convs = [(i, c) for i, f, c, k, e in self.cols if k == "val"]
         self.val_names = tuple(f.name for i, f, c, k, e in self.cols if k == "val")
         self.blank_row = [""] * self.ncols
+        # the clock skew of this write operation (POST /__emulator/clock skew_seconds): every row of the job is
+        # stamped that far behind the clock, a late commit (docs/soql-and-rest.md §6 "Change tracking")
+        with emu.lock:
+            self.skew = common.take_skew()
 
     def relationship_column(self, i, h):
         obj = self.obj
@@ -347,7 +351,7 @@ class IngestPlan:
         success, failures = job.success, job.failures
         ncols = self.ncols
         op = self.op
-        ts = common.record_ts(common.now())
+        ts = common.write_ts(self.skew)
         pre = self.convert_columns(start, end) if op in ("insert", "update", "upsert") else None
         for k in range(start, end):
             r = rows[k]
@@ -381,7 +385,7 @@ class IngestPlan:
                     success.append((k, rid, created))
                 else:
                     rid = self.target_id(r)
-                    self.do_delete(rid, op == "hardDelete")
+                    self.do_delete(rid, op == "hardDelete", ts)
                     success.append((k, rid, False))
             except RowError as e:
                 failures.append((k, getattr(e, "rid", "") or "", e.text))
@@ -556,15 +560,13 @@ class IngestPlan:
         vals = self.values(r, True, None, pre)
         return self.create(vals, ts), True
 
-    def do_delete(self, rid, hard):
-        obj = self.obj
-        rec = self.store.records[obj.name][rid]
-        self.store.index_remove(obj, rec)
+    def do_delete(self, rid, hard, ts):
+        """delete: into the recycle bin; hardDelete: gone from the store, still in the deletion log (§4.2)."""
+        rec = self.store.records[self.obj.name][rid]
         if hard:
-            del self.store.records[obj.name][rid]
+            self.store.hard_delete(self.obj, rec, ts)
         else:
-            rec["IsDeleted"] = "true"
-            rec["SystemModstamp"] = common.record_ts(common.now())
+            self.store.soft_delete(self.obj, rec, ts)
 
 
 _NUMERIC_RE = re.compile(r"^-?\d+(\.\d+)?$")

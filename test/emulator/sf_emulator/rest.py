@@ -14,7 +14,7 @@ from decimal import Decimal
 from . import common
 from .common import ApiError, Response, Route, make_id, normalize_id, parse_http_date, raw_json
 from .soql import QueryRunner, Soql, SoqlError
-from .store import COMPOUND_KEYS
+from .store import COMPOUND_KEYS, parse_datetime
 
 
 def _release_label(v):
@@ -387,6 +387,100 @@ def record(req, m, obj):
     return req.json(record_json(obj, rec, req.ver, req.query), raw=True)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Change tracking: /sobjects/{Object}/updated/ and /deleted/ (docs/soql-and-rest.md §4.3)
+# ----------------------------------------------------------------------------------------------------------
+def stamp_field(obj):
+    """The date an object's changes are tracked by: SystemModstamp, else LastModifiedDate (§4.3 "Date used")."""
+    return next((n for n in ("SystemModstamp", "LastModifiedDate") if n in obj.fields), None)
+
+
+def _minute(t):
+    return (t // 60) * 60
+
+
+def replication_window(req, obj, reach_days, t):
+    """(start, end, latestDateCovered) in epoch seconds for a /updated/ or /deleted/ call at time t, or the error
+    Salesforce answers (§4.3): a non-replicable object first (the logged text; its errorCode is unverified, so
+    configurable); start and end ISO 8601 with their seconds dropped; end at least one minute after start (the
+    logged, inverted text); not before the org's replication enabled date (logged text); not beyond the reach of
+    reach_days (30 for /updated/, the recycle bin's 15 for /deleted/; that text is unverified).
+    latestDateCovered is end, or the current minute when end lies ahead (less replication_settle_seconds: commits
+    still in flight), so the next window can start there."""
+    c = req.emu.config
+    if not obj.global_flags.get("replicateable") or stamp_field(obj) is None:
+        raise ApiError(400, c["not_replicable_error_code"], "sObject type %s is not replicable" % obj.name)
+    p = req.params()
+    bounds = []
+    for name in ("start", "end"):
+        v = p.get(name)
+        if not v:
+            raise ApiError(400, "MISSING_ARGUMENT", "The '%s' parameter is required" % name)
+        text = parse_datetime(v)
+        if text is None:
+            raise ApiError(400, "MALFORMED_QUERY", "'%s' is not a valid value for the type xsd:dateTime of "
+                           "parameter %s (ISO 8601, e.g. 2025-11-01T00:00:00+00:00, URL-encoded)" % (v, name))
+        bounds.append(_minute(common.ts_epoch(text)))
+    start, end = bounds
+    if end - start < 60:
+        raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate must be at least one minute greater than endDate")
+    enabled = c["replication_enabled_date"]
+    if enabled is not None and start < common.ts_epoch(parse_datetime(enabled)):
+        raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate before org replication enabled date")
+    if start < _minute(t) - float(reach_days) * 86400:
+        raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than %g days before the current "
+                       "date" % float(reach_days))
+    return start, end, min(end, _minute(t - float(c["replication_settle_seconds"] or 0)))
+
+
+def _id_cap(req, n):
+    cap = int(req.emu.config["replication_id_limit"])
+    if n > cap:
+        raise ApiError(400, "EXCEEDED_ID_LIMIT", "The number of ids (%d) exceeds the limit of %d; choose start and "
+                       "end dates closer together" % (n, cap))
+
+
+def updated(req, m, obj):
+    """GET /sobjects/{Object}/updated/?start=&end= (§4.3): {"ids": [...], "latestDateCovered"}: the live records
+    whose SystemModstamp lies in [start, end) (both on whole minutes, so consecutive windows neither overlap nor
+    leave gaps), ordered by that stamp and id; rows in the recycle bin are /deleted/'s. Inserts, user and system
+    updates, undeletes, merges all move it; formula changes do not (§4.5)."""
+    emu = req.emu
+    with emu.lock:
+        start, end, latest = replication_window(req, obj, emu.config["updated_reach_days"], common.now())
+        recs = list(emu.store.records[obj.name].values())
+    field = stamp_field(obj)
+    lo, hi = common.record_ts(start), common.record_ts(end)
+    hits = sorted((st, r["Id"]) for r, st in zip(recs, map(dict.get, recs, itertools.repeat(field)))
+                  if st is not None and lo <= st < hi and r.get("IsDeleted") != "true")
+    _id_cap(req, len(hits))
+    return req.json({"ids": [rid for _, rid in hits], "latestDateCovered": common.rest_ts(latest)})
+
+
+def deleted(req, m, obj):
+    """GET /sobjects/{Object}/deleted/?start=&end= (§4.3): {"deletedRecords": [{"id", "deletedDate"}],
+    "earliestDateAvailable", "latestDateCovered"}: the deletion log's entries (rows in the recycle bin, merge losers,
+    hard-deleted rows not yet purged) whose deletedDate lies in [start, end), oldest first. The reach is the bin's
+    (recycle_bin_days); earliestDateAvailable is where the log is complete from (§4.2: the bin's reach, the latest
+    purge, the replication enabled date): later than a client's last start means it lost deletions. With
+    deleted_before_earliest_fails a start before it is refused instead (the SOAP guide's wording allows that
+    reading)."""
+    emu = req.emu
+    c = emu.config
+    with emu.lock:
+        t = common.now()
+        emu.store.expire_bin([obj.name], t)
+        start, end, latest = replication_window(req, obj, c["recycle_bin_days"], t)
+        enabled = c["replication_enabled_date"]
+        earliest = emu.store.earliest_available(obj.name, t, enabled and common.ts_epoch(parse_datetime(enabled)))
+        if c["deleted_before_earliest_fails"] and start < earliest:
+            raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate before earliestDateAvailable")
+        hits = sorted((e, rid, ts) for rid, (e, ts) in emu.store.deleted_log[obj.name].items() if start <= e < end)
+    _id_cap(req, len(hits))
+    return req.json({"deletedRecords": [{"id": rid, "deletedDate": ts[:-1] + "+0000"} for _, rid, ts in hits],
+                     "earliestDateAvailable": common.rest_ts(earliest), "latestDateCovered": common.rest_ts(latest)})
+
+
 def query(req, m, _):
     return rest_query(req, False)
 
@@ -415,6 +509,8 @@ ROUTES = [
     Route(r"/sobjects", {"GET": sobjects}),
     Route(_OBJ, {"GET": sobject}, sobject_lookup),
     Route(_OBJ + r"/describe", {"GET": describe}, sobject_lookup),
+    Route(_OBJ + r"/updated/?", {"GET": updated}, sobject_lookup, min_version=29),
+    Route(_OBJ + r"/deleted/?", {"GET": deleted}, sobject_lookup, min_version=29),
     Route(_OBJ + r"/(?P<rid>[0-9A-Za-z]{15}|[0-9A-Za-z]{18})", {"GET": record}, sobject_lookup),
     Route(r"/query", {"GET": query}),
     Route(r"/queryAll", {"GET": query_all}),

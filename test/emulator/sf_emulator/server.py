@@ -127,6 +127,11 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return self.server_version
 
+    def date_time_string(self, timestamp=None):
+        """The Date header on the emulator's clock: a client that needs the server's "now" (an incremental sync's
+        upper bound, docs/soql-and-rest.md §4.4 step 1) reads it here, so it must agree with the record stamps."""
+        return common.http_date(common.now() if timestamp is None else timestamp)
+
     def do_GET(self):
         self.dispatch()
 

@@ -635,11 +635,16 @@ class QueryRunner:
     def records(self, lock=None):
         """The matching records in result order: WHERE, ORDER BY (each key a stable sort, the last key first, so
         ties keep the order of the later keys and then the store's), LIMIT."""
+        name = self.q.obj.name
         if lock is not None:
             with lock:  # snapshot only; evaluation runs without the store lock
-                recs = list(self.store.records[self.q.obj.name].values())
+                if self.include_deleted:
+                    self.store.expire_bin([name])  # rows past the bin's days are purged first (§4.2)
+                recs = list(self.store.records[name].values())
         else:
-            recs = list(self.store.records[self.q.obj.name].values())
+            if self.include_deleted:
+                self.store.expire_bin([name])
+            recs = list(self.store.records[name].values())
         if not self.include_deleted:
             recs = [r for r in recs if r.get("IsDeleted") != "true"]
         if self.q.where is not None:

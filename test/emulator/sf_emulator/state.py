@@ -55,6 +55,14 @@ DEFAULT_CONFIG = {
     "max_query_cursors": 1000,          # open cursors kept; the oldest is evicted beyond this
     # request target > N bytes: 414; target + header lines > N: 431 (docs/soql-and-rest.md §1.6); 0 = no limit
     "max_request_head_bytes": 16384,
+    # change tracking (docs/soql-and-rest.md §4.2, §4.3)
+    "recycle_bin_days": 15,             # deleted rows stay in the bin this long, then are purged
+    "updated_reach_days": 30,           # /updated/ answers for starts up to this far back
+    "replication_id_limit": 600000,     # more ids in one /updated/ or /deleted/ window: EXCEEDED_ID_LIMIT
+    "replication_enabled_date": None,   # ISO date-time: starts before it get "...before org replication enabled date"
+    "replication_settle_seconds": 0,    # latestDateCovered stays this far behind the clock (commits in flight)
+    "not_replicable_error_code": "INVALID_TYPE",  # errorCode of "sObject type X is not replicable" (unverified)
+    "deleted_before_earliest_fails": False,  # /deleted/ with start < earliestDateAvailable: error, not an answer
 }
 
 
@@ -121,6 +129,7 @@ class Emulator:
             self.config = dict(DEFAULT_CONFIG)
             self.config.update(self.startup_config)
             common.reset_clock()
+            self.store.bin_days = self.config["recycle_bin_days"]
 
     def seed_records(self):
         u = self.org["user"]

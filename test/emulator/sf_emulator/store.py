@@ -3,6 +3,7 @@
 Values are kept as canonical text: what a CSV cell becomes once Salesforce has accepted it (docs/bulk-api-2.md §8)."""
 
 import datetime as _dt
+import functools
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -463,6 +464,7 @@ def _make_converter(f, col):
 class Store:
     def __init__(self, schema):
         self.schema = schema
+        self.bin_days = 15  # recycle-bin retention (config recycle_bin_days, kept in step by the Emulator)
         self.clear()
 
     def clear(self):
@@ -472,6 +474,15 @@ class Store:
             self.empty_indexes(o)
         self.counters = {n: 0 for n in self.schema.objects}
         self.auto_counters = {n: 0 for n in self.schema.objects}  # the last auto-number given, per object
+        # Change tracking (docs/soql-and-rest.md §4.2, §4.3), per object: the deletion log that /deleted reads,
+        # {id: (epoch second, stamp text)} for rows in the recycle bin and hard-deleted rows until they are purged;
+        # a lower bound of its epochs (bin expiry costs nothing until one is due); the minute from which the log
+        # is complete after a physical purge (earliestDateAvailable); formula values given to every row, which rows
+        # inserted later get too (a formula computes for every row, docs/soql-and-rest.md §4.5)
+        self.deleted_log = {n: {} for n in self.schema.objects}
+        self.log_min = {n: float("inf") for n in self.schema.objects}
+        self.purged_until = {n: None for n in self.schema.objects}
+        self.formula_defaults = {}
 
     def empty_indexes(self, obj):
         """Empty unique/external-id indexes for obj's indexed fields, also as (field name, index, case-sensitive)
@@ -493,6 +504,7 @@ class Store:
             f.name = old.name
             obj.fields = {k: (f if k == f.name else v) for k, v in obj.fields.items()}
         obj.rebuild()
+        self.formula_defaults.get(obj.name, {}).pop(f.name, None)
         recs = self.records[obj.name].values()
         if old is not None:
             conv = make_converter(f, 1)
@@ -518,6 +530,7 @@ class Store:
         """Removes field f from obj, and its values from every record (a deleted field takes its data along)."""
         del obj.fields[f.name]
         obj.rebuild()
+        self.formula_defaults.get(obj.name, {}).pop(f.name, None)
         for rec in self.records[obj.name].values():
             rec.pop(f.name, None)
         self.reindex(obj)
@@ -594,10 +607,13 @@ class Store:
                 rec.pop("Name", None)
 
     def insert_raw(self, obj, values, ts=None):
-        ts = ts or common.record_ts(common.now())
+        ts = ts or common.write_ts()
         rec = dict(obj.defaults)
         rec["Id"] = values.get("Id") or self.new_id(obj)
         rec["CreatedDate"] = rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
+        fd = self.formula_defaults.get(obj.name)
+        if fd:
+            rec.update(fd)
         apply_values(rec, values)
         self.compute_name(obj, rec)
         if obj.auto_numbers:
@@ -605,14 +621,17 @@ class Store:
         self.records[obj.name][rec["Id"]] = rec
         if rec.get("IsDeleted") != "true":
             self.index_add(obj, rec)
+        else:
+            self.log_deletion(obj.name, rec["Id"], rec.get("SystemModstamp") or ts)
         return rec
 
     def insert_many(self, obj, items, ts=None):
         """insert_raw for many records (the admin API's seeding): one timestamp, the defaults copied, no per-record
         clock or name-field work beyond what the object needs. Returns the ids."""
-        ts = ts or common.record_ts(common.now())
+        ts = ts or common.write_ts()
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
+        base.update(self.formula_defaults.get(obj.name) or {})
         recs, ids = self.records[obj.name], []
         index_list, counters, prefix = self.index_list[obj.name], self.counters, obj.key_prefix
         named = bool(obj.name_fields)
@@ -630,7 +649,9 @@ class Store:
                 self.assign_auto_numbers(obj, rec)
             recs[rid] = rec
             ids.append(rid)
-            if index_list and rec.get("IsDeleted") != "true":
+            if rec.get("IsDeleted") == "true":
+                self.log_deletion(obj.name, rid, rec.get("SystemModstamp") or ts)
+            elif index_list:
                 self.index_add(obj, rec)
         return ids
 
@@ -639,9 +660,10 @@ class Store:
         numbered the value prefix + n + suffix, and for each (field, values) of cycled the k-th record's
         values[k % len(values)] (None: the field is null). The seeding path for millions of records (admin
         "generate")."""
-        ts = ts or common.record_ts(common.now())
+        ts = ts or common.write_ts()
         base = dict(obj.defaults)
         base["CreatedDate"] = base["LastModifiedDate"] = base["SystemModstamp"] = ts
+        base.update(self.formula_defaults.get(obj.name) or {})
         base.update(fixed)
         for k in [k for k, v in base.items() if v is None]:
             del base[k]
@@ -675,14 +697,177 @@ class Store:
                     v = rec.get(fname)
                     if v is not None:
                         idx[v if case_sensitive else v.lower()] = rid
+            else:
+                self.log_deletion(obj.name, rid, rec.get("SystemModstamp") or ts)
             if first is None:
                 first = rid
             last = rid
         counters[obj.name] = c + count
         return count, first, last
 
+    # -- writes after insert, the recycle bin and the deletion log (docs/soql-and-rest.md §4.1-§4.3) -------------
+    def update(self, obj, rec, values, ts, user=True):
+        """Writes values into a live record. Every write moves SystemModstamp; a user's (or integration's) write
+        also LastModifiedDate and LastModifiedById, an automated one (user False: workflow, a flow, a roll-up,
+        a system job) does not, so LastModifiedDate <= SystemModstamp and only SystemModstamp sees every change
+        (docs/soql-and-rest.md §4.1, trap 14)."""
+        self.index_remove(obj, rec)
+        apply_values(rec, values)
+        rec["SystemModstamp"] = ts
+        if user:
+            rec["LastModifiedDate"] = ts
+            rec["LastModifiedById"] = USER_ID
+        self.compute_name(obj, rec)
+        self.index_add(obj, rec)
+
+    def soft_delete(self, obj, rec, ts):
+        """A delete: the row goes to the recycle bin (IsDeleted = true: hidden from query, kept by queryAll) and
+        into the deletion log with deletedDate = its new SystemModstamp (§4.2, §4.3). A user's delete, so it moves
+        LastModifiedDate as well (the doc is silent; the emulator's choice, README)."""
+        self.index_remove(obj, rec)
+        rec["IsDeleted"] = "true"
+        rec["SystemModstamp"] = rec["LastModifiedDate"] = ts
+        rec["LastModifiedById"] = USER_ID
+        self.log_deletion(obj.name, rec["Id"], ts)
+
+    def hard_delete(self, obj, rec, ts):
+        """A hard delete: the row leaves the store at once (neither query nor queryAll sees it), its deletion stays
+        in the log for /deleted until the log is purged (§4.2). A row already in the bin keeps its deletedDate."""
+        if rec.get("IsDeleted") != "true":
+            self.index_remove(obj, rec)
+            self.log_deletion(obj.name, rec["Id"], ts)
+        del self.records[obj.name][rec["Id"]]
+
+    def unique_conflict(self, obj, rec):
+        """(field, other id) when a unique value of rec is held by another live record, else None."""
+        for fname, idx, case_sensitive in self.index_list[obj.name]:
+            v = rec.get(fname)
+            if v is not None:
+                other = idx.get(v if case_sensitive else v.lower())
+                if other and other != rec["Id"]:
+                    return fname, other
+        return None
+
+    def undelete(self, obj, rec, ts):
+        """Back from the recycle bin: IsDeleted false, out of the deletion log, stamped like a user's write (so an
+        incremental pull sees the row again, §4.2); a merge loser forgets its MasterRecordId."""
+        rec["IsDeleted"] = "false"
+        rec.pop("MasterRecordId", None)
+        rec["SystemModstamp"] = rec["LastModifiedDate"] = ts
+        rec["LastModifiedById"] = USER_ID
+        self.index_add(obj, rec)
+        self.deleted_log[obj.name].pop(rec["Id"], None)
+
+    def merge(self, obj, master, losers, values, ts):
+        """Salesforce's merge (Account, Contact, Lead): the master takes values and is stamped; each loser is
+        deleted into the bin with MasterRecordId = the master (queryAll shows it so, §4.2); records of any object
+        that pointed at a loser are re-pointed at the master and stamped like a user's write (Salesforce
+        reparents related records; that this moves their stamps is the emulator's reading). Returns
+        {object: [re-pointed ids]}."""
+        self.update(obj, master, values, ts)
+        gone = {r["Id"] for r in losers}
+        for rec in losers:
+            self.soft_delete(obj, rec, ts)
+            if "MasterRecordId" in obj.fields:
+                rec["MasterRecordId"] = master["Id"]
+        moved = {}
+        for o in self.schema.objects.values():
+            refs = [f.name for f in o.fields.values() if f.type == "reference" and obj.name in f.reference_to
+                    and f.name != "MasterRecordId"]
+            if not refs:
+                continue
+            for rec in self.records[o.name].values():
+                if rec.get("IsDeleted") == "true" or rec["Id"] == master["Id"] or rec["Id"] in gone:
+                    continue
+                changed = {f: master["Id"] for f in refs if rec.get(f) in gone}
+                if changed:
+                    self.update(o, rec, changed, ts)
+                    moved.setdefault(o.name, []).append(rec["Id"])
+        return moved
+
+    def set_formula(self, obj, f, value=None, per_row=None):
+        """A formula field's value changes without any stamp moving (docs/soql-and-rest.md §4.5, trap 17): value
+        for every row (bin rows too; rows inserted later get it as well), or per_row {id: value}. None clears.
+        Returns the number of rows set."""
+        recs = self.records[obj.name]
+        if per_row is None:
+            targets = [(r, value) for r in recs.values()]
+            fd = self.formula_defaults.setdefault(obj.name, {})
+            if value is None:
+                fd.pop(f.name, None)
+            else:
+                fd[f.name] = value
+        else:
+            targets = [(recs[rid], v) for rid, v in per_row.items()]
+        for rec, v in targets:
+            if v is None:
+                rec.pop(f.name, None)
+            else:
+                rec[f.name] = v
+        return len(targets)
+
+    def log_deletion(self, name, rid, ts):
+        t = _stamp_epoch(ts)
+        self.deleted_log[name][rid] = (t, ts)
+        if t < self.log_min[name]:
+            self.log_min[name] = t
+
+    def reach_start(self, t=None):
+        """The oldest minute the recycle bin still holds: bin_days before the current minute."""
+        t = common.now() if t is None else t
+        return (t // 60) * 60 - float(self.bin_days) * 86400
+
+    def purge(self, name, rids):
+        """Physical deletion of rids: bin rows leave the store (queryAll no longer sees them) and their deletions,
+        like those of hard-deleted rows, leave the log (/deleted no longer lists them). The log is complete only
+        from the minute after the latest deletion removed: earliestDateAvailable (§4.3). Returns the number of
+        bin rows removed."""
+        log, recs = self.deleted_log[name], self.records[name]
+        latest, n = None, 0
+        for rid in rids:
+            e = log.pop(rid, None)
+            rec = recs.get(rid)
+            if rec is not None and rec.get("IsDeleted") == "true":
+                del recs[rid]
+                n += 1
+                if e is None:
+                    e = (_stamp_epoch(rec["SystemModstamp"]),)
+            if e is not None and (latest is None or e[0] > latest):
+                latest = e[0]
+        if latest is not None:
+            cut = (latest // 60) * 60 + 60
+            self.purged_until[name] = max(self.purged_until[name] or cut, cut)
+        self.log_min[name] = min((e for e, _ in log.values()), default=float("inf"))
+        return n
+
+    def empty_bin(self, name, before=None):
+        """Empties obj's recycle bin (before: only deletions older than that epoch): every bin row and every logged
+        deletion, hard ones included."""
+        log = self.deleted_log[name]
+        if before is None:
+            rids = set(log)
+            rids.update(rid for rid, r in self.records[name].items() if r.get("IsDeleted") == "true")
+        else:
+            rids = [rid for rid, (e, _) in log.items() if e < before]
+        return self.purge(name, rids)
+
+    def expire_bin(self, names=None, t=None):
+        """Rows stay in the bin bin_days (15), then are purged (§4.2): checked lazily on every read that could see
+        them, at no cost until the oldest deletion is due."""
+        cutoff = self.reach_start(t)
+        for name in (names if names is not None else list(self.deleted_log)):
+            if self.log_min[name] < cutoff:
+                self.purge(name, [rid for rid, (e, _) in self.deleted_log[name].items() if e < cutoff])
+
+    def earliest_available(self, name, t=None, enabled=None):
+        """/deleted's earliestDateAvailable: from when the deletion log of name is complete: not before the bin's
+        reach, the latest physical purge, or (enabled) the org's replication enabled date."""
+        return max(x for x in (self.reach_start(t), self.purged_until[name], enabled) if x is not None)
+
     def dump(self):
-        return {"counters": self.counters, "auto_counters": self.auto_counters, "records": self.records}
+        return {"counters": self.counters, "auto_counters": self.auto_counters, "records": self.records,
+                "deleted_log": self.deleted_log, "purged_until": self.purged_until,
+                "formula_defaults": self.formula_defaults}
 
     def load(self, d):
         self.clear()
@@ -698,3 +883,20 @@ class Store:
                 self.records[n][rid] = rec
                 if rec.get("IsDeleted") != "true":
                     self.index_add(obj, rec)
+                elif "deleted_log" not in d:  # a store written before the log existed: its bin rows
+                    self.log_deletion(n, rid, rec.get("SystemModstamp") or common.write_ts())
+        for n, log in d.get("deleted_log", {}).items():
+            if n in self.deleted_log:
+                for rid, (t, ts) in log.items():
+                    self.log_deletion(n, rid, ts)
+        for n, t in d.get("purged_until", {}).items():
+            if n in self.purged_until:
+                self.purged_until[n] = t
+        self.formula_defaults = {n: dict(v) for n, v in d.get("formula_defaults", {}).items()
+                                 if n in self.schema.objects}
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp_epoch(ts):
+    """A stored stamp's epoch second (cached: the rows of one write share their stamp)."""
+    return common.ts_epoch(ts)

@@ -343,6 +343,17 @@ def setUpModule():
         pg.psql("IMPORT FOREIGN SCHEMA salesforce LIMIT TO (Account, Invoice__c) FROM SERVER %s INTO %s "
                 "OPTIONS (skip_compound 'true');" % (SERVER, FSCHEMA))
         for t in ("account", "invoice__c"):
+            # Fields the emulator's schema gained after this test was written are not seeded: they are dropped
+            # from the foreign table (a dropped column is one more case for the scan) and named in the log.
+            known = {c.name for c in DATA.cols[t]}
+            extra = [r["attname"] for r in pg.json("SELECT attname FROM pg_attribute WHERE attrelid = '%s.%s'::regclass "
+                                                    "AND attnum > 0 AND NOT attisdropped" % (FSCHEMA, t))
+                     if r["attname"] not in known]
+            for name in extra:
+                pg.psql("ALTER FOREIGN TABLE %s.%s DROP COLUMN %s;" % (FSCHEMA, t, name))
+            if extra:
+                harness.log("test_foreign_tables: %s.%s: dropped the columns this test does not seed: %s"
+                            % (FSCHEMA, t, ", ".join(extra)))
             pg.psql(DATA.local_ddl(t))
         harness.log("test_foreign_tables: own emulator at %s; query generator seed %d (SFB_FDW_SEED), %d queries "
                     "per object and engine" % (EMU.url, SEED, QUERIES))
@@ -1720,9 +1731,10 @@ class BadInput(FdwTest):
                             "SELECT id FROM %s WHERE annualrevenue > 0" % lt())
 
     def test_writes_refused_with_a_hint(self):
+        before = len(EMU.records("Account"))
         for sql, verb, hint in (
                 ("INSERT INTO %s (name) VALUES ('x')" % ft(), "insert into", "sf_bulk_insert or sf_bulk_upsert"),
-                ("INSERT INTO %s SELECT * FROM %s" % (ft(), lt()), "insert into", "sf_bulk_insert"),
+                ("INSERT INTO %s (id, name) SELECT id, name FROM %s" % (ft(), lt()), "insert into", "sf_bulk_insert"),
                 ("UPDATE %s SET name = 'y' WHERE annualrevenue > 0" % ft(), "update",
                  "sf_bulk_update or sf_bulk_upsert"),
                 ("DELETE FROM %s WHERE id = 'x'" % ft(), "delete from", "sf_bulk_delete")):
@@ -1732,7 +1744,7 @@ class BadInput(FdwTest):
                 self.assertIn("HINT:  Salesforce foreign tables are read-only; write with %s" % hint, err.stderr)
         self.assertEqual([r for r in self.org_requests() if r["method"] != "GET" and "/oauth2/" not in r["path"]], [],
                          "nothing written")
-        self.assertEqual(len(EMU.records("Account")), len(DATA.seeded["account"]))
+        self.assertEqual(len(EMU.records("Account")), before)
 
 
 class ImportForeignSchema(FdwTest):

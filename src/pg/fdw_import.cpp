@@ -1,7 +1,7 @@
 // IMPORT FOREIGN SCHEMA salesforce FROM SERVER s INTO local: one foreign table per queryable object of the
 // org (describeGlobal), a column per field with the type of the one type map (core/type_map.h), both named
 // by the lower-cased API name, with the options `object` and `field` spelling the API names. LIMIT TO and
-// EXCEPT name objects by API name, case-insensitively.
+// EXCEPT name objects by API name, case-insensitively; a quoted LIMIT TO name also names its table.
 //
 // Import options: engine 'auto' | 'rest' | 'bulk' (becomes each table's engine option) and skip_compound
 // 'true' (leave out address and location fields, which Bulk query jobs cannot return). base64 fields are
@@ -100,13 +100,6 @@ std::vector<std::string> import(const ImportRequest &req) {
     if (req.list_type != FDW_IMPORT_SCHEMA_ALL) {
         // A name that is not an object of the org is an error, not silently nothing.
         for (const std::string &n : req.named) {
-            // PostgreSQL keeps only the tables whose (lower-cased) names are listed, so a quoted name with
-            // capitals would import nothing without a word.
-            if (req.list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && ascii_lowercase(n) != n)
-                raise_error(ERRCODE_FDW_TABLE_NOT_FOUND, std::string(kWhat) + ": LIMIT TO (\"" + n +
-                                                             "\") would import nothing: tables are " +
-                                                             "named by the lower-cased API name; write " +
-                                                             ascii_lowercase(n) + " without quotes");
             const SObjectSummary *o = global.find(n);
             if (o == nullptr || !o->queryable) {
                 std::string close;
@@ -130,6 +123,13 @@ std::vector<std::string> import(const ImportRequest &req) {
 
     std::vector<std::string> statements;
     for (const std::string &name : objects) {
+        // A table is named by the lower-cased API name, or as a LIMIT TO entry spells it: PostgreSQL keeps
+        // only the tables named exactly as listed, and a quoted "Invoice__c" is listed so.
+        std::string table = ascii_lowercase(name);
+        if (req.list_type == FDW_IMPORT_SCHEMA_LIMIT_TO)
+            for (const std::string &n : req.named)
+                if (ascii_iequals(n, name))
+                    table = n;
         ObjectDescribe d = parse_sobject_describe(cached_describe(org, name, false, kWhat));
         std::string columns;
         for (const FieldDescribe &f : d.fields) {
@@ -145,7 +145,7 @@ std::vector<std::string> import(const ImportRequest &req) {
                 columns += " COLLATE " + quoted_identifier(t.collation);
         }
         std::string sql = "CREATE FOREIGN TABLE " + quoted_identifier(req.local_schema) + "." +
-                          quoted_identifier(ascii_lowercase(d.name)) + " (\n  " + columns + "\n) SERVER " +
+                          quoted_identifier(table) + " (\n  " + columns + "\n) SERVER " +
                           quoted_identifier(req.server) + " OPTIONS (object " + quoted_literal(d.name);
         if (!engine.empty())
             sql += ", engine " + quoted_literal(engine);

@@ -82,7 +82,8 @@ HttpResponse SalesforceFetch::send(HttpRequest request, const char *what) {
         ++stats_.api_calls;
         AttemptOutcome outcome;
         outcome.status = response.status;
-        // Only a refusal has an error body; a page's JSON is not parsed twice (it was half a REST scan's time).
+        // Only a refusal has an error body: a page's JSON is not parsed a second time (half a REST scan's
+        // time, the bench found).
         if (response.status >= 300) {
             ApiError e = parse_api_error(response.status, response.body);
             if (!e.items.empty()) {

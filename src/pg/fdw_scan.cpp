@@ -789,7 +789,8 @@ int64 limit_for(PlannerInfo *root, RelOptInfo *baserel, SfRelPlan *plan) {
         if (!((Const *)offset)->constisnull)
             n += DatumGetInt64(((Const *)offset)->constvalue);
     }
-    return n >= 0 && n < 1000000000 ? n : -1;
+    // SOQL takes a positive LIMIT only (and PostgreSQL does not run the scan under LIMIT 0 anyway).
+    return n > 0 && n < 1000000000 ? n : -1;
 }
 
 // REST unless the result is large (docs/soql-and-rest.md §2.9): forced by sf_bulk.scan_engine or the

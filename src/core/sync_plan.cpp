@@ -285,6 +285,7 @@ DeletedWindow deleted_window(std::int64_t cursor_ms, std::int64_t overlap_ms, st
     DeletedWindow w;
     w.end_ms = floor_to_minute(now_ms);
     w.start_ms = floor_to_minute(cursor_ms - overlap_ms);
+    w.needed_from_ms = floor_to_minute(cursor_ms);
     if (w.end_ms - w.start_ms < 2 * kMinuteMs)
         w.start_ms = w.end_ms - 2 * kMinuteMs;
     return w;
@@ -321,7 +322,7 @@ DeletedRecords parse_deleted_records(std::string_view body) {
 }
 
 bool deleted_window_covered(const DeletedRecords &answer, const DeletedWindow &window) {
-    return !answer.earliest_available_ms || *answer.earliest_available_ms <= window.start_ms;
+    return !answer.earliest_available_ms || *answer.earliest_available_ms <= window.needed_from_ms;
 }
 
 }  // namespace sfb

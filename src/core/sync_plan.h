@@ -95,6 +95,9 @@ std::string utc_datetime_text(std::int64_t epoch_ms);
 struct DeletedWindow {
     std::int64_t start_ms = 0;
     std::int64_t end_ms = 0;
+    // The cursor on its minute: the log must be complete from here (the overlap before it only guards against
+    // late commits, which a purge cannot have taken before the last run saw them).
+    std::int64_t needed_from_ms = 0;
 };
 DeletedWindow deleted_window(std::int64_t cursor_ms, std::int64_t overlap_ms, std::int64_t now_ms);
 

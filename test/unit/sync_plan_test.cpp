@@ -109,6 +109,7 @@ TEST(SyncPlan, Soql) {
 TEST(SyncPlan, DeletedWindowIsOnWholeMinutesAndLongEnough) {
     DeletedWindow w = deleted_window(kT0 + 59000, 5 * 60000, kT0 + 3600000 + 30000);
     EXPECT_EQ(w.start_ms, kT0 - 5 * 60000);
+    EXPECT_EQ(w.needed_from_ms, kT0);
     EXPECT_EQ(w.end_ms, kT0 + 3600000);
     w = deleted_window(kT0, 0, kT0 + 30000);
     EXPECT_EQ(w.end_ms, kT0);
@@ -126,9 +127,13 @@ TEST(SyncPlan, DeletedAnswer) {
         R"("earliestDateAvailable":"2025-11-20T00:00:00.000+0000","latestDateCovered":"2025-12-02T00:10:00.000+0000"})");
     EXPECT_EQ(r.ids, std::vector<std::string>{"001A"});
     EXPECT_EQ(r.latest_covered_ms, kT0 + 600000);
-    DeletedWindow w{kT0 - 86400000, kT0};
+    DeletedWindow w = deleted_window(kT0 - 86400000, 5 * 60000, kT0);
     EXPECT_TRUE(deleted_window_covered(r, w));
-    r.earliest_available_ms = kT0 - 60000;
+    r.earliest_available_ms = kT0 - 86400000 - 60000;  // before the overlap's start: covered
+    EXPECT_TRUE(deleted_window_covered(r, w));
+    r.earliest_available_ms = kT0 - 86400000;  // the cursor's minute: covered
+    EXPECT_TRUE(deleted_window_covered(r, w));
+    r.earliest_available_ms = kT0 - 86400000 + 60000;  // after the cursor: deletions may be lost
     EXPECT_FALSE(deleted_window_covered(r, w));
     EXPECT_THROW(parse_deleted_records(R"({"deletedRecords":[]})"), Error);
     EXPECT_THROW(parse_deleted_records(R"({"deletedRecords":{},"latestDateCovered":"2025-12-02T00:10:00Z"})"),

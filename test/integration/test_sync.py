@@ -19,7 +19,8 @@ by runs that are query jobs of the worker. Every check compares the target with 
 The emulator's store is shared by the whole suite: every record of a test is named with its run-unique prefix
 and every mirror filters on it. The module adds a formula field to Account for its tests and drops it again.
 The emulator clock only moves forward during the module (the deletion log's purge marks are on it) and is put
-back to real time at its end.
+back to real time at its end. It starts at the real time, so the tests' clock moves put Salesforce's clock
+ahead of PostgreSQL's; SFB_SYNC_CLOCK_OFFSET=-864000 starts it ten days behind instead.
 """
 
 import calendar
@@ -111,6 +112,9 @@ def mirror_diff(actual, expected):
 # ------------------------------------------------------------------------------------------------ module
 def setUpModule():
     emu, pg = harness.ENV.emulator, harness.ENV.cluster
+    offset = float(os.environ.get("SFB_SYNC_CLOCK_OFFSET") or 0)
+    if offset:
+        emu.admin("POST", "/clock", {"set": iso(time.time() + offset)})
     emu.admin("POST", "/schema/%s/fields" % OBJ, {
         "name": FORMULA, "label": "Sync Health", "type": "double", "precision": 18, "scale": 2, "computed": True,
         "createable": False, "updateable": False, "calculatedFormula": "NumberOfEmployees / 10"})
@@ -161,7 +165,10 @@ class SyncTest(IntegrationTest):
     def setUp(self):
         super().setUp()
         self.prefix = re.sub(r"[^A-Za-z0-9-]", "", self.tag) + "-"
-        # A frozen clock: every write of a test has a known stamp; the tests move it forward themselves.
+        self.start_clock()
+
+    def start_clock(self):
+        """A frozen clock: every write of a test has a known stamp; the tests move it forward themselves."""
         self.clock(freeze=True, skew_seconds=0)
 
     def tearDown(self):
@@ -279,7 +286,7 @@ class SyncTest(IntegrationTest):
         self.assertEqual(len(out), len(rows), "ids repeat in %s" % target)
         return out, cols
 
-    def run(self, target, expect_kind=None, **opts):
+    def run_sync(self, target, expect_kind=None, **opts):
         """A call and its job: (job id, sync_runs row, notices); the job must complete."""
         job, notices = self.sync(target, **opts)
         self.assertIsNotNone(job, "sf_bulk_sync returned NULL: %r" % notices)
@@ -310,18 +317,15 @@ class SyncTest(IntegrationTest):
 
     # -- a checked run of a Mirror: its kind predicted, its rows, counts, watermark and state verified -------
     def window_covered(self, m, st):
-        """Whether the /deleted/ window of an incremental run now reaches back to the sync's cursor: the
-        window [cursor - overlap, now) on whole minutes, at least two minutes wide; the deletion log complete
-        from earliestDateAvailable, and the recycle bin's reach."""
+        """Whether the /deleted/ window of an incremental run can serve it: Salesforce's deletion log complete
+        (earliestDateAvailable) from the minute of the sync's cursor (where the last window ended), and the
+        window's start, the cursor less the overlap, within the recycle bin's reach (else Salesforce refuses
+        the window)."""
         now = self.now()
         cursor = epoch_of(st["cursor_text"] or st["watermark_text"])
-        end = floor_minute(now)
-        start = floor_minute(cursor - m.overlap_s)
-        if end - start < 120:
-            start = end - 120
         earliest = epoch_of(self.bin_info().get("earliestDateAvailable") or iso(0))
         reach = floor_minute(now) - float(self.emu.admin("GET", "/config")["recycle_bin_days"]) * 86400
-        return earliest <= start and start >= reach
+        return earliest <= floor_minute(cursor) and floor_minute(cursor - m.overlap_s) >= reach
 
     def predict(self, m, st, formulas_due=False):
         if st is None or st["watermark"] is None:
@@ -334,17 +338,18 @@ class SyncTest(IntegrationTest):
         """One run of mirror m, checked against the store and the model of what m held before it."""
         st0 = self.state(m.target)
         want_kind = self.predict(m, st0, formulas_due)
-        job, run, notices = self.run(m.target, **m.opts)
+        sf_minute = iso(floor_minute(self.now()))  # Salesforce's current minute at the call
+        job, run, notices = self.run_sync(m.target, **m.opts)
         kind = run["kind"]
         m.kinds.append(kind)
         ctx = "%s run %d (job %d, %s: %s)%s" % (m.target, len(m.kinds), job, kind, run["reason"], what)
         self.assertEqual(kind, want_kind, "unexpected kind of " + ctx)
-        if kind == "full" and st0 is not None and st0["watermark"] is not None:
-            self.assertTrue(any("full" in n for n in notices), "no NOTICE about the full run: %r; %s"
-                            % (notices, ctx))
+        if kind == "full" and st0 is not None and st0["watermark"] is not None and not m.opts.get("reconcile"):
+            self.assertTrue(any("a full run reconciles the mirror instead" in n for n in notices),
+                            "no NOTICE says why the run is full: %r; %s" % (notices, ctx))
         scope = self.store(m.keep)
         actual, cols = self.mirror(m.target)
-        expected, fetched, deferred = self.expected_rows(m, run, scope, cols)
+        expected, fetched, deferred = self.expected_rows(m, run, scope, cols, sf_minute)
         problems = mirror_diff(actual, expected)
         self.assertEqual(problems, [], "%s: the mirror is not the store:\n  %s" % (ctx, "\n  ".join(problems)))
         if kind != "formulas":
@@ -366,14 +371,14 @@ class SyncTest(IntegrationTest):
         # What the run says it did.
         inserted, removed = set(actual) - set(m.prev), set(m.prev) - set(actual)
         changed = {rid for rid in set(actual) & set(m.prev) if actual[rid] != m.prev[rid]}
+        # Each row counts once, and only when it changed (an overlap read again counts nothing); under 'mark' a
+        # row marked deleted without coming back from the query counts as deleted, one that came back as updated.
         self.assertEqual(run["rows_inserted"], len(inserted), ctx)
         if m.mode == "delete":
-            self.assertEqual(run["rows_deleted"], len(removed), ctx)
-            self.assertGreaterEqual(run["rows_updated"], len(changed), ctx)
+            self.assertEqual((run["rows_updated"], run["rows_deleted"]), (len(changed), len(removed)), ctx)
         else:
             self.assertEqual(removed, set(), ctx)
-            self.assertGreaterEqual(run["rows_updated"] + run["rows_deleted"], len(changed), ctx)
-        self.assertLessEqual(run["rows_updated"], len(fetched) + len(m.prev), ctx)
+            self.assertEqual(run["rows_updated"] + run["rows_deleted"], len(changed), ctx)
         if kind == "formulas":
             self.assertEqual((run["rows_inserted"], run["rows_deleted"]), (0, 0), ctx)
         # The watermark: the largest SystemModstamp of the rows read, never older than before (formulas: as it was).
@@ -405,9 +410,10 @@ class SyncTest(IntegrationTest):
         m.watermark = st["watermark_text"]
         return job, run, notices
 
-    def expected_rows(self, m, run, scope, cols):
+    def expected_rows(self, m, run, scope, cols, sf_minute):
         """What m must hold after run: {id: [acceptable rows]}; also the ids the run read and those whose removal
-        may wait for the next run (hard deletes in the minute the /deleted/ window ends in)."""
+        may wait for the next run: hard deletes in Salesforce's current minute, which /deleted/ (whole minutes)
+        cannot list yet."""
         kind, prev = run["kind"], m.prev
         fcol = FORMULA_COL if FORMULA_COL in cols else None
         expected, fetched, deferred = {}, set(), set()
@@ -419,12 +425,11 @@ class SyncTest(IntegrationTest):
                 if rec is None or fcol is None:
                     expected[rid] = [row]
                     continue
-                fresh = dict(row, **{fcol: store_row(rec, cols)[fcol]})
                 if rec["IsDeleted"] == "false":
                     fetched.add(rid)
-                    expected[rid] = [fresh]
+                    expected[rid] = [dict(row, **{fcol: store_row(rec, cols)[fcol]})]
                 else:
-                    expected[rid] = [row, fresh]
+                    expected[rid] = [row]
             return expected, fetched, deferred
         for rid, rec in scope.items():
             if kind == "full" or rec["SystemModstamp"] >= run["since"]:
@@ -434,9 +439,8 @@ class SyncTest(IntegrationTest):
             elif rid in prev:
                 expected[rid] = [prev[rid]]  # not read: as it was (a formula changed since stays stale)
         if kind == "incremental":
-            until = run["deleted_until"]
             late = {d["id"] for d in self.bin_info().get("deletions", [])
-                    if not d["inBin"] and until is not None and d["deletedDate"] >= until}
+                    if not d["inBin"] and d["deletedDate"] >= sf_minute}
         else:
             late = set()
         for rid, row in prev.items():
@@ -668,7 +672,7 @@ class SyncMirror(SyncTest):
         self.assertEqual(self.pg.value("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
                                        "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass "
                                        "AND i.indisprimary" % sql_literal(m.target)), "id")
-        log("    %s: kinds %s" % (self._testMethodName, " ".join(k[0] for k in m.kinds)))
+        log("    %s: kinds %s" % (self._testMethodName, " ".join({"full": "F", "formulas": "c"}.get(k, "i") for k in m.kinds)))
         self.assertEqual(m.kinds[0], "full")
         self.assertGreaterEqual(m.kinds.count("full"), 2, "no full run forced by a purge: %s" % m.kinds)
         self.assertGreaterEqual(m.kinds.count("formulas"), 3, m.kinds)
@@ -687,6 +691,8 @@ class SyncMirror(SyncTest):
                          sorted(["id", "systemmodstamp", "isdeleted", "name", "annualrevenue", "customer_since__c",
                                  FORMULA_COL]))
         self.assertIn("true", {r["isdeleted"] for r in marked.prev.values()}, "no deleted row was kept")
+        for m in (marked, subset):
+            self.assertGreaterEqual(m.kinds.count("incremental"), 3, "%s: %s" % (m.target, m.kinds))
         syncs = self.pg.json("SELECT target, deletes, fields, filter FROM sf_bulk_syncs WHERE target IN (%s, %s) "
                              "ORDER BY target" % (sql_literal(marked.target), sql_literal(subset.target)))
         self.assertEqual([s["deletes"] for s in syncs], ["mark", "delete"])
@@ -723,7 +729,7 @@ class SyncClockSkew(SyncTest):
         self.assertExact(with_overlap.target)
         self.assertEqual(with_overlap.watermark, iso(t0), "the watermark is the largest stamp, not the latest read")
         # Without overlap: SystemModstamp >= the watermark itself; both writes stay unseen.
-        _, run, _ = self.run(without.target, expect_kind="incremental", **without.opts)
+        _, run, _ = self.run_sync(without.target, expect_kind="incremental", **without.opts)
         self.assertEqual(run["since"], iso(t0))
         actual, cols = self.mirror(without.target)
         self.assertNotIn(late, actual)
@@ -861,23 +867,26 @@ class SyncIfRunning(SyncTest):
 class SyncDeletedWindow(SyncTest):
 
     def test_hard_deletes_are_removed_by_incremental_runs(self):
-        """Rows hard-deleted (never in queryAll again, only in /deleted/), one of them from the recycle bin, are
-        removed by the next incremental run."""
+        """Rows hard-deleted (never in queryAll again, only in /deleted/), live ones and one from the recycle
+        bin, are removed by the next incremental run; a soft delete comes through queryAll."""
         ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(6)])
         m = Mirror(self.target(), filter=self.filter())
         self.checked_run(m)
         self.advance(40)
         self.delete(ids[:2], hard=True)
         self.delete([ids[2]])
-        self.checked_run(m)  # the soft delete comes back through queryAll
-        self.advance(10)
-        self.delete([ids[2]], hard=True)
-        self.advance(90)  # past the minute of the deletions: the /deleted/ window ends at the current minute
+        self.advance(90)  # past the minute of the deletions: /deleted/ answers for whole minutes
         _, run, _ = self.checked_run(m)
         self.assertEqual(run["kind"], "incremental")
-        self.assertLessEqual(set(ids[:2]), set(run["deleted_ids"] or []))
-        self.assertEqual(sorted(m.prev), sorted(ids[3:]))
-        self.assertEqual(run["rows_deleted"], 2)
+        self.assertLessEqual(set(ids[:3]), set(run["deleted_ids"] or []))
+        self.assertEqual(run["rows_deleted"], 3)
+        self.advance(10)
+        self.delete([ids[2], ids[3]], hard=True)  # a bin row (already gone from the mirror) and a live one
+        self.advance(90)
+        _, run, _ = self.checked_run(m)
+        self.assertEqual((run["kind"], run["rows_deleted"]), ("incremental", 1))
+        self.assertIn(ids[3], run["deleted_ids"])
+        self.assertEqual(sorted(m.prev), sorted(ids[4:]))
 
     def test_a_purge_after_the_cursor_forces_a_full_run(self):
         ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(5)])
@@ -932,7 +941,7 @@ class SyncSchemaDrift(SyncTest):
                                                           "defaultValue": "false"})
         self.advance(20)
         self.patch([{"Id": ids[0], text_field: "noted"}])
-        job, run, notices = self.run(m.target, **m.opts)
+        job, run, notices = self.run_sync(m.target, **m.opts)
         for f in (text_field, flag_field):
             self.assertTrue(any(f in n for n in notices), "no NOTICE names %s: %r" % (f, notices))
         cols = self.columns(m.target)

@@ -240,10 +240,10 @@ class SyncTest(IntegrationTest):
         notices = [line.split("NOTICE:", 1)[1].strip() for line in p.stderr.splitlines() if "NOTICE:" in line]
         return (int(last) if last else None), notices
 
-    def sync_fails(self, target, obj=None, fresh_describe=False, **opts):
+    def sync_fails(self, target, obj=None, fresh_describe=False, user="postgres", **opts):
         """A call that must fail: the PsqlError (stderr with the message)."""
         try:
-            job, notices = self.sync(target, obj=obj, fresh_describe=fresh_describe, **opts)
+            job, notices = self.sync(target, obj=obj, fresh_describe=fresh_describe, user=user, **opts)
         except PsqlError as e:
             return e
         self.fail("sf_bulk_sync succeeded (job %r, notices %r)" % (job, notices))
@@ -400,6 +400,7 @@ class SyncTest(IntegrationTest):
                           st["last_applied_job"]), (job, kind, "completed", None, job), ctx)
         self.assertEqual((st["rows_inserted"], st["rows_updated"], st["rows_deleted"]),
                          (run["rows_inserted"], run["rows_updated"], run["rows_deleted"]), ctx)
+        self.assertIsNotNone(st["lag"], ctx)
         created = self.pg.value("SELECT created_at FROM sf_bulk.jobs WHERE id = %d" % job)
         stamps_of = self.pg.json("SELECT last_full_at::text = %s AS full, last_formulas_at::text = %s AS formulas "
                                  "FROM sf_bulk_syncs WHERE last_job = %d"
@@ -803,6 +804,8 @@ class SyncIfRunning(SyncTest):
         self.assertIsNone(skipped)
         self.assertTrue(any(str(first) in n for n in notices), "the NOTICE names the unfinished job: %r" % notices)
         self.assertIn(self.job_row(first)["state"], ("queued", "running"))
+        e = self.sync_fails(m.target, filter=self.filter(), if_running="error")
+        self.assertIn("run %d of the mirror of Account into %s is still unfinished" % (first, m.target), e.stderr)
         self.assertCompleted(self.wait(first))
         m.kinds.append("incremental")
         self.assertExact(m.target)
@@ -968,3 +971,70 @@ class SyncSchemaDrift(SyncTest):
             if "404" not in str(e):
                 raise
         self.pg.psql("SELECT count(*) FROM sf_bulk_describe(%s, refresh => true);" % sql_literal(OBJ))
+
+
+class SyncReconcile(SyncTest):
+
+    def make_due(self, target, column):
+        """The last full (or formulas) run put back two days: the interval is due by PostgreSQL's clock, which
+        schedules them (moving the emulator's cannot)."""
+        self.pg.psql("UPDATE sf_bulk.syncs SET %s = %s - interval '2 days' WHERE id = (SELECT id FROM "
+                     "sf_bulk_syncs WHERE target = %s);" % (column, column, sql_literal(target)))
+
+    def test_reconcile_removes_what_incremental_runs_cannot_see(self):
+        """A record renamed out of the filter: incremental runs read only what matches it, so it stays until
+        the reconcile interval is due; that run is a full one and removes it."""
+        ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(4)])
+        m = Mirror(self.target(), filter=self.filter(), reconcile="1 day")
+        self.checked_run(m)
+        self.advance(30)
+        self.patch([{"Id": ids[0], "Name": "elsewhere-" + self.prefix}, {"Id": ids[1], "Phone": "1"}])
+        _, run, _ = self.run_sync(m.target, expect_kind="incremental", **m.opts)
+        self.assertEqual(run["rows_updated"], 1)
+        self.make_due(m.target, "last_full_at")
+        self.advance(30)
+        _, run, notices = self.run_sync(m.target, expect_kind="full", **m.opts)
+        self.assertIn("reconcile every", run["reason"])
+        self.assertEqual(run["rows_deleted"], 1)
+        self.assertEqual(sorted(self.assertExact(m.target)), sorted(ids[1:]))
+        st = self.state(m.target)
+        self.assertEqual(st["last_kind"], "full")
+        # Not due again for a day.
+        self.advance(30)
+        self.run_sync(m.target, expect_kind="incremental", **m.opts)
+
+
+class SyncRoles(SyncTest):
+
+    def test_each_role_sees_and_runs_only_its_own_mirrors(self):
+        """sf_bulk_syncs shows a role its own mirrors (superusers all); a mirror is its owner's: another role's
+        call on the same target is refused."""
+        roles = []
+        for n in (1, 2):
+            role = ("sr%d_" % n + re.sub(r"[^a-z0-9]", "_", self.tag.lower()))[:60]
+            self.pg.psql("CREATE ROLE %s LOGIN; GRANT USAGE ON FOREIGN SERVER emu TO %s; "
+                         "CREATE USER MAPPING FOR %s SERVER emu OPTIONS (%s); CREATE SCHEMA %s AUTHORIZATION %s;"
+                         % (role, role, role, harness.mapping_options(), role, role))
+            roles.append(role)
+        self.seed([{"Name": self.name("a%d" % i)} for i in range(2)])
+        target = "%s.mirror" % roles[0]
+        job, _ = self.sync(target, user=roles[0], filter=self.filter())
+        self.assertCompleted(self.wait(job, user=roles[0]))
+        self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % target, user=roles[0]), "2")
+        self.assertEqual(self.pg.value("SELECT owner::text FROM sf_bulk.syncs s JOIN sf_bulk.sync_runs r ON "
+                                       "r.sync_id = s.id WHERE r.job_id = %d" % job), roles[0])
+        # The schedule's next call, by the owner: an incremental run.
+        self.advance(5)
+        self.seed([{"Name": self.name("b")}])
+        again, _ = self.sync(target, user=roles[0], filter=self.filter())
+        self.assertCompleted(self.wait(again, user=roles[0]))
+        self.assertEqual(self.sync_run(again)["kind"], "incremental")
+        self.assertEqual(self.pg.value("SELECT count(*) FROM %s" % target, user=roles[0]), "3")
+        mine = self.pg.json("SELECT target, owner::text, last_state FROM sf_bulk_syncs", user=roles[0])
+        self.assertEqual(mine, [{"target": target, "owner": roles[0], "last_state": "completed"}])
+        self.assertEqual(self.pg.json("SELECT target FROM sf_bulk_syncs", user=roles[1]), [])
+        self.assertEqual(self.pg.value("SELECT count(*) FROM sf_bulk_syncs WHERE target = %s" % sql_literal(target)),
+                         "1")
+        self.pg.psql("GRANT USAGE ON SCHEMA %s TO %s; GRANT ALL ON %s TO %s;" % (roles[0], roles[1], target, roles[1]))
+        e = self.sync_fails(target, user=roles[1], filter=self.filter())
+        self.assertIn("is kept by role %s" % roles[0], e.stderr)

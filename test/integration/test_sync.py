@@ -466,6 +466,7 @@ class Workload:
         self.n = 0
         self.created = set()
         self.log = []
+        self.history = []
         self.refresh()
 
     def refresh(self):
@@ -589,16 +590,35 @@ class Workload:
 
     OPS = ["insert"] * 4 + ["update"] * 5 + ["delete"] * 2 + ["undelete", "hard", "merge", "purge", "formula",
                                                             "formula"]
+    # Each of these once in the first rounds, whatever the dice say (then at random): every kind of write is
+    # in every run of the test.
+    FORCED = ["insert", "update", "delete", "undelete", "hard", "merge", "purge", "formula", "upsert"]
 
-    def round(self, upsert=False):
-        """A random mix of writes (and clock moves between them): their description."""
+    def ensure(self, name):
+        """Makes name possible (a record in the bin to undelete or purge, two live ones to merge) and does it."""
+        self.refresh()
+        if len(self.live) < 3:
+            self.op("insert")
+            self.refresh()
+        if name in ("undelete", "purge") and not self.bin:
+            self.t.delete([self.rng.choice(self.live)])
+            self.refresh()
+        return self.op(name)
+
+    def round(self, forced=None, upsert=False):
+        """A random mix of writes (and clock moves between them), with forced among them: their description."""
         self.log = []
         n = self.rng.randrange(1, 7)
-        for _ in range(n):
+        at = self.rng.randrange(n)
+        for i in range(n):
             self.refresh()
             did = self.op(self.rng.choice(self.OPS))
             if did:
                 self.log.append(did)
+            if forced and i == at:
+                did = self.ensure(forced)
+                if did:
+                    self.log.append(did)
             self.tick()
         if upsert:
             self.refresh()
@@ -606,6 +626,7 @@ class Workload:
             if did:
                 self.log.append(did)
         self.refresh()
+        self.history.extend(self.log)
         return self.log
 
     def forced_purge(self):
@@ -639,7 +660,7 @@ class SyncMirror(SyncTest):
                 w.refresh()
                 did = ["insert %d records" % len(w.live)]
             else:
-                did = w.round(upsert=rng.random() < 0.12)
+                did = w.round(forced=w.FORCED[r - 1] if r <= len(w.FORCED) else None, upsert=rng.random() < 0.12)
                 if purge_at is not None and r == purge_at:
                     w.forced_purge()
                     did = w.log
@@ -654,6 +675,12 @@ class SyncMirror(SyncTest):
                     self.checked_run(m, what=what + " (after the formulas run)")
             if r % 7 == 3:
                 self.advance(rng.randrange(0, 3) * 60)
+        done = {entry.split()[0] for entry in w.history} | {entry.split()[1] for entry in w.history}
+        for name, said in (("insert", "insert"), ("update", "update"), ("delete", "delete"),
+                           ("undelete", "undelete"), ("hard", "hard"), ("merge", "merge"), ("purge", "purge"),
+                           ("formula", "formula"), ("upsert", "upsert")):
+            if w.FORCED.index(name) < rounds - 1:
+                self.assertIn(said, done, "no %s in the workload: %s" % (name, w.history))
         return w
 
     def make_formulas_due(self, m):

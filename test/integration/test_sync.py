@@ -64,6 +64,8 @@ def norm(value, pgtype):
         return None
     if pgtype.startswith(NUMERIC_TYPES):
         return format(Decimal(value).normalize(), "f")
+    if pgtype.startswith("time without"):
+        return str(value).rstrip("Z").rstrip("0").rstrip(".") if "." in str(value) else str(value).rstrip("Z")
     return str(value)
 
 
@@ -353,13 +355,14 @@ class SyncTest(IntegrationTest):
         problems = mirror_diff(actual, expected)
         self.assertEqual(problems, [], "%s: the mirror is not the store:\n  %s" % (ctx, "\n  ".join(problems)))
         if kind != "formulas":
-            # Independently of the model: every data column (the formula aside) is the store's.
+            # Independently of the model: every data column (formulas aside) is the store's.
+            calculated = self.calculated(cols)
             for rid, got in actual.items():
                 rec = scope.get(rid)
                 if rec is None:
                     continue
                 want = store_row(rec, cols)
-                diff = {c: (got[c], want[c]) for c in cols if c != FORMULA_COL and got[c] != want[c]}
+                diff = {c: (got[c], want[c]) for c in cols if c not in calculated and got[c] != want[c]}
                 self.assertEqual(diff, {}, "%s: %s (mirror, store)" % (ctx, rid))
             live = {rid for rid, rec in scope.items() if rec["IsDeleted"] == "false"}
             present = set(actual) - deferred
@@ -411,24 +414,30 @@ class SyncTest(IntegrationTest):
         m.watermark = st["watermark_text"]
         return job, run, notices
 
+    def calculated(self, cols):
+        """The target's columns of calculated (formula) fields, from describe."""
+        return {r["name"].lower() for r in self.pg.json("SELECT name FROM sf_bulk_describe(%s) WHERE calculated"
+                                                       % sql_literal(self.obj))} & set(cols)
+
     def expected_rows(self, m, run, scope, cols, sf_minute):
         """What m must hold after run: {id: [acceptable rows]}; also the ids the run read and those whose removal
         may wait for the next run: hard deletes in Salesforce's current minute, which /deleted/ (whole minutes)
         cannot list yet."""
         kind, prev = run["kind"], m.prev
-        fcol = FORMULA_COL if FORMULA_COL in cols else None
+        calculated = self.calculated(cols)
         expected, fetched, deferred = {}, set(), set()
         if kind == "formulas":
             # Id and the calculated fields of the live rows (query, not queryAll): only those columns change,
             # and no row comes or goes.
             for rid, row in prev.items():
                 rec = scope.get(rid)
-                if rec is None or fcol is None:
+                if rec is None or not calculated:
                     expected[rid] = [row]
                     continue
                 if rec["IsDeleted"] == "false":
                     fetched.add(rid)
-                    expected[rid] = [dict(row, **{fcol: store_row(rec, cols)[fcol]})]
+                    fresh = store_row(rec, cols)
+                    expected[rid] = [dict(row, **{c: fresh[c] for c in calculated})]
                 else:
                     expected[rid] = [row]
             return expected, fetched, deferred
@@ -1065,3 +1074,55 @@ class SyncRoles(SyncTest):
         self.pg.psql("GRANT USAGE ON SCHEMA %s TO %s; GRANT ALL ON %s TO %s;" % (roles[0], roles[1], target, roles[1]))
         e = self.sync_fails(target, user=roles[1], filter=self.filter())
         self.assertIn("is kept by role %s" % roles[0], e.stderr)
+
+
+class SyncTypes(SyncTest):
+    """Invoice__c holds a field of every remaining type: each lands in its column, and a target with a quoted,
+    mixed-case schema and name works like any other."""
+    obj = "Invoice__c"
+    name_field = "Invoice_Key__c"
+
+    def invoice(self, n, **values):
+        v = {"Invoice_Key__c": self.name("K%02d" % n), "Status__c": ["Draft", "Sent", "Paid"][n % 3],
+             "Channels__c": ["Email;Portal", "Post", None][n % 3], "Amount__c": "%d.%02d" % (n * 100, n),
+             "Tax_Rate__c": "%d.5" % n, "Quantity__c": str(n * 3), "Due_Date__c": "2026-0%d-1%d" % (1 + n % 9, n % 10),
+             "Sent_At__c": "2025-11-0%dT2%d:15:0%d.000Z" % (1 + n % 9, n % 4, n % 10),
+             "Cutoff_Time__c": "1%d:30:00.000Z" % (n % 10), "Notes__c": "line 1\nline 2, \"%d\"" % n,
+             "Memo__c": "memo;%d" % n, "Portal_Url__c": "https://example.org/%d" % n}
+        v.update(values)
+        return v
+
+    def test_every_type_into_its_column(self):
+        schema = "Sync Types %s" % self.tag[-6:]
+        self.pg.psql('CREATE SCHEMA "%s";' % schema)
+        target = '"%s"."Inv %s"' % (schema, self.tag[-8:])
+        ids = self.seed([self.invoice(n) for n in range(5)])
+        self.set_formula({ids[0]: "123.45", ids[1]: "0.10"}, field="Total_With_Tax__c")
+        m = Mirror(target, filter="Invoice_Key__c LIKE '%s%%'" % self.prefix, refresh_formulas="1 day")
+        self.checked_run(m)
+        cols = self.columns(target)
+        self.assertNotIn("scan__c", cols)   # base64
+        self.assertNotIn("site__c", cols)   # location (compound)
+        self.assertEqual((cols["channels__c"], cols["cutoff_time__c"], cols["due_date__c"], cols["sent_at__c"],
+                          cols["amount__c"]),
+                         ("text[]", "time without time zone", "date", "timestamp with time zone", "numeric(18,2)"))
+        self.assertEqual(self.pg.value("SELECT channels__c[2] FROM %s WHERE id = %s" % (target, sql_literal(ids[0]))),
+                         "Portal")
+        self.assertTrue(all(r["name"].startswith("INV-") for r in m.prev.values()), "auto-numbers mirrored")
+        self.advance(30)
+        self.patch([{"Id": ids[1], "Channels__c": "Email;Post;Portal", "Cutoff_Time__c": "23:59:59.000Z",
+                     "Notes__c": None}, {"Id": ids[2], "Amount__c": "0.01", "Status__c": "Void"}])
+        self.delete([ids[3]])
+        self.set_formula({ids[4]: "9.99"}, field="Total_With_Tax__c")
+        _, run, _ = self.checked_run(m)
+        # Two records changed, and the formula of a third re-read within the overlap (all rows share the
+        # first run's stamp, the watermark).
+        self.assertEqual((run["kind"], run["rows_updated"], run["rows_deleted"]), ("incremental", 3, 1))
+        self.set_formula({ids[0]: "1.00"}, field="Total_With_Tax__c")
+        self.make_formulas_due(m)
+        _, run, _ = self.checked_run(m, formulas_due=True)
+        self.assertEqual((run["kind"], run["calculated"], run["rows_updated"]),
+                         ("formulas", ["Total_With_Tax__c"], 1))
+        self.assertExact(target)
+
+    make_formulas_due = SyncMirror.make_formulas_due

@@ -761,8 +761,12 @@ class SyncClockSkew(SyncTest):
         recs = self.store()
         self.assertEqual((recs[old]["SystemModstamp"], recs[late]["SystemModstamp"]), (iso(t0 - 60),) * 2)
         self.assertEqual(recs[main]["SystemModstamp"], iso(t0))
-        _, run, _ = self.checked_run(with_overlap)
+        job, run, _ = self.checked_run(with_overlap)
         self.assertEqual((run["kind"], run["since"], run["rows_inserted"]), ("incremental", iso(t0 - 300), 1))
+        soql = self.job_row(job)["soql"]
+        self.assertTrue(soql.startswith("SELECT Id, SystemModstamp, IsDeleted, "), soql)
+        self.assertTrue(soql.endswith(" FROM Account WHERE (%s) AND SystemModstamp >= %s"
+                                      % (self.filter(), iso(t0 - 300).replace(".000Z", "Z"))), soql)
         self.assertExact(with_overlap.target)
         self.assertEqual(with_overlap.watermark, iso(t0), "the watermark is the largest stamp, not the latest read")
         # Without overlap: SystemModstamp >= the watermark itself; both writes stay unseen.
@@ -1038,6 +1042,26 @@ class SyncReconcile(SyncTest):
         # Not due again for a day.
         self.advance(30)
         self.run_sync(m.target, expect_kind="incremental", **m.opts)
+
+
+class SyncTargetReplaced(SyncTest):
+
+    def test_a_dropped_target_starts_the_mirror_again(self):
+        """The target dropped (and made again by the call, from describe): the mirror forgets its state and
+        runs full, into the new table."""
+        ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(3)])
+        m = Mirror(self.target(), filter=self.filter())
+        self.checked_run(m)
+        self.advance(30)
+        self.checked_run(m)
+        self.assertEqual(m.kinds, ["full", "incremental"])
+        self.pg.psql("DROP TABLE %s;" % m.target)
+        self.advance(30)
+        self.patch([{"Id": ids[0], "Phone": "9"}])
+        _, run, _ = self.run_sync(m.target, expect_kind="full", **m.opts)
+        self.assertEqual(run["rows_inserted"], 3)
+        self.assertExact(m.target)
+        self.assertEqual(self.state(m.target)["watermark_text"], iso(self.now()))
 
 
 class SyncRoles(SyncTest):

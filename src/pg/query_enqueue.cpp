@@ -149,6 +149,8 @@ bool bool_value(int row, int column) {
     return bool_column(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
 }
 
+// Not read-only SPI: that would read with the snapshot taken before this call's own DDL, and miss a column
+// sf_bulk_sync has just added for a new field.
 CatalogTarget *read_target(Oid relid) {
     CatalogTarget &out = *static_cast<CatalogTarget *>(palloc0(sizeof(CatalogTarget)));
     Oid types[1] = {OIDOID};
@@ -165,7 +167,7 @@ CatalogTarget *read_target(Oid relid) {
             "AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 AND i.indpred IS NULL AND i.indexprs IS NULL "
             "AND a.attname OPERATOR(pg_catalog.=) 'id') "
             "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-            1, types, values, nullptr, true, 1) != SPI_OK_SELECT ||
+            1, types, values, nullptr, false, 1) != SPI_OK_SELECT ||
         SPI_processed != 1)
         elog(ERROR, "could not read the target table's catalog entry");
     bool is_null;
@@ -181,7 +183,7 @@ CatalogTarget *read_target(Oid relid) {
                               "attgenerated <> '', attidentity = 'a' FROM pg_catalog.pg_attribute "
                               "WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum > 0 AND NOT attisdropped "
                               "ORDER BY attnum",
-                              1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+                              1, types, values, nullptr, false, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read the target table's columns");
     out.column_count = static_cast<int>(SPI_processed);
     out.columns = static_cast<CatalogColumn *>(palloc0(sizeof(CatalogColumn) * Max(out.column_count, 1)));

@@ -220,6 +220,44 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
     return applied;
 }
 
+bool sync_target_is_empty(const LoadView *v, bool plain_table) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "SELECT 1 FROM %s%s LIMIT 1", plain_table ? "ONLY " : "",
+                     quote_qualified_identifier(v->schema, v->table));
+    if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read the mirror's table");
+    return SPI_processed == 0;
+}
+
+SyncApplied apply_sync_copied(const SyncRunView *run, const LoadView *v, const char *target, int64 rows,
+                              bool plain_table) {
+    if (!has_column(v, "systemmodstamp") || !has_column(v, "isdeleted"))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("sf_bulk query job " INT64_FORMAT
+                               " is a mirror's run without SystemModstamp and IsDeleted in its results",
+                               v->job_id)));
+    SyncApplied applied{};
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "SELECT pg_catalog.max(systemmodstamp) FROM %s", target);
+    if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read the newest SystemModstamp of the run");
+    bool is_null;
+    Datum max_stamp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+    applied.has_max_stamp = !is_null;
+    applied.max_stamp = is_null ? DT_NOEND : DatumGetTimestampTz(max_stamp);
+    int64 removed = 0;
+    if (!run->mark) {
+        // Deleted in Salesforce before this first run: never part of the mirror, so not counted as deleted.
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "DELETE FROM %s%s WHERE isdeleted", plain_table ? "ONLY " : "", target);
+        removed = run_counted(sql.data, SPI_OK_DELETE);
+    }
+    applied.inserted = rows - removed;
+    return applied;
+}
+
 void record_sync_run(int64 job_id, const SyncRunView *run, const SyncApplied *applied) {
     (void)run;
     Oid types[6] = {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID};

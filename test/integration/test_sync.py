@@ -712,7 +712,8 @@ class SyncMirror(SyncTest):
         self.assertEqual(self.pg.value("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
                                        "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass "
                                        "AND i.indisprimary" % sql_literal(m.target)), "id")
-        log("    %s: kinds %s" % (self._testMethodName, " ".join({"full": "F", "formulas": "c"}.get(k, "i") for k in m.kinds)))
+        letters = " ".join({"full": "F", "formulas": "c"}.get(k, "i") for k in m.kinds)
+        log("    %s: kinds %s (F full, i incremental, c formulas)" % (self._testMethodName, letters))
         self.assertEqual(m.kinds[0], "full")
         self.assertGreaterEqual(m.kinds.count("full"), 2, "no full run forced by a purge: %s" % m.kinds)
         self.assertGreaterEqual(m.kinds.count("formulas"), 3, m.kinds)

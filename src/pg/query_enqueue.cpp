@@ -283,6 +283,22 @@ Datum text_datum(const std::string &value) {
 
 }  // namespace
 
+QueryCallStart begin_query_call(const char *function, const char *server_name, const char *job_name,
+                                const char *if_running, const char *target) {
+    check_if_running(function, if_running);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    QueryCallStart start{};
+    start.server = resolve_server(function, server_name);
+    if (!follow_named_job(function, job_name, if_running, &start.after_job)) {
+        SPI_finish();
+        start.skip = true;
+        return start;
+    }
+    start.target = resolve_target_name(function, target);
+    return start;
+}
+
 int64 insert_query_job(const QueryJobOrder &order) {
     const std::string operation(to_string(order.operation));
     const QueryColumns &plan = *order.plan;
@@ -336,16 +352,9 @@ int64 insert_query_job(const QueryJobOrder &order) {
 
 namespace {
 
-// sfb::Error from the pure checks (the SOQL, the describe, the options) as an ERROR naming the function.
 template <typename Fn>
 auto checked(Fn fn) -> decltype(fn()) {
-    try {
-        return fn();
-    } catch (const Error &e) {
-        if (e.kind() != ErrorKind::InvalidParameter)
-            throw;
-        refuse(e.what());
-    }
+    return checked_for(kFunction, fn);
 }
 
 Datum enqueue_query(FunctionCallInfo fcinfo) {
@@ -353,16 +362,13 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
     refuse_while_spooling(kFunction);
     require_preloaded(kFunction);
     QueryArgs args = read_args(fcinfo);
-    check_if_running(kFunction, args.if_running);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    ForeignServer *server = resolve_server(kFunction, args.server);
-    int64 after_job = 0;
-    if (!follow_named_job(kFunction, args.job_name, args.if_running, &after_job)) {
-        SPI_finish();
+    QueryCallStart start =
+        begin_query_call(kFunction, args.server, args.job_name, args.if_running, args.target);
+    if (start.skip)
         PG_RETURN_NULL();
-    }
-    TargetName target = resolve_target_name(kFunction, args.target);
+    ForeignServer *server = start.server;
+    int64 after_job = start.after_job;
+    TargetName target = start.target;
 
     LoadMode mode = checked([&] { return parse_load_mode(args.mode); });
     checked([&] { return csv::parse_delimiter(args.column_delimiter); });

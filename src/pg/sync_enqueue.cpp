@@ -191,19 +191,16 @@ StoredSync *read_sync(const char *server, const char *object, const TargetName &
         s.fields = static_cast<char **>(palloc(sizeof(char *) * Max(s.nfields, 1)));
         for (int i = 0; i < s.nfields; ++i)
             s.fields[i] = TextDatumGetCString(elements[i]);
-        Datum v = SPI_getbinval(t, d, 6, &is_null);
-        s.has_watermark = !is_null;
-        s.watermark = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 7, &is_null);
-        s.has_cursor = !is_null;
-        s.deleted_cursor = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 8, &is_null);
-        s.has_full = !is_null;
-        s.last_full_at = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 9, &is_null);
-        s.has_formulas = !is_null;
-        s.last_formulas_at = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 10, &is_null);
+        auto timestamp = [&](int column, bool &has, TimestampTz &value) {
+            Datum v = SPI_getbinval(t, d, column, &is_null);
+            has = !is_null;
+            value = is_null ? 0 : DatumGetTimestampTz(v);
+        };
+        timestamp(6, s.has_watermark, s.watermark);
+        timestamp(7, s.has_cursor, s.deleted_cursor);
+        timestamp(8, s.has_full, s.last_full_at);
+        timestamp(9, s.has_formulas, s.last_formulas_at);
+        Datum v = SPI_getbinval(t, d, 10, &is_null);
         s.unfinished_job = is_null ? 0 : DatumGetInt64(v);
     });
     return &s;
@@ -338,13 +335,7 @@ void write_run(const RunRow &run) {
 
 template <typename Fn>
 auto checked(Fn fn) -> decltype(fn()) {
-    try {
-        return fn();
-    } catch (const Error &e) {
-        if (e.kind() != ErrorKind::InvalidParameter)
-            throw;
-        refuse(e.what());
-    }
+    return checked_for(kFunction, fn);
 }
 
 // parse_soql_select of a run's statement. A problem found in the filter is told of the filter: "filter:"
@@ -461,16 +452,13 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
     refuse_while_spooling(kFunction);
     require_preloaded(kFunction);
     SyncArgs args = read_args(fcinfo);
-    check_if_running(kFunction, args.if_running);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    ForeignServer *server = resolve_server(kFunction, args.server);
-    int64 after_job = 0;
-    if (!follow_named_job(kFunction, args.job_name, args.if_running, &after_job)) {
-        SPI_finish();
+    QueryCallStart start =
+        begin_query_call(kFunction, args.server, args.job_name, args.if_running, args.target);
+    if (start.skip)
         PG_RETURN_NULL();
-    }
-    TargetName target = resolve_target_name(kFunction, args.target);
+    ForeignServer *server = start.server;
+    int64 after_job = start.after_job;
+    TargetName target = start.target;
     TimestampTz call_time = GetCurrentTransactionStartTimestamp();
 
     const SyncDeletes deletes = checked([&] { return parse_sync_deletes(args.deletes); });

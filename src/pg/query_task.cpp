@@ -241,7 +241,8 @@ class QueryJobTask final : public QueryCallTask {
     std::uint64_t progress_changes_ = 0;  // the board's counter when progress_ was read
     bool awaiting_ = false;               // AwaitPages: idle until a page changed
     std::uint64_t awaited_changes_ = 0;
-    bool ended_ = false;  // ended outside the machine (a failed load, given up on)
+    bool ended_ = false;             // ended outside the machine (a failed load, given up on)
+    bool loading_recorded_ = false;  // this task recorded the step Loading (and paused there under test)
 };
 
 // The page rows are read only where the machine looks at them, and again only after something changed.
@@ -284,6 +285,10 @@ void QueryJobTask::advance(TaskContext &context, bool abort_requested) {
                 record(action, context);
                 break;
             case QueryActionKind::Load: {
+                // A job that came in at Loading (a restart, or a small mirror run its call downloaded)
+                // reaches the load without recording that step here: the crash tests' boundary is this.
+                if (!loading_recorded_)
+                    test_pause_point("query:loading", part_.job_id, 0);
                 std::optional<LoadFailure> failure = query_store::load_pages(step_record(), action.record);
                 if (failure) {
                     // A value that does not convert, a table gone, a privilege missing: loading again would
@@ -341,6 +346,7 @@ void QueryJobTask::record(const QueryJobAction &action, TaskContext &context) {
         context.new_tasks_ready();  // their downloads can start now
     if (is_final(action.record.step))
         board_->ended.insert(part_.job_id);
+    loading_recorded_ = action.record.step == QueryJobStep::Loading;
     test_pause_point(("query:" + std::string(to_string(action.record.step))).c_str(), part_.job_id, 0);
 }
 

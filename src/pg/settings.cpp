@@ -74,12 +74,15 @@ void define_settings() {
     static const struct config_enum_entry scan_engines[] = {
         {"auto", 0, false}, {"rest", 1, false}, {"bulk", 2, false}, {nullptr, 0, false}};
     DefineCustomEnumVariable(
-        "sf_bulk.scan_engine", "Which Salesforce API foreign-table scans read through.",
+        "sf_bulk.scan_engine", "Which Salesforce API foreign-table scans and small mirror runs read through.",
         "auto: the table's or server's `engine` option decides (auto there too: REST for small results, a "
-        "Bulk API 2.0 query job for large ones); rest or bulk force one for every scan of the session.",
+        "Bulk API 2.0 query job for large ones); rest or bulk force one for every scan of the session. bulk "
+        "also makes every sf_bulk_sync run a Bulk query job.",
         &settings.scan_engine, 0, scan_engines, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
-        "sf_bulk.rest_max_rows", "Rows above which an automatic foreign-table scan uses a Bulk query job.",
+        "sf_bulk.rest_max_rows",
+        "Rows above which an automatic foreign-table scan, or an incremental mirror run, uses a Bulk query "
+        "job.",
         "Below it the REST query API reads the rows, 2,000 per request, without the job's fixed cost.",
         &settings.rest_max_rows, 20000, 0, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     // Crash-safety tests kill the worker at a chosen step boundary; this makes the boundary observable.

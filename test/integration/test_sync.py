@@ -231,11 +231,13 @@ class SyncTest(IntegrationTest):
     def target(self, suffix=""):
         return "public." + ("s_" + re.sub(r"[^a-z0-9]", "_", self.tag.lower()) + suffix)[:63]
 
-    def sync(self, target, obj=None, fresh_describe=False, user="postgres", **opts):
-        """SELECT sf_bulk_sync(obj, target, opts...) in a session of its own: (job id or None, [NOTICE texts])."""
+    def sync(self, target, obj=None, fresh_describe=False, user="postgres", engine=None, **opts):
+        """SELECT sf_bulk_sync(obj, target, opts...) in a session of its own: (job id or None, [NOTICE texts]).
+        engine 'bulk' (sf_bulk.scan_engine) makes even a small incremental run a Bulk query job."""
         args = [sql_literal(obj or self.obj), sql_literal(target)] + ["%s => %s" % (k, sqlv(v))
                                                                       for k, v in opts.items()]
         sql = ("SET sf_bulk.describe_ttl = 0;\n" if fresh_describe else "") + \
+            ("SET sf_bulk.scan_engine = %s;\n" % engine if engine else "") + \
             "SELECT sf_bulk_sync(%s);\n" % ", ".join(args)
         p = self.pg.psql(sql, user=user, check=False)
         if p.returncode != 0:
@@ -842,7 +844,8 @@ class SyncIfRunning(SyncTest):
         self.advance(5)
         self.seed([{"Name": self.name("b%d" % i)} for i in range(2)])
         self.hold_pages(2500)
-        first, _ = self.sync(m.target, filter=self.filter())
+        # A Bulk query job (a run this small would otherwise be read by the call itself, over REST).
+        first, _ = self.sync(m.target, filter=self.filter(), engine="bulk")
         self.assertIsNotNone(first)
         skipped, notices = self.sync(m.target, filter=self.filter(), if_running="skip")
         self.assertIsNone(skipped)
@@ -857,7 +860,7 @@ class SyncIfRunning(SyncTest):
         self.advance(5)
         self.seed([{"Name": self.name("c")}])
         self.hold_pages(1500)
-        a, _ = self.sync(m.target, filter=self.filter())
+        a, _ = self.sync(m.target, filter=self.filter(), engine="bulk")
         self.advance(5)
         self.seed([{"Name": self.name("d")}])
         b, _ = self.sync(m.target, filter=self.filter())
@@ -1104,6 +1107,63 @@ class SyncRoles(SyncTest):
         self.assertIn("is kept by role %s" % roles[0], e.stderr)
 
 
+class SyncEngines(SyncTest):
+    """A small incremental run is read by the call over REST queryAll, page by page (no Bulk query job, none of
+    the org's daily ones spent); one larger than sf_bulk.rest_max_rows, or with sf_bulk.scan_engine = 'bulk', is a
+    Bulk query job. Both leave the mirror exact."""
+
+    REST = re.compile(r"^/services/data/v[\d.]+/(queryAll|query/)")
+    BULK_CREATE = re.compile(r"^/services/data/v[\d.]+/jobs/query/?$")
+
+    def changes(self, ids, n):
+        self.advance(400)  # past the overlap: only the changes below are read
+        new = self.seed([{"Name": self.name("n%d" % i)} for i in range(n)])
+        self.patch([{"Id": ids[0], "Phone": "555-0100"}])
+        self.delete([ids[1]])
+        self.advance(5)
+        return new
+
+    def requests_since(self, mark):
+        rest = [r for r in self.emu.requests(mark) if r["method"] == "GET" and self.REST.search(r["path"])]
+        bulk = [r for r in self.emu.requests(mark) if r["method"] == "POST" and self.BULK_CREATE.search(r["path"])]
+        return rest, bulk
+
+    def test_a_small_run_is_read_over_rest_page_by_page(self):
+        ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(4)])
+        m = Mirror(self.target(), filter=self.filter())
+        self.checked_run(m)
+        self.changes(ids, 8)
+        self.emu.config(rest_query_batch_size=3)  # 9 changed records: 3 pages (tearDown restores the config)
+        mark = self.emu.log_seq()
+        _, run, _ = self.checked_run(m)
+        self.assertEqual(run["kind"], "incremental")
+        self.assertEqual((run["rows_inserted"], run["rows_updated"], run["rows_deleted"]), (8, 1, 1))
+        rest, bulk = self.requests_since(mark)
+        self.assertEqual(bulk, [], "a small run creates no Bulk query job")
+        self.assertEqual(len(rest), 4, "queryAll and its nextRecordsUrl pages: %r" % [r["path"] for r in rest])
+        self.assertEqual(self.pg.value("SELECT sf_job_ids IS NULL AND pages = 1 FROM sf_bulk_jobs WHERE id = %d"
+                                       % run["job_id"]), "t")
+        self.assertExact(m.target)
+
+    def test_a_run_above_rest_max_rows_or_forced_is_a_bulk_job(self):
+        ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(6)])
+        m = Mirror(self.target(), filter=self.filter())
+        self.checked_run(m)
+        for setting in ("SET sf_bulk.rest_max_rows = 3", "SET sf_bulk.scan_engine = bulk"):
+            self.changes(ids[2:] if setting.endswith("bulk") else ids, 4)
+            mark = self.emu.log_seq()
+            p = self.pg.psql("%s; SELECT sf_bulk_sync(%s, %s, filter => %s);" % (
+                setting, sql_literal(self.obj), sql_literal(m.target), sql_literal(self.filter())))
+            job = int(p.split()[-1])
+            self.assertCompleted(self.wait(job, 90))
+            rest, bulk = self.requests_since(mark)
+            self.assertEqual(len(bulk), 1, "%s: one Bulk query job" % setting)
+            # Above rest_max_rows the first REST page told the size (then a Bulk job); forced: no REST at all.
+            self.assertEqual(len(rest), 0 if setting.endswith("bulk") else 1, setting)
+            self.assertEqual(self.sync_run(job)["kind"], "incremental")
+            self.assertExact(m.target)
+
+
 class SyncTypes(SyncTest):
     """Invoice__c holds a field of every remaining type: each lands in its column, and a target with a quoted,
     mixed-case schema and name works like any other."""
@@ -1158,7 +1218,7 @@ class SyncTypes(SyncTest):
 
 # Purges move the deletion log's earliestDateAvailable of every mirror of the object (and with it the kind of
 # their next run when a cursor lies before it): the tests that purge run last.
-ORDER = ["SyncBadInput", "SyncClockSkew", "SyncIfRunning", "SyncReconcile", "SyncRoles", "SyncSchemaDrift",
+ORDER = ["SyncEngines", "SyncBadInput", "SyncClockSkew", "SyncIfRunning", "SyncReconcile", "SyncRoles", "SyncSchemaDrift",
          "SyncTargetReplaced", "SyncTypes", "SyncMirror", "SyncDeletedWindow"]
 
 

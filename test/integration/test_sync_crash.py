@@ -56,7 +56,9 @@ class SyncCrashResume(SyncTest):
         v.update(values)
         return v
 
-    def crash_at(self, boundary):
+    def crash_at(self, boundary, engine="bulk"):
+        """engine 'bulk': the run is a Bulk query job (every boundary); None: the call reads the small run over
+        REST and the job comes to the worker downloaded (the load's boundaries only)."""
         self.emu.config(query_page_size=PAGE)
         ids = self.seed([self.contact(n) for n in range(ROWS)])
         m = Mirror(self.target(), filter=self.filter())
@@ -76,7 +78,7 @@ class SyncCrashResume(SyncTest):
         self.assertGreater(w1, w0)
 
         self.set_pause(boundary)
-        job, _ = self.sync(m.target, filter=self.filter())
+        job, _ = self.sync(m.target, filter=self.filter(), engine=engine)
         found = poll(lambda: re.search(PAUSE_RE % (re.escape(boundary), job), self.pg.server_log()), 30, 0.05,
                      "the worker to pause at %s" % boundary)
         worker_pid = int(found.group(2))
@@ -93,6 +95,8 @@ class SyncCrashResume(SyncTest):
 
         row = self.wait(job, 90)
         self.assertCompleted(row)
+        self.assertEqual(self.pg.value("SELECT sf_job_id IS NULL FROM sf_bulk.queries WHERE job_id = %d" % job),
+                         "f" if engine == "bulk" else "t", "a Salesforce job only for a Bulk run")
         _, run, _ = self.checked_run_after(m, job)
         self.assertEqual((run["rows_inserted"], run["rows_updated"], run["rows_deleted"]), (3, 3, 3))
         self.assertEqual(row["rows_loaded"], ROWS + 3 - 1)
@@ -108,7 +112,8 @@ class SyncCrashResume(SyncTest):
         self.assertEqual((again["rows_inserted"], again["rows_updated"], again["rows_deleted"]), (0, 0, 0))
         pages = self.pg.value("SELECT pages || ' pages, ' || rows_loaded || ' rows' FROM sf_bulk_jobs WHERE id = %d"
                               % job)
-        self.outcomes.append((boundary, "completed; %s; 3/3/3 applied once; watermark %s" % (pages, w1)))
+        self.outcomes.append(("%s (%s)" % (boundary, engine or "rest"),
+                              "completed; %s; 3/3/3 applied once; watermark %s" % (pages, w1)))
 
     def checked_run_after(self, m, job):
         """checked_run for a run already started (and finished): the same checks on its result."""
@@ -133,12 +138,16 @@ class SyncCrashResume(SyncTest):
         return job, run, None
 
 
-def _make(boundary):
+def _make(boundary, engine):
     def test(self):
-        self.crash_at(boundary)
-    test.__doc__ = "SIGKILL of the worker at '%s' during an incremental run" % boundary
+        self.crash_at(boundary, engine)
+    test.__doc__ = "SIGKILL of the worker at '%s' during an incremental run (%s)" % (boundary, engine or "rest")
     return test
 
 
 for _index, (_boundary, _in_doubt) in enumerate(BOUNDARIES):
-    setattr(SyncCrashResume, "test_%02d_%s" % (_index, re.sub(r"\W+", "_", _boundary)), _make(_boundary))
+    setattr(SyncCrashResume, "test_%02d_%s" % (_index, re.sub(r"\W+", "_", _boundary)), _make(_boundary, "bulk"))
+# A small run read over REST by the call reaches the worker downloaded: only the load's boundaries are left.
+for _index, _boundary in enumerate(["query:loading", "query:done"], len(BOUNDARIES)):
+    setattr(SyncCrashResume, "test_%02d_rest_%s" % (_index, re.sub(r"\W+", "_", _boundary)),
+            _make(_boundary, None))

@@ -1589,6 +1589,10 @@ SYNC_COLUMNS = ", ".join(["id"] + [f.lower() for f in SYNC_FIELDS])
 # hour before the run (data that was written over two weeks, not all at one instant), so the incremental run's
 # overlap (5 minutes before the watermark) re-reads one value's rows: 0.1 % of them.
 SYNC_STAMPS, SYNC_STAMP_STEP, SYNC_STAMP_LATEST = 1000, 1200, 3600
+# The hard deletes are dated this many seconds before the emulator's clock (its clock skew), so that their minute
+# is over when the incremental run asks /deleted/ (a window ends at the current minute; a deletion made in the
+# run's own minute is found by the next run), as deletions made between two runs of a 5-minute schedule are.
+SYNC_HARD_SKEW = 70
 
 
 def sync_seed(b, n):
@@ -1657,8 +1661,8 @@ def sync_state(b, job):
 
 def sync_changes(b, table, n):
     """1 % of the rows updated (a number, a picklist and a date), some deleted into the recycle bin, some hard
-    deleted (gone from queryAll; only /deleted/ knows them), some inserted, through the emulator's admin API after
-    its clock moved 5 s on. The ids come from `table` (a full copy): row k in id order is updated when k % 100 = 1,
+    deleted (gone from queryAll; only /deleted/ knows them; dated SYNC_HARD_SKEW seconds back), some inserted,
+    through the emulator's admin API after its clock moved 5 s on. The ids come from `table` (a full copy): row k in id order is updated when k % 100 = 1,
     deleted when k % 2000 = 50, hard deleted when k % 2000 = 1050."""
     rows = b.psql("SELECT k %% 2000, id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k FROM %s) s "
                   "WHERE k %% 100 = 1 OR k %% 2000 IN (50, 1050) ORDER BY k;" % table).split()
@@ -1675,7 +1679,8 @@ def sync_changes(b, table, n):
             for j, rid in enumerate(upd[i:i + 5000])]})
     if soft:
         b.emu_call("POST", "/__emulator/records/Account/delete", {"ids": soft})
-    if hard:
+    if hard:  # dated 70 s back: /deleted/ covers whole minutes up to the current one (see SYNC_HARD_SKEW)
+        b.emu_call("POST", "/__emulator/clock", {"skew_seconds": SYNC_HARD_SKEW, "skew_writes": 1})
         b.emu_call("POST", "/__emulator/records/Account/delete", {"ids": hard, "hard": True})
     new = b.emu_call("POST", "/__emulator/records/Account", [
         {"Name": "New account %d" % i, "External_Id__c": "N%d" % i, "Industry": "Banking", "NumberOfEmployees": i,
@@ -1804,8 +1809,9 @@ def section_sync(b):
     what = "%s updated, %s deleted (recycle bin), %s hard deleted, %s inserted" % (
         format(nu, ","), format(ns, ","), format(nh, ","), format(ni, ","))
     b.notes.append("8: changes through the admin API after the emulator's clock moved 5 s on (now %s): %s "
-                   "(NumberOfEmployees, Industry and Customer_Since__c of each updated row) in %.1f s" % (
-                       ch["clock"], what, ch["seconds"]))
+                   "(NumberOfEmployees, Industry and Customer_Since__c of each updated row; the hard deletes dated "
+                   "%d s back, in a minute /deleted/ covers) in %.1f s" % (ch["clock"], what, SYNC_HARD_SKEW,
+                                                                         ch["seconds"]))
 
     # 3. The incremental run, then the reloads it is compared with: a full sync into a new table and
     # sf_bulk_query replacing the rows of a full table (what a nightly reload does), alternating, best of `repeats`.

@@ -1881,6 +1881,17 @@ def section_sync(b):
     b.notes.append("8: the mirror after the incremental run equals the full reload (%s rows) on id and the %d fields%s" % (
         format(live, ","), nf, ", but for the hard deletes above" if lagging else ""))
 
+    # A scheduled run that finds nothing new (the overlap's rows aside).
+    idle = sync("a second incremental run, nothing changed since", "s_mirror", "incremental")
+    st = idle["state"]
+    b.add(sec, "a second incremental run, nothing changed since: wall; rows inserted / updated / deleted; API "
+          "requests (the job's api_calls)", fmt_job(idle), "%s / %s / %s; %d (%s)" % (
+              format(st["inserted"], ","), format(st["updated"], ","), format(st["deleted"], ","), idle["requests"],
+              idle["api_calls"]), "", "", "")
+    left = int(b.value("SELECT count(*) FROM s_mirror;"))
+    if left != live:
+        raise Failed("the mirror holds %d rows after the second incremental run, expected %d" % (left, live))
+
 
 def machine():
     model = "?"

@@ -1629,9 +1629,12 @@ def request_kinds(reqs):
 def sync_job(b, label, call, name, table, function):
     """One timed job (a sync run or a query), the worker's private memory sampled, the emulator's split."""
     log("8. mirror: %s" % label)
+    wpid = b.worker_pid()
+    r0 = proc_status(wpid).get("RssAnon") if wpid else None  # what earlier jobs left the worker holding
     with MemSampler() as sampler:
         r = run_timed_job(b, call, name, sampler, count_table=table, function=function)
     r["worker_anon_kb"] = sampler.peak_anon.get("worker", 0)
+    r["worker_anon_start_kb"] = r0
     r["split"] = query_server_split(b, r["seq"], seen_jobs_only=True)
     reqs = [q for q in b.emu_requests_since(r["seq"]) if not q.get("admin")]
     r["requests"], r["request_kinds"] = len(reqs), request_kinds(reqs)
@@ -1711,9 +1714,10 @@ def fmt_ratio(a, c):
 def sync_note(b, r):
     t_first = r["phases"][0][0] if r["phases"] else 0
     b.notes.append("8: %s: job %d, call %.2f s, %d pages, %d bytes, %s API calls (the job's count), job started → "
-                   "finished %.2f s, worker peak RssAnon %s; %s; requests: %s; phases: %s" % (
+                   "finished %.2f s, worker peak RssAnon %s (%s at the start); %s; requests: %s; phases: %s" % (
                        r["label"], r["job"], r["call"], r["pages"], r["bytes"], r["api_calls"], r["job_span"],
-                       fmt_mb(r["worker_anon_kb"]), fmt_split(r["split"]), r["request_kinds"], ", ".join(
+                       fmt_mb(r["worker_anon_kb"]), fmt_mb(r["worker_anon_start_kb"]) if r["worker_anon_start_kb"]
+                       is not None else "no worker", fmt_split(r["split"]), r["request_kinds"], ", ".join(
                            "%.2f s %s%s" % (t - t_first, st, " (%s)" % ph if ph else "") for t, st, ph in r["phases"])))
 
 
@@ -1854,8 +1858,19 @@ def section_sync(b):
     b.add(sec, "API requests in the emulator's log (the job's api_calls): incremental / full sync / sf_bulk_query "
           "reload", " / ".join("%d (%s)" % (r["requests"], r["api_calls"]) for r in (inc, reload_sync, q2)), "", "",
           "", "")
-    b.add(sec, "peak private memory (RssAnon) of the worker: incremental / full sync / sf_bulk_query reload",
-          " / ".join(fmt_mb(max(r["worker_anon_kb"] for r in rs)) for rs in ([inc], reloads, q2s)), "", "", "", "")
+    def mem(r):
+        start = r["worker_anon_start_kb"]
+        return fmt_mb(r["worker_anon_kb"]) + (" (%s at the start)" % fmt_mb(start) if start is not None else "")
+    b.add(sec, "peak private memory (RssAnon) of the worker: incremental / full sync / sf_bulk_query reload (what "
+          "the worker held when the run began: earlier jobs' memory it kept)", " / ".join(
+              mem(max(rs, key=lambda r: r["worker_anon_kb"])) for rs in ([inc], reloads, q2s)), "", "", "", "")
+    slack = inc["split"].get("slack")
+    if slack is not None:
+        b.notes.append("8: the incremental run waited %.2f s from JobComplete to its first page request (the worker "
+                       "polls every 1 s); without that wait it would take %.2f s, %.3f of the full sync's and %.3f of "
+                       "sf_bulk_query's reload (derived, not measured)" % (
+                           slack, inc["wall"] - slack, (inc["wall"] - slack) / reload_sync["wall"],
+                           (inc["wall"] - slack) / q2["wall"]))
     b.notes.append("8: sf_bulk_syncs after the incremental run: last_kind %s (%s), watermark %s, lag %s; read "
                    "SystemModstamp >= %s, %s id(s) from /deleted/ (covered until %s)" % (
                        st["kind"], st["reason"], st["watermark"], st["lag"], st.get("since", "?"),

@@ -62,7 +62,16 @@ INSERT INTO free_text VALUES
   ('sf_bulk.query_pages', 'path_or_locator', 'a resultUrl or a locator Salesforce sent (opaque)'),
   ('sf_bulk.query_pages', 'spool_file', 'a path'),
   ('sf_bulk.query_pages', 'next_locator', 'the Sforce-Locator header, verbatim (opaque)'),
-  ('sf_bulk.query_pages', 'error', 'a message');
+  ('sf_bulk.query_pages', 'error', 'a message'),
+  ('sf_bulk.syncs', 'server_name', 'a foreign server''s name'),
+  ('sf_bulk.syncs', 'object', 'a Salesforce object name, as its describe spells it'),
+  ('sf_bulk.syncs', 'target_schema', 'the schema of the mirror table'),
+  ('sf_bulk.syncs', 'target_table', 'the mirror table'),
+  ('sf_bulk.syncs', 'fields', 'Salesforce field names'),
+  ('sf_bulk.syncs', 'filter', 'the caller''s SOQL condition, sent as written'),
+  ('sf_bulk.sync_runs', 'reason', 'a message'),
+  ('sf_bulk.sync_runs', 'deleted_ids', 'Salesforce record ids'),
+  ('sf_bulk.sync_runs', 'calculated', 'Salesforce field names');
 
 -- String columns with no CHECK constraint that are not free text: none.
 SELECT s.tbl, s.col, s.type AS unconstrained_column

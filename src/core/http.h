@@ -37,7 +37,7 @@
 namespace sfb {
 
 // Sent as the user agent "sf_bulk/<version>". Keep equal to default_version in sf_bulk.control.
-inline constexpr std::string_view kSfBulkVersion = "1.3";
+inline constexpr std::string_view kSfBulkVersion = "1.4";
 
 // curl_global_init/curl_global_cleanup. The client never calls them itself: the worker calls init once at
 // start (not in _PG_init, which runs in the postmaster) and cleanup in its exit callback, with no client

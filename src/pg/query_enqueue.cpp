@@ -31,6 +31,7 @@ extern "C" {
 #include "guard.h"
 #include "module.h"
 #include "org_access.h"
+#include "query_enqueue.h"
 #include "owner.h"
 #include "shmem.h"
 #include "spi_columns.h"
@@ -98,21 +99,15 @@ QueryArgs read_args(FunctionCallInfo fcinfo) {
     return args;
 }
 
-// The target as named: its schema and table, and the relation if it exists. PostgreSQL calls only.
-struct TargetName {
-    char *schema;  // the schema it is in, or would be created in (the caller's search_path)
-    char *table;
-    Oid relid;      // InvalidOid: does not exist
-    char *display;  // schema.table, quoted where needed
-};
+}  // namespace
 
-TargetName resolve_target_name(const char *target) {
+TargetName resolve_target_name(const char *function, const char *target) {
     List *names = sfb_string_to_qualified_name_list(target);
     RangeVar *rv = makeRangeVarFromNameList(names);
     if (rv->catalogname != nullptr)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("%s: target \"%s\" names a database; give schema.table or table", kFunction,
-                               target)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("%s: target \"%s\" names a database; give schema.table or table", function, target)));
     TargetName out{};
     out.relid = RangeVarGetRelid(rv, AccessShareLock, true);
     Oid namespace_id =
@@ -121,13 +116,15 @@ TargetName resolve_target_name(const char *target) {
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("%s: target %s would be a temporary table, which the background worker cannot see",
-                        kFunction, quote_identifier(rv->relname)),
+                        function, quote_identifier(rv->relname)),
                  errhint("Load into an ordinary (or unlogged) table.")));
     out.schema = get_namespace_name(namespace_id);
     out.table = pstrdup(rv->relname);
     out.display = psprintf("%s.%s", quote_identifier(out.schema), quote_identifier(out.table));
     return out;
 }
+
+namespace {
 
 // What the catalog says of an existing target, as plain palloc'd data (read under pg_call; the C++ values
 // are built after, so that an ERROR here jumps over no C++ object).
@@ -218,21 +215,26 @@ const char *relkind_name(char relkind) {
     raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(kFunction) + ": " + message, "", hint);
 }
 
-// The target's kind, persistence, row security and the caller's privileges for `mode`; then its columns.
-TargetFacts check_existing_target(const TargetName &name, LoadMode mode) {
+}  // namespace
+
+TargetFacts check_existing_target(const char *function, const TargetName &name, LoadMode mode) {
+    auto refuse = [function](const std::string &message, const std::string &hint = "") {
+        raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(function) + ": " + message, "", hint);
+    };
     const CatalogTarget &catalog = *pg_call([&name] { return read_target(name.relid); });
     const std::string display = name.display;
     if (catalog.relkind != RELKIND_RELATION && catalog.relkind != RELKIND_PARTITIONED_TABLE)
-        refuse("target " + display + " is " + relkind_name(catalog.relkind) +
-               "; sf_bulk_query loads rows into a table");
+        refuse("target " + display + " is " + relkind_name(catalog.relkind) + "; " + function +
+               " loads rows into a table");
     if (catalog.persistence == RELPERSISTENCE_TEMP)
         refuse("target " + std::string(name.table) +
                    " is a temporary table, which the background worker cannot see",
                "Load into an ordinary (or unlogged) table.");
     if (catalog.row_security)
         refuse("target " + display + " has row-level security enabled",
-               "sf_bulk_query loads through COPY FROM, which PostgreSQL does not allow on a table with "
-               "row-level security; load into a table without it and copy from there.");
+               std::string(function) +
+                   " loads through COPY FROM, which PostgreSQL does not allow on a table with "
+                   "row-level security; load into a table without it and copy from there.");
     const char *missing = !catalog.can_insert                                ? "INSERT"
                           : mode == LoadMode::Replace && !catalog.can_delete ? "DELETE"
                           : mode == LoadMode::Merge && !catalog.can_update   ? "UPDATE"
@@ -240,10 +242,10 @@ TargetFacts check_existing_target(const TargetName &name, LoadMode mode) {
                                                                              : nullptr;
     if (missing != nullptr)
         raise_error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                    std::string(kFunction) + ": permission denied for table " + display + ": mode '" +
+                    std::string(function) + ": permission denied for table " + display + ": mode '" +
                         std::string(to_string(mode)) + "' needs " + missing + " on it",
                     "",
-                    std::string("The worker loads with the privileges of the role that calls ") + kFunction +
+                    std::string("The worker loads with the privileges of the role that calls ") + function +
                         ", never more.");
     TargetFacts facts;
     facts.table = display;
@@ -255,30 +257,31 @@ TargetFacts check_existing_target(const TargetName &name, LoadMode mode) {
     return facts;
 }
 
-// Creates the target and returns its OID.
-Oid create_target(const TargetName &name, const QueryColumns &plan) {
+Oid create_target(const char *function, const TargetName &name, const QueryColumns &plan) {
     std::string statement = create_table_statement(plan, name.display);
-    return pg_call([&statement, &name, &plan] {
+    return pg_call([&statement, &name, &plan, function] {
         // As the caller: the table is theirs, created where their privileges allow.
         if (SPI_execute(statement.c_str(), false, 0) != SPI_OK_UTILITY)
             elog(ERROR, "could not create the target table");
         Oid relid = RangeVarGetRelid(makeRangeVar(name.schema, name.table, -1), NoLock, false);
         ereport(NOTICE,
-                (errmsg("%s: created table %s (%d columns%s)", kFunction, name.display,
+                (errmsg("%s: created table %s (%d columns%s)", function, name.display,
                         static_cast<int>(plan.columns.size()), plan.selects_id ? ", primary key id" : "")));
         return relid;
     });
 }
 
+namespace {
+
 Datum text_datum(const std::string &value) {
     return PointerGetDatum(cstring_to_text_with_len(value.data(), static_cast<int>(value.size())));
 }
 
-int64 insert_query_job(const QueryArgs &args, const char *server_name, const QueryColumns &plan,
-                       const TargetName &target, Oid target_relid, LoadMode mode,
-                       const std::string &api_version, int64 after_job) {
-    const std::string operation(to_string(args.all_rows ? Operation::QueryAll : Operation::Query));
-    const std::string mode_name(to_string(mode));
+}  // namespace
+
+int64 insert_query_job(const QueryJobOrder &order) {
+    const std::string operation(to_string(order.operation));
+    const QueryColumns &plan = *order.plan;
     int count = static_cast<int>(plan.columns.size());
     return pg_call([&]() -> int64 {
         Datum *paths = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
@@ -294,23 +297,23 @@ int64 insert_query_job(const QueryArgs &args, const char *server_name, const Que
         Oid types[14] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
                          INT8OID,    TEXTOID, NAMEOID, NAMEOID, TEXTOID, INT8OID,      OIDOID};
         Datum values[14] = {ObjectIdGetDatum(GetUserId()),
-                            DirectFunctionCall1(namein, CStringGetDatum(server_name)),
+                            DirectFunctionCall1(namein, CStringGetDatum(order.server_name)),
                             text_datum(operation),
                             text_datum(plan.object),
-                            CStringGetTextDatum(args.column_delimiter),
+                            CStringGetTextDatum(order.column_delimiter),
                             PointerGetDatum(construct_array(paths, count, TEXTOID, -1, false, TYPALIGN_INT)),
-                            args.job_name ? CStringGetTextDatum(args.job_name) : (Datum)0,
-                            Int64GetDatum(after_job),
-                            CStringGetTextDatum(args.soql),
-                            DirectFunctionCall1(namein, CStringGetDatum(target.schema)),
-                            DirectFunctionCall1(namein, CStringGetDatum(target.table)),
-                            text_datum(mode_name),
-                            Int64GetDatum(args.page_size.value_or(0)),
-                            ObjectIdGetDatum(target_relid)};
+                            order.job_name ? CStringGetTextDatum(order.job_name) : (Datum)0,
+                            Int64GetDatum(order.after_job),
+                            text_datum(order.soql),
+                            DirectFunctionCall1(namein, CStringGetDatum(order.target->schema)),
+                            DirectFunctionCall1(namein, CStringGetDatum(order.target->table)),
+                            text_datum(order.load_mode),
+                            Int64GetDatum(order.page_size.value_or(0)),
+                            ObjectIdGetDatum(order.target_relid)};
         char nulls[15] = "              ";
-        nulls[6] = args.job_name ? ' ' : 'n';
-        nulls[7] = after_job > 0 ? ' ' : 'n';
-        nulls[12] = args.page_size ? ' ' : 'n';
+        nulls[6] = order.job_name ? ' ' : 'n';
+        nulls[7] = order.after_job > 0 ? ' ' : 'n';
+        nulls[12] = order.page_size ? ' ' : 'n';
         int64 id = 0;
         as_extension_owner([&] {
             if (SPI_execute_with_args(sql, 14, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
@@ -318,7 +321,7 @@ int64 insert_query_job(const QueryArgs &args, const char *server_name, const Que
             bool is_null;
             id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
             Oid query_types[2] = {INT8OID, TEXTOID};
-            Datum query_values[2] = {Int64GetDatum(id), text_datum(api_version)};
+            Datum query_values[2] = {Int64GetDatum(id), text_datum(order.api_version)};
             if (SPI_execute_with_args("INSERT INTO sf_bulk.queries (job_id, api_version) VALUES ($1, $2)", 2,
                                       query_types, query_values, nullptr, false, 0) != SPI_OK_INSERT)
                 elog(ERROR, "could not record the sf_bulk query job");
@@ -326,6 +329,8 @@ int64 insert_query_job(const QueryArgs &args, const char *server_name, const Que
         return id;
     });
 }
+
+namespace {
 
 // sfb::Error from the pure checks (the SOQL, the describe, the options) as an ERROR naming the function.
 template <typename Fn>
@@ -353,7 +358,7 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
         SPI_finish();
         PG_RETURN_NULL();
     }
-    TargetName target = resolve_target_name(args.target);
+    TargetName target = resolve_target_name(kFunction, args.target);
 
     LoadMode mode = checked([&] { return parse_load_mode(args.mode); });
     checked([&] { return csv::parse_delimiter(args.column_delimiter); });
@@ -372,7 +377,7 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
 
     Oid target_relid = target.relid;
     if (OidIsValid(target.relid)) {
-        TargetFacts facts = check_existing_target(target, mode);
+        TargetFacts facts = check_existing_target(kFunction, target, mode);
         std::vector<std::string> problems = check_query_target(plan, facts, mode);
         if (!problems.empty()) {
             std::string detail;
@@ -390,11 +395,23 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
     } else {
         if (mode == LoadMode::Merge && !plan.selects_id)
             refuse("mode 'merge' matches rows by id: select Id");
-        target_relid = create_target(target, plan);
+        target_relid = create_target(kFunction, target, plan);
     }
 
-    int64 job_id =
-        insert_query_job(args, server->servername, plan, target, target_relid, mode, api_version, after_job);
+    QueryJobOrder order;
+    order.server_name = server->servername;
+    order.operation = args.all_rows ? Operation::QueryAll : Operation::Query;
+    order.soql = args.soql;
+    order.plan = &plan;
+    order.target = &target;
+    order.target_relid = target_relid;
+    order.load_mode = std::string(to_string(mode));
+    order.api_version = api_version;
+    order.job_name = args.job_name;
+    order.after_job = after_job;
+    order.column_delimiter = args.column_delimiter;
+    order.page_size = args.page_size;
+    int64 job_id = insert_query_job(order);
     pg_call([] { SPI_finish(); });
     wake_worker_at_commit();
     return Int64GetDatum(job_id);

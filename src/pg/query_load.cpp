@@ -44,6 +44,7 @@ extern "C" {
 }
 
 #include "compat.h"
+#include "sync_load.h"
 
 namespace sfb::pg {
 
@@ -195,7 +196,10 @@ int64 load_query_pages(const LoadView *v) {
         refuse_privilege(v, "INSERT into");
     if (v->mode == 'r' && pg_class_aclcheck(relid, v->owner, ACL_DELETE) != ACLCHECK_OK)
         refuse_privilege(v, "DELETE from (load mode replace)");
-    if (v->mode == 'm') {
+    const SyncRunView *sync = v->mode == 's' ? read_sync_run(v->job_id) : nullptr;
+    if (sync != nullptr && !sync->mark && pg_class_aclcheck(relid, v->owner, ACL_DELETE) != ACLCHECK_OK)
+        refuse_privilege(v, "DELETE from (a mirror with deletes => 'delete')");
+    if (v->mode == 'm' || v->mode == 's') {
         if (id_attnum == InvalidAttrNumber)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("load mode merge of sf_bulk query job " INT64_FORMAT
@@ -205,7 +209,7 @@ int64 load_query_pages(const LoadView *v) {
             refuse_privilege(v, "UPDATE (load mode merge)");
     }
 
-    bool staged = v->mode == 'm' || any_array;
+    bool staged = v->mode == 'm' || v->mode == 's' || any_array;
     Relation into = rel;
     const char *stage = nullptr;
     if (staged) {
@@ -261,7 +265,12 @@ int64 load_query_pages(const LoadView *v) {
     for (int page = 0; page < v->npages; ++page)
         rows += static_cast<int64>(copy_page(into, v, page));
 
-    if (staged) {
+    SyncApplied applied{};
+    if (sync != nullptr) {
+        table_close(into, NoLock);
+        CommandCounterIncrement();  // the statements below must see the staged rows
+        applied = apply_sync(sync, v, stage, target, is_array, rel->rd_rel->relkind == RELKIND_RELATION);
+    } else if (staged) {
         table_close(into, NoLock);
         CommandCounterIncrement();  // the INSERT below must see the staged rows
         StringInfoData sql;
@@ -303,6 +312,8 @@ int64 load_query_pages(const LoadView *v) {
         elog(ERROR, "could not fire the target's deferred triggers");
     AtEOXact_GUC(false, guc_nest);
     SetUserIdAndSecContext(saved_user, saved_context);
+    if (sync != nullptr)
+        record_sync_run(v->job_id, sync, &applied);  // as the worker: the watermark with the rows
     return rows;
 }
 

@@ -18,7 +18,7 @@ struct LoadView {
     Oid target_relid;    // the table `schema`.`table` named when the job was queued (InvalidOid: unknown)
     const char *schema;  // the target, resolved again now (renamed or dropped: the load fails naming it)
     const char *table;
-    char mode;       // 'a' append, 'r' replace, 'm' merge
+    char mode;       // 'a' append, 'r' replace, 'm' merge, 's' a mirror's run (sync_load.h)
     char delimiter;  // the result files' column delimiter
     int ncolumns;
     const char *const *columns;  // target column of each header field, in the files' order

@@ -656,6 +656,7 @@ std::optional<LoadFailure> load_pages(const QueryStepRecord &step, const QueryJo
                               plan.table.c_str(),
                               plan.mode == "replace" ? 'r'
                               : plan.mode == "merge" ? 'm'
+                              : plan.mode == "sync"  ? 's'
                                                      : 'a',
                               csv::delimiter_char(csv::parse_delimiter(plan.delimiter)),
                               static_cast<int>(column_ptrs.size()),
@@ -663,7 +664,8 @@ std::optional<LoadFailure> load_pages(const QueryStepRecord &step, const QueryJo
                               static_cast<int>(file_ptrs.size()),
                               plan.page_nos.data(),
                               file_ptrs.data()};
-                if (plan.mode != "append" && plan.mode != "replace" && plan.mode != "merge")
+                if (plan.mode != "append" && plan.mode != "replace" && plan.mode != "merge" &&
+                    plan.mode != "sync")
                     throw Error(ErrorKind::InvalidParameter,
                                 "sf_bulk.jobs.load_mode holds \"" + plan.mode +
                                     "\", which this version of sf_bulk does not know");

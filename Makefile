@@ -15,7 +15,7 @@ GLUE_SRCS   = $(sort $(wildcard src/pg/*.cpp))
 OBJS        = $(GLUE_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o)
 
 # pg_regress tests, listed explicitly; `make check-regress-list` fails when a sql/*.sql is not listed.
-REGRESS     = guard fdw_validator ingest_validation ingest preflight query foreign_tables results security catalog
+REGRESS     = guard fdw_validator ingest_validation ingest preflight query foreign_tables sync results security catalog
 REGRESS_OPTS = --dbname=contrib_regression
 
 

@@ -179,6 +179,11 @@ std::vector<std::string> sync_fields(const ObjectDescribe &object,
         return out;
     }
     for (const std::string &name : *requested) {
+        if (name.find('.') != std::string::npos)
+            throw Error(ErrorKind::InvalidParameter,
+                        "fields name fields of " + object.name + " itself, and " + quote_for_message(name) +
+                            " is a relationship path: a change of the record it reaches does not move " +
+                            object.name + "'s SystemModstamp, so the mirror would keep a stale value");
         const FieldDescribe *f = object.find_field(name);
         add(f != nullptr ? f->name : name);
     }
@@ -243,6 +248,30 @@ SyncDecision decide_sync_run(const SyncSchedule &s, std::int64_t now_ms) {
     d.reason = "changes since " + utc_datetime_text(*d.since_ms) + " (watermark " +
                utc_datetime_text(*s.watermark_ms) + " less the overlap)";
     return d;
+}
+
+void check_sync_filter(std::string_view filter) {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < filter.size(); ++i) {
+        const char c = filter[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;  // an escape: the next character is part of the literal
+            else if (c == '\'')
+                in_string = false;
+        } else if (c == '\'') {
+            in_string = true;
+        } else if (c == '(') {
+            ++depth;
+        } else if (c == ')' && --depth < 0) {
+            throw Error(ErrorKind::InvalidParameter, "filter: ')' at character " + std::to_string(i + 1) +
+                                                         " closes a parenthesis the filter did not open");
+        }
+    }
+    if (depth > 0 && !in_string)
+        throw Error(ErrorKind::InvalidParameter, "filter: " + std::to_string(depth) + " parenthes" +
+                                                     (depth > 1 ? "es are" : "is is") + " not closed");
 }
 
 std::string sync_soql(const std::string &object, const std::vector<std::string> &fields,

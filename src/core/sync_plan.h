@@ -43,7 +43,8 @@ void check_mirrorable(const ObjectDescribe &object);
 // nullopt every field a Bulk query returns (not compound address/location, not base64, not
 // deprecatedAndHidden); otherwise those fields as the describe spells them. A requested name the describe
 // does not have is left as written: the SOQL check after this names it with the closest fields.
-// Case-insensitive duplicates are dropped.
+// Case-insensitive duplicates are dropped. A relationship path (Owner.Email) throws InvalidParameter: its
+// changes do not move the object's SystemModstamp.
 std::vector<std::string> sync_fields(const ObjectDescribe &object,
                                      const std::optional<std::vector<std::string>> &requested);
 
@@ -79,6 +80,10 @@ struct SyncDecision {
 // First run (no watermark): Full. A reconcile due: Full. Calculated fields to refresh: Formulas. Otherwise
 // Incremental from watermark - overlap.
 SyncDecision decide_sync_run(const SyncSchedule &schedule, std::int64_t now_ms);
+
+// Throws InvalidParameter when the filter's parentheses (outside string literals) do not pair up: the filter
+// is ANDed into every run in parentheses, and "a = 1) OR (b = 2" would escape them.
+void check_sync_filter(std::string_view filter);
 
 // The SOQL of a run: SELECT the fields (Formulas: Id and `calculated`) FROM object, with WHERE (filter) AND
 // SystemModstamp >= since for an incremental run. The filter goes in parentheses, as written.

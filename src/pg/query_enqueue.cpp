@@ -217,7 +217,8 @@ const char *relkind_name(char relkind) {
 
 }  // namespace
 
-TargetFacts check_existing_target(const char *function, const TargetName &name, LoadMode mode) {
+TargetFacts check_existing_target(const char *function, const TargetName &name, LoadMode mode,
+                                  const char *use) {
     auto refuse = [function](const std::string &message, const std::string &hint = "") {
         raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(function) + ": " + message, "", hint);
     };
@@ -242,8 +243,9 @@ TargetFacts check_existing_target(const char *function, const TargetName &name, 
                                                                              : nullptr;
     if (missing != nullptr)
         raise_error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                    std::string(function) + ": permission denied for table " + display + ": mode '" +
-                        std::string(to_string(mode)) + "' needs " + missing + " on it",
+                    std::string(function) + ": permission denied for table " + display + ": " +
+                        (use != nullptr ? std::string(use) : "mode '" + std::string(to_string(mode)) + "'") +
+                        " needs " + missing + " on it",
                     "",
                     std::string("The worker loads with the privileges of the role that calls ") + function +
                         ", never more.");

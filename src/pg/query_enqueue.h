@@ -24,8 +24,9 @@ struct TargetName {
 TargetName resolve_target_name(const char *function, const char *target);
 
 // The target's kind, persistence, row security and the caller's privileges for `mode`; then its columns.
-// Throws PgError.
-TargetFacts check_existing_target(const char *function, const TargetName &name, LoadMode mode);
+// `use` names what needs the privileges in the message (nullptr: "mode '<mode>'"). Throws PgError.
+TargetFacts check_existing_target(const char *function, const TargetName &name, LoadMode mode,
+                                  const char *use = nullptr);
 
 // Creates the target from `plan` as the caller (a NOTICE says so) and returns its OID. Throws PgError.
 Oid create_target(const char *function, const TargetName &name, const QueryColumns &plan);

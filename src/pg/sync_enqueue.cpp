@@ -345,6 +345,33 @@ auto checked(Fn fn) -> decltype(fn()) {
     }
 }
 
+// parse_soql_select of a run's statement. A problem found in the filter is told of the filter: "filter:"
+// and the character within it, not within the statement the caller never wrote.
+SoqlSelect parse_soql_filtered(const std::string &soql, const std::optional<std::string> &filter) {
+    try {
+        return parse_soql_select(soql);
+    } catch (const Error &e) {
+        const std::string message = e.what();
+        const std::size_t at = message.rfind(" (at character ");
+        const std::size_t filter_start = filter ? soql.find(" WHERE (" + *filter + ")") : std::string::npos;
+        if (e.kind() != ErrorKind::InvalidParameter || at == std::string::npos ||
+            filter_start == std::string::npos)
+            throw;
+        auto characters = [](std::string_view text) {
+            std::size_t n = 0;
+            for (unsigned char c : text)
+                n += (c & 0xC0) != 0x80;
+            return n;
+        };
+        const std::size_t prefix = characters(std::string_view(soql).substr(0, filter_start + 8));
+        const std::size_t position = std::strtoul(message.c_str() + at + 15, nullptr, 10);
+        if (position <= prefix || position > prefix + characters(*filter))
+            throw;
+        throw Error(ErrorKind::InvalidParameter, "filter: " + message.substr(0, at) + " (at character " +
+                                                     std::to_string(position - prefix) + " of the filter)");
+    }
+}
+
 std::string joined(const std::vector<std::string> &names) {
     std::string out;
     for (const std::string &n : names)
@@ -440,7 +467,7 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
     std::optional<std::vector<std::string>> requested;
     if (args.has_fields)
         requested = std::vector<std::string>(args.fields, args.fields + args.nfields);
-    std::vector<std::string> fields = sync_fields(root, requested);
+    std::vector<std::string> fields = checked([&] { return sync_fields(root, requested); });
 
     const StoredSync &stored =
         *pg_call([&] { return read_sync(server->servername, root.name.c_str(), target); });
@@ -476,15 +503,21 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
         args.filter ? std::optional<std::string>(args.filter) : std::optional<std::string>();
     SyncDecision everything;  // Full: the select list every kind but Formulas reads
     const std::string full_soql = sync_soql(root.name, fields, {}, filter, everything);
-    SoqlSelect select = checked([&] { return parse_soql_select(full_soql); });
+    SoqlSelect select = checked([&] { return parse_soql_filtered(full_soql, filter); });
+    if (filter)
+        checked([&] { check_sync_filter(*filter); });
     QueryColumns plan = checked([&] { return plan_query_columns(select, &root, describes.fetching()); });
     Oid target_relid = target.relid;
     if (OidIsValid(target.relid)) {
-        TargetFacts facts = check_existing_target(kFunction, target, LoadMode::Merge);
+        TargetFacts facts = check_existing_target(kFunction, target, LoadMode::Merge, "a mirror");
         if (stored.found && !reset && stored.fields_default && !requested)
             add_new_columns(target, plan, facts, added_fields(fields, previous), root.name);
-        facts = check_existing_target(kFunction, target, LoadMode::Merge);
+        facts = check_existing_target(kFunction, target, LoadMode::Merge, "a mirror");
         std::vector<std::string> problems = check_query_target(plan, facts, LoadMode::Merge);
+        // The rules are merge's (a mirror is a merge by id), said of the mirror.
+        for (std::string &p : problems)
+            if (p.compare(0, 12, "mode 'merge'") == 0)
+                p = "a mirror" + p.substr(12);
         if (!problems.empty()) {
             std::string detail;
             for (std::size_t i = 1; i < problems.size(); ++i)

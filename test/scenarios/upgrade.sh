@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION sf_bulk UPDATE from 1.0 (the released script, kept as it was) to the current version (through
-# every released update script: 1.0--1.1, 1.1--1.2, 1.2--1.3) on a database with real
+# every released update script: 1.0--1.1, 1.1--1.2, 1.2--1.3, 1.3--1.4) on a database with real
 # jobs: an upsert with keys and refused rows, a second role's job, a job still running at the upgrade. Jobs,
 # uploads, results, keys, grants and row-level security survive; the new constraints are there and enforced;
-# new jobs run; the new objects work (1.3: a query job, and foreign tables through the wrapper's new handler). Then the catalog of the upgraded database, and of one updated from the
-# previous release (1.2), and of one updated from 1.1, equals a fresh install's (members, privileges, and pg_dump --schema-only of the
+# new jobs run; the new objects work (1.3: a query job, and foreign tables through the wrapper's new handler;
+# 1.4: a mirror's full and incremental runs). Then the catalog of the upgraded database, and of one updated from the
+# previous release (1.3), and of one updated from 1.1, equals a fresh install's (members, privileges, and pg_dump --schema-only of the
 # extension's objects). Prints `ok - …` / `not ok - …` lines.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -48,9 +49,9 @@ u.urlopen(u.Request(sys.argv[1] + "/__emulator/config", data=sys.argv[2].encode(
                     headers={"Content-Type": "application/json"})).read()' "$SFB_EMULATOR_URL" "$1"
 }
 
-previous=1.2
-check "the installed files offer $old, 1.1, $previous and $new, and update paths from each to $new" \
-  "$old,1.1,$previous,$new|$new|$old--1.1,$old--$previous,$old--$new,1.1--$previous,1.1--$new,$previous--$new" postgres \
+previous=1.3
+check "the installed files offer $old, 1.1, 1.2, $previous and $new, and update paths from each to $new" \
+  "$old,1.1,1.2,$previous,$new|$new|$old--1.1,$old--1.2,$old--$previous,$old--$new,1.1--1.2,1.1--$previous,1.1--$new,1.2--$previous,1.2--$new,$previous--$new" postgres \
   "SELECT (SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions
             WHERE name = 'sf_bulk') || '|' ||
           (SELECT default_version FROM pg_available_extensions WHERE name = 'sf_bulk') || '|' ||
@@ -123,9 +124,11 @@ snapshot() {  # snapshot FILE: every row of the ended jobs, and the privileges a
     q upgraded "SELECT s.job_id, s.row_no, s.row_hash, s.key FROM sf_bulk.sent s ORDER BY 1, 2"
     q upgraded "SELECT c.oid::regclass, c.relacl, c.relrowsecurity FROM pg_class c
                  WHERE c.relnamespace = 'sf_bulk'::regnamespace AND c.relkind IN ('r', 'S')
-                   AND c.relname NOT IN ('describe', 'queries', 'query_pages') ORDER BY 1"  # new in 1.2, 1.3
+                   AND c.relname NOT IN ('describe', 'queries', 'query_pages', 'syncs', 'sync_runs', 'syncs_id_seq')
+                 ORDER BY 1"  # new in 1.2, 1.3, 1.4
     q upgraded "SELECT schemaname, tablename, policyname, cmd, roles, qual FROM pg_policies
-                 WHERE schemaname = 'sf_bulk' AND tablename NOT IN ('queries', 'query_pages') ORDER BY 1, 2, 3"
+                 WHERE schemaname = 'sf_bulk' AND tablename NOT IN ('queries', 'query_pages', 'syncs', 'sync_runs')
+                 ORDER BY 1, 2, 3"
     q upgraded "SELECT srvname, srvacl FROM pg_foreign_server"
     echo "-- as sfb_other"
     q upgraded "SELECT id, owner, state, records_processed FROM sf_bulk_jobs ORDER BY id" -U sfb_other
@@ -159,8 +162,8 @@ check "row-level security: the other role sees only its own job and results" "1|
 check "the other role still may not write sf_bulk's tables" "ERROR:  permission denied for table jobs" upgraded \
   "UPDATE sf_bulk.jobs SET state = 'failed'" -U sfb_other
 
-check "the 1.1 and 1.3 constraints are there, by name" \
-  "chunks_step_check,jobs_column_delimiter_check,jobs_line_ending_check,jobs_load_mode_check,jobs_nulls_check,jobs_operation_check,jobs_page_size_check,jobs_phase_check,jobs_query_check,jobs_state_check,queries_step_check,query_pages_page_no_check,query_pages_step_check,results_kind_check" \
+check "the 1.1, 1.3 and 1.4 constraints are there, by name" \
+  "chunks_step_check,jobs_column_delimiter_check,jobs_line_ending_check,jobs_load_mode_check,jobs_nulls_check,jobs_operation_check,jobs_page_size_check,jobs_phase_check,jobs_query_check,jobs_state_check,queries_step_check,query_pages_page_no_check,query_pages_step_check,results_kind_check,sync_runs_kind_check,syncs_deletes_check,syncs_overlap_check,syncs_reconcile_check,syncs_refresh_formulas_check" \
   upgraded "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint
              WHERE contype = 'c' AND connamespace = 'sf_bulk'::regnamespace"
 check "an unknown step is refused by chunks_step_check" \
@@ -231,6 +234,21 @@ check "1.3: the wrapper reads: IMPORT FOREIGN SCHEMA and a scan agree with the e
    SELECT (SELECT count(*) FROM sf_read.lead) = (SELECT count(*) FROM sf_read.lead WHERE id IS NOT NULL)
           AND (SELECT count(*) FROM sf_read.lead) > 0" \
   -c "SET client_min_messages = warning" -c "DROP SCHEMA sf_read CASCADE"
+
+# The 1.4 objects: a mirror of Lead, its full first run and an incremental second one, in sf_bulk_syncs.
+sync_job=$(q upgraded "SELECT sf_bulk_sync('Lead', 'public.lead_mirror', fields => ARRAY['LastName'])" | tail -1)
+wait_job upgraded "${sync_job:-0}"
+sync_job2=$(q upgraded "SELECT sf_bulk_sync('Lead', 'public.lead_mirror', fields => ARRAY['LastName'])" | tail -1)
+wait_job upgraded "${sync_job2:-0}"
+check "1.4: sf_bulk_sync mirrors Lead: a full run, then an incremental one, every live Lead in the table" \
+  "full,incremental|completed|t|t" upgraded \
+  "CREATE SCHEMA sf_count; IMPORT FOREIGN SCHEMA salesforce LIMIT TO (Lead) FROM SERVER emulator INTO sf_count;
+   SELECT (SELECT string_agg(kind, ',' ORDER BY job_id) FROM sf_bulk.sync_runs) || '|' || s.last_state || '|' ||
+          (s.watermark IS NOT NULL)::text::char || '|' ||
+          ((SELECT count(*) FROM public.lead_mirror) = (SELECT count(*) FROM sf_count.lead))::text::char
+     FROM sf_bulk_syncs s" \
+  -c "SET client_min_messages = warning" \
+  -c "DROP SCHEMA sf_count CASCADE" -c "DROP TABLE public.lead_mirror"
 
 # ---- updating again, or down, is what PostgreSQL makes of it ----------------------------------------------
 check "a second ALTER EXTENSION UPDATE is a no-op with PostgreSQL's notice" \

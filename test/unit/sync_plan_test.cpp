@@ -51,6 +51,17 @@ TEST(SyncPlan, RequestedFieldsTakeTheDescribeSpellingAndDropDuplicates) {
     EXPECT_EQ(f, (std::vector<std::string>{"Id", "SystemModstamp", "IsDeleted", "Name", "Nope__c"}));
 }
 
+TEST(SyncPlan, RelationshipPathsAreRefused) {
+    try {
+        sync_fields(account(), std::vector<std::string>{"Name", "Owner.Email"});
+        FAIL();
+    } catch (const Error &e) {
+        EXPECT_EQ(e.kind(), ErrorKind::InvalidParameter);
+        EXPECT_NE(std::string(e.what()).find("\"Owner.Email\" is a relationship path"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(SyncPlan, DriftFindsRemovedAndAddedFields) {
     EXPECT_EQ(removed_fields({"Id", "Name", "Gone__c"}, account()), std::vector<std::string>{"Gone__c"});
     EXPECT_EQ(added_fields({"Id", "Name", "AnnualRevenue"}, {"id", "name"}),
@@ -140,6 +151,18 @@ TEST(SyncPlan, DeletedAnswer) {
                  Error);
     EXPECT_THROW(parse_deleted_records("<html>"), Error);
     EXPECT_THROW(parse_deleted_records(R"({"deletedRecords":[],"latestDateCovered":"soon"})"), Error);
+}
+
+TEST(SyncPlan, FilterParenthesesPairUp) {
+    EXPECT_NO_THROW(check_sync_filter("(A = 1 OR B = 2) AND Name = ')('"));
+    EXPECT_NO_THROW(check_sync_filter("Name = 'it\\'s (' AND Id IN (SELECT AccountId FROM Contact)"));
+    try {
+        check_sync_filter("A = 1) OR (B = 2");
+        FAIL();
+    } catch (const Error &e) {
+        EXPECT_STREQ(e.what(), "filter: ')' at character 6 closes a parenthesis the filter did not open");
+    }
+    EXPECT_THROW(check_sync_filter("((A = 1)"), Error);
 }
 
 TEST(SyncPlan, Names) {

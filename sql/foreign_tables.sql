@@ -3,14 +3,8 @@
 -- local recheck or evaluation), hand-written tables that do not fit the org, and writes refused. The rows
 -- themselves are read back from Leads this test inserts through the Bulk API.
 \set VERBOSITY terse
-\getenv emulator_url SFB_EMULATOR_URL
-CREATE EXTENSION sf_bulk;
-CREATE SERVER emulator FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
-\set key `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_id'])"`
-\set secret `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_secret'])"`
-CREATE USER MAPPING FOR PUBLIC SERVER emulator
-  OPTIONS (auth 'password', client_id :'key', client_secret :'secret', username 'etl@sfbulk.emulator',
-           password 'emulator-password');
+\set mapping_for PUBLIC
+\i sql/include/emulator_org.sql
 CREATE SCHEMA sf;
 
 -- Options: the validator names what is wrong.

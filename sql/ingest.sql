@@ -1,14 +1,8 @@
 -- Ingest end to end against the Bulk API 2.0 emulator (scripts/test starts it and sets SFB_EMULATOR_URL):
 -- every operation, mixed good and bad rows, both nulls modes, the type table, waiting and aborting.
 \set VERBOSITY terse
-\getenv emulator_url SFB_EMULATOR_URL
-CREATE EXTENSION sf_bulk;
-CREATE SERVER emulator FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
-\set key `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_id'])"`
-\set secret `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_secret'])"`
-CREATE USER MAPPING FOR CURRENT_USER SERVER emulator
-  OPTIONS (auth 'password', client_id :'key', client_secret :'secret', username 'etl@sfbulk.emulator',
-           password 'emulator-password');
+\set mapping_for CURRENT_USER
+\i sql/include/emulator_org.sql
 
 -- A run-unique prefix keeps these rows apart from any other test's in the same emulator.
 SELECT 'rg' || pg_catalog.to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS run \gset

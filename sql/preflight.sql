@@ -2,14 +2,8 @@
 -- it) before a row is spooled. Every refusal names the field or column and what would fit; none leaves a job
 -- or a spool file. Lossy columns pass with a WARNING; validate => false skips the check.
 \set VERBOSITY terse
-\getenv emulator_url SFB_EMULATOR_URL
-CREATE EXTENSION sf_bulk;
-CREATE SERVER emulator FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
-\set key `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_id'])"`
-\set secret `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_secret'])"`
-CREATE USER MAPPING FOR CURRENT_USER SERVER emulator
-  OPTIONS (auth 'password', client_id :'key', client_secret :'secret', username 'etl@sfbulk.emulator',
-           password 'emulator-password');
+\set mapping_for CURRENT_USER
+\i sql/include/emulator_org.sql
 -- No rows: an accepted call makes an empty (completed) job and sends nothing to Salesforce's ingest API.
 CREATE TABLE t (id int, name text, n numeric(12,4), f float8, b boolean, d date, ts timestamp,
                 tz timestamptz, tm time, tags text[], big bigint);

@@ -3,14 +3,8 @@
 -- starts it). None of them leaves a job, a mirror or a table; the counts after them show it. Then what an
 -- accepted first call records, rolled back.
 \set VERBOSITY terse
-\getenv emulator_url SFB_EMULATOR_URL
-CREATE EXTENSION sf_bulk;
-CREATE SERVER emulator FOREIGN DATA WRAPPER salesforce OPTIONS (login_url :'emulator_url');
-\set key `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_id'])"`
-\set secret `cat test/emulator/default_org.json | /usr/bin/python3 -c "import json,sys; o=json.load(sys.stdin); print(o['client_secret'])"`
-CREATE USER MAPPING FOR PUBLIC SERVER emulator
-  OPTIONS (auth 'password', client_id :'key', client_secret :'secret', username 'etl@sfbulk.emulator',
-           password 'emulator-password');
+\set mapping_for PUBLIC
+\i sql/include/emulator_org.sql
 CREATE SCHEMA mirror;
 
 -- Arguments.

@@ -89,7 +89,8 @@ std::vector<std::string_view> split_ws(std::string_view s) {
     return out;
 }
 
-// Parses the three HTTP-date forms into seconds since the epoch.
+}  // namespace
+
 std::optional<std::int64_t> parse_http_date(std::string_view s) {
     const auto parts = split_ws(s);
     unsigned day = 0, year = 0, h = 0, mi = 0, se = 0;
@@ -127,6 +128,8 @@ std::optional<std::int64_t> parse_http_date(std::string_view s) {
     }
     return days_from_civil(year, *month, day) * 86400 + h * 3600 + mi * 60 + se;
 }
+
+namespace {
 
 bool is_backoff_status(int status) {
     switch (status) {

@@ -76,6 +76,10 @@ bool bulk_method_is_idempotent(HttpMethod m);
 // rejections before processing and stay retryable.
 RetryAction classify(const AttemptOutcome &outcome, bool idempotent);
 
+// An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 and asctime forms) as seconds since the epoch;
+// nullopt when unparseable. Also what a Date header says of the server's clock.
+std::optional<std::int64_t> parse_http_date(std::string_view value);
+
 // Retry-After (RFC 9110 §10.2.3): delta-seconds or an HTTP-date (IMF-fixdate, obsolete RFC 850 and asctime
 // forms). Returns the wait relative to `now` (zero for a date in the past), or nullopt when unparseable.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,

@@ -149,6 +149,8 @@ bool bool_value(int row, int column) {
     return bool_column(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
 }
 
+// Not read-only SPI: that would read with the snapshot taken before this call's own DDL, and miss a column
+// sf_bulk_sync has just added for a new field.
 CatalogTarget *read_target(Oid relid) {
     CatalogTarget &out = *static_cast<CatalogTarget *>(palloc0(sizeof(CatalogTarget)));
     Oid types[1] = {OIDOID};
@@ -165,7 +167,7 @@ CatalogTarget *read_target(Oid relid) {
             "AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 AND i.indpred IS NULL AND i.indexprs IS NULL "
             "AND a.attname OPERATOR(pg_catalog.=) 'id') "
             "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-            1, types, values, nullptr, true, 1) != SPI_OK_SELECT ||
+            1, types, values, nullptr, false, 1) != SPI_OK_SELECT ||
         SPI_processed != 1)
         elog(ERROR, "could not read the target table's catalog entry");
     bool is_null;
@@ -181,7 +183,7 @@ CatalogTarget *read_target(Oid relid) {
                               "attgenerated <> '', attidentity = 'a' FROM pg_catalog.pg_attribute "
                               "WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum > 0 AND NOT attisdropped "
                               "ORDER BY attnum",
-                              1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+                              1, types, values, nullptr, false, 0) != SPI_OK_SELECT)
         elog(ERROR, "could not read the target table's columns");
     out.column_count = static_cast<int>(SPI_processed);
     out.columns = static_cast<CatalogColumn *>(palloc0(sizeof(CatalogColumn) * Max(out.column_count, 1)));
@@ -281,6 +283,22 @@ Datum text_datum(const std::string &value) {
 
 }  // namespace
 
+QueryCallStart begin_query_call(const char *function, const char *server_name, const char *job_name,
+                                const char *if_running, const char *target) {
+    check_if_running(function, if_running);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    QueryCallStart start{};
+    start.server = resolve_server(function, server_name);
+    if (!follow_named_job(function, job_name, if_running, &start.after_job)) {
+        SPI_finish();
+        start.skip = true;
+        return start;
+    }
+    start.target = resolve_target_name(function, target);
+    return start;
+}
+
 int64 insert_query_job(const QueryJobOrder &order) {
     const std::string operation(to_string(order.operation));
     const QueryColumns &plan = *order.plan;
@@ -334,16 +352,9 @@ int64 insert_query_job(const QueryJobOrder &order) {
 
 namespace {
 
-// sfb::Error from the pure checks (the SOQL, the describe, the options) as an ERROR naming the function.
 template <typename Fn>
 auto checked(Fn fn) -> decltype(fn()) {
-    try {
-        return fn();
-    } catch (const Error &e) {
-        if (e.kind() != ErrorKind::InvalidParameter)
-            throw;
-        refuse(e.what());
-    }
+    return checked_for(kFunction, fn);
 }
 
 Datum enqueue_query(FunctionCallInfo fcinfo) {
@@ -351,16 +362,13 @@ Datum enqueue_query(FunctionCallInfo fcinfo) {
     refuse_while_spooling(kFunction);
     require_preloaded(kFunction);
     QueryArgs args = read_args(fcinfo);
-    check_if_running(kFunction, args.if_running);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    ForeignServer *server = resolve_server(kFunction, args.server);
-    int64 after_job = 0;
-    if (!follow_named_job(kFunction, args.job_name, args.if_running, &after_job)) {
-        SPI_finish();
+    QueryCallStart start =
+        begin_query_call(kFunction, args.server, args.job_name, args.if_running, args.target);
+    if (start.skip)
         PG_RETURN_NULL();
-    }
-    TargetName target = resolve_target_name(kFunction, args.target);
+    ForeignServer *server = start.server;
+    int64 after_job = start.after_job;
+    TargetName target = start.target;
 
     LoadMode mode = checked([&] { return parse_load_mode(args.mode); });
     checked([&] { return csv::parse_delimiter(args.column_delimiter); });

@@ -3,9 +3,16 @@
 #pragma once
 
 #include "core/bulk_api.h"
+#include "core/error.h"
 #include "core/query_target.h"
 
 #include "pg_headers.h"
+
+extern "C" {
+#include "foreign/foreign.h"
+}
+
+#include "guard.h"
 
 #include <optional>
 #include <string>
@@ -30,6 +37,32 @@ TargetFacts check_existing_target(const char *function, const TargetName &name, 
 
 // Creates the target from `plan` as the caller (a NOTICE says so) and returns its OID. Throws PgError.
 Oid create_target(const char *function, const TargetName &name, const QueryColumns &plan);
+
+// What every query-job function does first, as PostgreSQL-only code (call it while the frame holds no C++
+// object): the preload and nesting refusals are the caller's; this connects SPI, resolves the server, follows
+// a named job (if_running) and names the target. `skip`: a named job is unfinished and if_running => 'skip'
+// (a NOTICE said so; SPI is finished, return NULL).
+struct QueryCallStart {
+    ForeignServer *server;
+    int64 after_job;
+    TargetName target;
+    bool skip;
+};
+QueryCallStart begin_query_call(const char *function, const char *server_name, const char *job_name,
+                                const char *if_running, const char *target);
+
+// `fn` (the pure checks: SOQL, describe, options), with an sfb::Error(InvalidParameter) raised as an ERROR
+// naming `function`.
+template <typename Fn>
+auto checked_for(const char *function, Fn fn) -> decltype(fn()) {
+    try {
+        return fn();
+    } catch (const Error &e) {
+        if (e.kind() != ErrorKind::InvalidParameter)
+            throw;
+        raise_error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(function) + ": " + e.what());
+    }
+}
 
 // A query job to record: its sf_bulk.jobs and sf_bulk.queries rows.
 struct QueryJobOrder {

@@ -209,7 +209,11 @@ int64 load_query_pages(const LoadView *v) {
             refuse_privilege(v, "UPDATE (load mode merge)");
     }
 
-    bool staged = v->mode == 'm' || v->mode == 's' || any_array;
+    // A mirror's full run into an empty table (its first run) has nothing to merge with: its rows are copied
+    // straight in, as an append is, and only the deleted ones taken out after.
+    const bool sync_direct = sync != nullptr && sync->kind == 'f' && !any_array &&
+                             sync_target_is_empty(v, rel->rd_rel->relkind == RELKIND_RELATION);
+    bool staged = v->mode == 'm' || (v->mode == 's' && !sync_direct) || any_array;
     Relation into = rel;
     const char *stage = nullptr;
     if (staged) {
@@ -266,7 +270,10 @@ int64 load_query_pages(const LoadView *v) {
         rows += static_cast<int64>(copy_page(into, v, page));
 
     SyncApplied applied{};
-    if (sync != nullptr) {
+    if (sync_direct) {
+        CommandCounterIncrement();  // the statements below must see the copied rows
+        applied = apply_sync_copied(sync, v, target, rows, rel->rd_rel->relkind == RELKIND_RELATION);
+    } else if (sync != nullptr) {
         table_close(into, NoLock);
         CommandCounterIncrement();  // the statements below must see the staged rows
         applied = apply_sync(sync, v, stage, target, is_array, rel->rd_rel->relkind == RELKIND_RELATION);

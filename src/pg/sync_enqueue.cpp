@@ -5,6 +5,7 @@
 // Salesforce job exists; the table is touched only by the load (and by the columns a schema change adds).
 #include "core/error.h"
 #include "core/soql_select.h"
+#include "core/retry.h"  // parse_http_date
 #include "core/sync_plan.h"
 
 #include "pg_headers.h"
@@ -190,19 +191,16 @@ StoredSync *read_sync(const char *server, const char *object, const TargetName &
         s.fields = static_cast<char **>(palloc(sizeof(char *) * Max(s.nfields, 1)));
         for (int i = 0; i < s.nfields; ++i)
             s.fields[i] = TextDatumGetCString(elements[i]);
-        Datum v = SPI_getbinval(t, d, 6, &is_null);
-        s.has_watermark = !is_null;
-        s.watermark = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 7, &is_null);
-        s.has_cursor = !is_null;
-        s.deleted_cursor = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 8, &is_null);
-        s.has_full = !is_null;
-        s.last_full_at = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 9, &is_null);
-        s.has_formulas = !is_null;
-        s.last_formulas_at = is_null ? 0 : DatumGetTimestampTz(v);
-        v = SPI_getbinval(t, d, 10, &is_null);
+        auto timestamp = [&](int column, bool &has, TimestampTz &value) {
+            Datum v = SPI_getbinval(t, d, column, &is_null);
+            has = !is_null;
+            value = is_null ? 0 : DatumGetTimestampTz(v);
+        };
+        timestamp(6, s.has_watermark, s.watermark);
+        timestamp(7, s.has_cursor, s.deleted_cursor);
+        timestamp(8, s.has_full, s.last_full_at);
+        timestamp(9, s.has_formulas, s.last_formulas_at);
+        Datum v = SPI_getbinval(t, d, 10, &is_null);
         s.unfinished_job = is_null ? 0 : DatumGetInt64(v);
     });
     return &s;
@@ -246,10 +244,11 @@ struct SyncRow {
 int64 write_sync(const SyncRow &row) {
     return pg_call([&row]() -> int64 {
         int64 id = 0;
+        const Oid owner = GetUserId();  // the caller: as_extension_owner switches the current user
         as_extension_owner([&] {
             Oid types[13] = {REGROLEOID, NAMEOID, TEXTOID, NAMEOID,     NAMEOID,     OIDOID,     TEXTARRAYOID,
                              BOOLOID,    TEXTOID, TEXTOID, INTERVALOID, INTERVALOID, INTERVALOID};
-            Datum values[13] = {ObjectIdGetDatum(GetUserId()),
+            Datum values[13] = {ObjectIdGetDatum(owner),
                                 DirectFunctionCall1(namein, CStringGetDatum(row.server)),
                                 text_datum(row.object),
                                 DirectFunctionCall1(namein, CStringGetDatum(row.target->schema)),
@@ -336,13 +335,7 @@ void write_run(const RunRow &run) {
 
 template <typename Fn>
 auto checked(Fn fn) -> decltype(fn()) {
-    try {
-        return fn();
-    } catch (const Error &e) {
-        if (e.kind() != ErrorKind::InvalidParameter)
-            throw;
-        refuse(e.what());
-    }
+    return checked_for(kFunction, fn);
 }
 
 // parse_soql_select of a run's statement. A problem found in the filter is told of the filter: "filter:"
@@ -411,12 +404,25 @@ void add_new_columns(const TargetName &target, const QueryColumns &plan, const T
 // GET the /deleted/ window. Sets `reason` when it cannot serve an incremental run (a full run must
 // reconcile); nullopt when Salesforce refused the window.
 std::optional<DeletedRecords> fetch_deleted(const OrgCall &org, const std::string &object,
-                                            const DeletedWindow &window, std::string &reason) {
-    HttpRequest request;
-    request.url = deleted_records_path(org.api_version, object, window);
-    request.headers.emplace_back("Accept", "application/json");
-    request.max_response_bytes = 64u * 1024 * 1024;  // 600,000 ids at most (EXCEEDED_ID_LIMIT beyond)
-    HttpResponse response = call_org(org, std::move(request), kFunction);
+                                            std::int64_t cursor_ms, std::int64_t overlap_ms,
+                                            std::int64_t now_ms, std::string &reason) {
+    DeletedWindow window = deleted_window(cursor_ms, overlap_ms, now_ms);
+    HttpResponse response;
+    for (int attempt = 0;; ++attempt) {
+        HttpRequest request;
+        request.url = deleted_records_path(org.api_version, object, window);
+        request.headers.emplace_back("Accept", "application/json");
+        request.max_response_bytes = 64u * 1024 * 1024;  // 600,000 ids at most (EXCEEDED_ID_LIMIT beyond)
+        response = call_org(org, std::move(request), kFunction);
+        // The window ends at Salesforce's present, not this server's: with Salesforce's clock ahead, a window
+        // ending at ours would leave out the deletions of the minutes between, and the cursor (its
+        // latestDateCovered) could never pass our clock. The Date header tells; ask once more if it is ahead.
+        std::optional<std::string> date = response.header("Date");
+        std::optional<std::int64_t> salesforce_now = date ? parse_http_date(*date) : std::nullopt;
+        if (attempt > 0 || !salesforce_now || *salesforce_now * 1000 < window.end_ms + 60 * 1000)
+            break;
+        window = deleted_window(cursor_ms, overlap_ms, *salesforce_now * 1000);
+    }
     if (response.status != 200) {
         ApiError error = parse_api_error(response.status, response.body);
         const std::string &code = error.first_code();
@@ -446,16 +452,13 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
     refuse_while_spooling(kFunction);
     require_preloaded(kFunction);
     SyncArgs args = read_args(fcinfo);
-    check_if_running(kFunction, args.if_running);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    ForeignServer *server = resolve_server(kFunction, args.server);
-    int64 after_job = 0;
-    if (!follow_named_job(kFunction, args.job_name, args.if_running, &after_job)) {
-        SPI_finish();
+    QueryCallStart start =
+        begin_query_call(kFunction, args.server, args.job_name, args.if_running, args.target);
+    if (start.skip)
         PG_RETURN_NULL();
-    }
-    TargetName target = resolve_target_name(kFunction, args.target);
+    ForeignServer *server = start.server;
+    int64 after_job = start.after_job;
+    TargetName target = start.target;
     TimestampTz call_time = GetCurrentTransactionStartTimestamp();
 
     const SyncDeletes deletes = checked([&] { return parse_sync_deletes(args.deletes); });
@@ -580,9 +583,8 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
     if (decision.kind == SyncRunKind::Incremental) {
         const std::int64_t cursor_ms =
             stored.has_cursor ? epoch_ms(stored.deleted_cursor) : *schedule.watermark_ms;
-        DeletedWindow window = deleted_window(cursor_ms, args.overlap_ms, now_ms);
         std::string reason;
-        deleted = fetch_deleted(org, root.name, window, reason);
+        deleted = fetch_deleted(org, root.name, cursor_ms, args.overlap_ms, now_ms, reason);
         if (!reason.empty()) {
             decision.kind = SyncRunKind::Full;
             decision.since_ms.reset();
@@ -595,7 +597,7 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
         // incremental run asks for the deletions after this snapshot without trusting this server's clock.
         // (A window that could not serve an incremental run ended now too: its answer says the same.)
         std::string ignored;
-        deleted = fetch_deleted(org, root.name, deleted_window(now_ms, 0, now_ms), ignored);
+        deleted = fetch_deleted(org, root.name, now_ms, 0, now_ms, ignored);
     }
 
     SyncRow row{server->servername,

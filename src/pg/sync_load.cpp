@@ -73,6 +73,37 @@ void append_differs(StringInfo sql, const LoadView *v, const char *left, const c
     appendStringInfoString(sql, ")");
 }
 
+// The start of a statement that takes rows out of the mirror: DELETE, or under deletes => 'mark' an UPDATE
+// that marks them (only rows not marked yet, so that they count once). The caller appends the condition on t.
+void start_removal(StringInfo sql, const SyncRunView *run, const char *only, const char *target) {
+    resetStringInfo(sql);
+    if (run->mark)
+        appendStringInfo(sql,
+                         "UPDATE %s%s AS t SET isdeleted = true WHERE t.isdeleted IS DISTINCT FROM true AND ",
+                         only, target);
+    else
+        appendStringInfo(sql, "DELETE FROM %s%s AS t WHERE ", only, target);
+}
+
+// The newest SystemModstamp of the run's rows in `relation` (the stage, or the target they were copied into);
+// a run without the tracking columns is refused (the call always selects them).
+void read_newest_stamp(const LoadView *v, const char *relation, SyncApplied *applied) {
+    if (!has_column(v, "systemmodstamp") || !has_column(v, "isdeleted"))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("sf_bulk query job " INT64_FORMAT
+                               " is a mirror's run without SystemModstamp and IsDeleted in its results",
+                               v->job_id)));
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "SELECT pg_catalog.max(systemmodstamp) FROM %s", relation);
+    if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read the newest SystemModstamp of the run");
+    bool is_null;
+    Datum max_stamp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+    applied->has_max_stamp = !is_null;
+    applied->max_stamp = is_null ? DT_NOEND : DatumGetTimestampTz(max_stamp);
+}
+
 }  // namespace
 
 SyncRunView *read_sync_run(int64 job_id) {
@@ -124,19 +155,8 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
         return applied;
     }
 
-    if (!has_column(v, "systemmodstamp") || !has_column(v, "isdeleted"))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("sf_bulk query job " INT64_FORMAT
-                               " is a mirror's run without SystemModstamp and IsDeleted in its results",
-                               v->job_id)));
-    resetStringInfo(&sql);
-    appendStringInfo(&sql, "SELECT pg_catalog.max(systemmodstamp) FROM %s", stage);
-    if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
-        elog(ERROR, "could not read the newest SystemModstamp of the run");
+    read_newest_stamp(v, stage, &applied);
     bool is_null;
-    Datum max_stamp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
-    applied.has_max_stamp = !is_null;
-    applied.max_stamp = is_null ? DT_NOEND : DatumGetTimestampTz(max_stamp);
 
     // 1. Rows Salesforce returned deleted.
     if (!run->mark) {
@@ -184,13 +204,7 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
     // 3. Ids of the /deleted/ window (purged from the bin, or deleted after the query's snapshot) that the
     //    query did not return alive.
     if (run->kind == 'i' && run->has_deleted_ids) {
-        resetStringInfo(&sql);
-        if (run->mark)
-            appendStringInfo(
-                &sql, "UPDATE %s%s AS t SET isdeleted = true WHERE t.isdeleted IS DISTINCT FROM true AND ",
-                only, target);
-        else
-            appendStringInfo(&sql, "DELETE FROM %s%s AS t WHERE ", only, target);
+        start_removal(&sql, run, only, target);
         appendStringInfo(&sql,
                          "t.id OPERATOR(pg_catalog.=) ANY ($1) AND NOT EXISTS (SELECT 1 FROM %s AS s "
                          "WHERE s.id OPERATOR(pg_catalog.=) t.id AND NOT s.isdeleted)",
@@ -202,13 +216,7 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
 
     // 4. A full run: rows Salesforce no longer returns.
     if (run->kind == 'f') {
-        resetStringInfo(&sql);
-        if (run->mark)
-            appendStringInfo(
-                &sql, "UPDATE %s%s AS t SET isdeleted = true WHERE t.isdeleted IS DISTINCT FROM true AND ",
-                only, target);
-        else
-            appendStringInfo(&sql, "DELETE FROM %s%s AS t WHERE ", only, target);
+        start_removal(&sql, run, only, target);
         appendStringInfo(&sql,
                          "NOT EXISTS (SELECT 1 FROM %s AS s WHERE s.id OPERATOR(pg_catalog.=) t.id) "
                          "AND (t.systemmodstamp IS NULL OR t.systemmodstamp <= $1)",
@@ -217,6 +225,33 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
         Datum values[1] = {TimestampTzGetDatum(applied.max_stamp)};
         applied.deleted += run_counted(sql.data, run->mark ? SPI_OK_UPDATE : SPI_OK_DELETE, 1, types, values);
     }
+    return applied;
+}
+
+bool sync_target_is_empty(const LoadView *v, bool plain_table) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "SELECT 1 FROM %s%s LIMIT 1", plain_table ? "ONLY " : "",
+                     quote_qualified_identifier(v->schema, v->table));
+    if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not read the mirror's table");
+    return SPI_processed == 0;
+}
+
+SyncApplied apply_sync_copied(const SyncRunView *run, const LoadView *v, const char *target, int64 rows,
+                              bool plain_table) {
+    SyncApplied applied{};
+    read_newest_stamp(v, target, &applied);
+    StringInfoData sql;
+    initStringInfo(&sql);
+    int64 removed = 0;
+    if (!run->mark) {
+        // Deleted in Salesforce before this first run: never part of the mirror, so not counted as deleted.
+        resetStringInfo(&sql);
+        appendStringInfo(&sql, "DELETE FROM %s%s WHERE isdeleted", plain_table ? "ONLY " : "", target);
+        removed = run_counted(sql.data, SPI_OK_DELETE);
+    }
+    applied.inserted = rows - removed;
     return applied;
 }
 

@@ -36,6 +36,15 @@ SyncRunView *read_sync_run(int64 job_id);
 SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *stage, const char *target,
                        const bool *is_array, bool plain_table);
 
+// Whether the target holds no row (read as the worker, before the owner's rights): a full run into it is
+// copied straight in.
+bool sync_target_is_empty(const LoadView *v, bool plain_table);
+
+// As the owner, after the full run's rows were copied straight into the empty target: the deleted ones taken
+// out (deletes => 'delete'), the counts and the newest SystemModstamp.
+SyncApplied apply_sync_copied(const SyncRunView *run, const LoadView *v, const char *target, int64 rows,
+                              bool plain_table);
+
 // As the worker: the run's counts and the mirror's new watermark, cursor and times.
 void record_sync_run(int64 job_id, const SyncRunView *run, const SyncApplied *applied);
 

@@ -267,3 +267,17 @@ TEST(RetryNames, ToString) {
 
 }  // namespace
 }  // namespace sfb
+
+namespace sfb {
+namespace {
+
+TEST(HttpDate, DateHeaderAsEpochSeconds) {
+    EXPECT_EQ(parse_http_date("Fri, 04 Dec 2026 01:38:15 GMT"), std::optional<std::int64_t>(1796348295));
+    // RFC 850's two-digit year is read in this century (the only one a Retry-After or Date header names).
+    EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), std::optional<std::int64_t>(3939871777));
+    EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), std::optional<std::int64_t>(784111777));
+    EXPECT_EQ(parse_http_date("yesterday"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace sfb

@@ -1713,9 +1713,10 @@ def fmt_ratio(a, c):
 
 def sync_note(b, r):
     t_first = r["phases"][0][0] if r["phases"] else 0
-    b.notes.append("8: %s: job %d, call %.2f s, %d pages, %d bytes, %s API calls (the job's count), job started → "
+    b.notes.append("8: %s: job %d, call %.2f s, %s rows loaded, %d pages, %d bytes, %s API calls (the job's count), job started → "
                    "finished %.2f s, worker peak RssAnon %s (%s at the start); %s; requests: %s; phases: %s" % (
-                       r["label"], r["job"], r["call"], r["pages"], r["bytes"], r["api_calls"], r["job_span"],
+                       r["label"], r["job"], r["call"], format(r["rows_loaded"], ",") if r["rows_loaded"] >= 0 else
+                       "?", r["pages"], r["bytes"], r["api_calls"], r["job_span"],
                        fmt_mb(r["worker_anon_kb"]), fmt_mb(r["worker_anon_start_kb"]) if r["worker_anon_start_kb"]
                        is not None else "no worker", fmt_split(r["split"]), r["request_kinds"], ", ".join(
                            "%.2f s %s%s" % (t - t_first, st, " (%s)" % ph if ph else "") for t, st, ph in r["phases"])))

@@ -1665,14 +1665,16 @@ def sync_state(b, job):
 def sync_changes(b, table, n):
     """1 % of the rows updated (a number, a picklist and a date), some deleted into the recycle bin, some hard
     deleted (gone from queryAll; only /deleted/ knows them; dated SYNC_HARD_SKEW seconds back), some inserted,
-    through the emulator's admin API after its clock moved 5 s on. The ids come from `table` (a full copy): row k in id order is updated when k % 100 = 1,
-    deleted when k % 2000 = 50, hard deleted when k % 2000 = 1050."""
+    through the emulator's admin API after its clock moved 5 s on. The ids come from `table` (a full copy): row k in
+    id order (1, 2, ...) is updated when k % 100 = 50, deleted when k % 2000 = 25, hard deleted when
+    k % 2000 = 1025; none of them has the latest seeded SystemModstamp (k % 1000 = 1: the generator's first record
+    takes a cycle's first value), so the incremental run's overlap re-reads those rows unchanged."""
     rows = b.psql("SELECT k %% 2000, id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k FROM %s) s "
-                  "WHERE k %% 100 = 1 OR k %% 2000 IN (50, 1050) ORDER BY k;" % table).split()
+                  "WHERE k %% 100 = 50 OR k %% 2000 IN (25, 1025) ORDER BY k;" % table).split()
     upd, soft, hard = [], [], []
     for line in rows:
         k, rid = line.split("|")
-        (soft if k == "50" else hard if k == "1050" else upd).append(rid)
+        (soft if k == "25" else hard if k == "1025" else upd).append(rid)
     n_new = max(3, n // 1000)
     b.emu_call("POST", "/__emulator/clock", {"advance_seconds": 5})
     t0 = time.monotonic()

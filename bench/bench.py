@@ -27,13 +27,15 @@ SCALES = {
                  mem_sizes=[100_000, 1_000_000, 5_000_000], latency_jobs=11, idle_seconds=60, wait_seconds=10,
                  q_rows=1_000_000, q_mem_sizes=[100_000, 1_000_000, 5_000_000], q_copy_repeats=3,
                  q_page_size=None,
-                 fdw_rows=1_000_000, fdw_mem_rows=100_000, fdw_rest_rows=10_000, fdw_repeats=2, fdw_lookups=21),
+                 fdw_rows=1_000_000, fdw_mem_rows=100_000, fdw_rest_rows=10_000, fdw_repeats=2, fdw_lookups=21,
+                 sync_rows=1_000_000, sync_repeats=2),
     # small: result pages of 1,000 rows (the emulator's default is 100,000), so the smoke run pages too
     "small": dict(ser_sizes=[2_000, 5_000], ser_repeats={2_000: 2, 5_000: 1}, e2e_rows=3_000,
                   mem_sizes=[1_000, 3_000, 5_000], latency_jobs=3, idle_seconds=3, wait_seconds=2,
                   q_rows=3_000, q_mem_sizes=[1_000, 3_000, 5_000], q_copy_repeats=1,
                   q_page_size=1_000,
-                  fdw_rows=3_000, fdw_mem_rows=1_000, fdw_rest_rows=2_500, fdw_repeats=1, fdw_lookups=21),
+                  fdw_rows=3_000, fdw_mem_rows=1_000, fdw_rest_rows=2_500, fdw_repeats=1, fdw_lookups=21,
+                  sync_rows=3_000, sync_repeats=1),
 }
 
 # The mixed table: integers, text with quotes and newlines, numeric, boolean, date, timestamptz, nulls.
@@ -773,12 +775,16 @@ def union_seconds(intervals):
     return total / 1000.0
 
 
-def query_server_split(b, seq):
+def query_server_split(b, seq, seen_jobs_only=False):
     """Server time of one client's run, from the emulator: the union of its API requests (start, duration in
     the request log) and of its query jobs' processing (processingStartedEpochMs + totalProcessingTime), in
-    seconds; the rest of the client's wall time is its own (including its polling slack)."""
+    seconds; the rest of the client's wall time is its own (including its polling slack). The query jobs are
+    every one since the emulator's reset, or with seen_jobs_only those the requests since seq name."""
     reqs = [r for r in b.emu_requests_since(seq) if not r.get("admin")]
     jobs = [j for j in b.emu_call("GET", "/__emulator/jobs")["jobs"] if j.get("kind") == "query"]
+    if seen_jobs_only:
+        seen = set(m.group(1) for m in (re.search(r"/jobs/query/([^/]+)", r["path"]) for r in reqs) if m)
+        jobs = [j for j in jobs if j.get("id") in seen]
     spans = [(r["start_epoch_ms"], r["start_epoch_ms"] + r.get("duration_ms", 0)) for r in reqs]
     proc = [(j["processingStartedEpochMs"], j["processingStartedEpochMs"] + j.get("totalProcessingTime", 0))
             for j in jobs if j.get("processingStartedEpochMs") and j.get("state") == "JobComplete"]
@@ -935,12 +941,11 @@ def query_phases(text):
     return out
 
 
-def run_sf_bulk_query(b, n, label, sampler=None):
-    """sf_bulk_query ... sf_bulk_wait into a fresh table after a fresh seed. Raises NotAvailable while the
-    installed extension has no working sf_bulk_query."""
-    query_seed(b, n)
-    b.psql(query_table_sql("q_sfb"))
-    name = "bench-query-%s-%d" % (label, time.monotonic_ns())
+def run_timed_job(b, call, name, sampler=None, count_table=None, function="sf_bulk_query"):
+    """`SELECT <call> AS job` (a call that returns a job id, given `name`), then sf_bulk_wait(job), under psql's
+    \\timing in one session, with a second session polling the job's phase every 10 ms and, with a sampler, the
+    worker's private memory watched. Raises NotAvailable while the installed extension has no working
+    `function`, Failed when the job does not complete. count_table: its row count afterwards is `loaded`."""
     poller = subprocess.Popen(["psql", "-X", "-q", "-d", b.db, "-f", "-"], stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               env=dict(os.environ, PGAPPNAME="sf_bulk_bench_phase"))
@@ -971,19 +976,18 @@ def run_sf_bulk_query(b, n, label, sampler=None):
     try:
         r = b.script("""
 \\timing on
-SELECT sf_bulk_query($s$%s$s$, 'q_sfb', server => 'emulator', name => '%s') AS job \\gset
+SELECT %s AS job \\gset
 SELECT id, state, coalesce(rows_loaded, -1), coalesce(pages, 0), coalesce(bytes_downloaded, 0),
        extract(epoch FROM started_at), extract(epoch FROM finished_at), api_calls, coalesce(error, '')
   FROM sf_bulk_wait(:job);
 \\timing off
-SELECT count(*) FROM q_sfb;
-""" % (QUERY_SOQL, name))
+%s""" % (call, "SELECT count(*) FROM %s;\n" % count_table if count_table else ""))
     except Failed as e:
         stop.set()
         b.psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'sf_bulk_bench_phase';")
         poll_th.join()
         msg = str(e)
-        if "sf_bulk_query is being built" in msg or "function sf_bulk_query" in msg:
+        if "%s is being built" % function in msg or "function %s" % function in msg:
             m = re.search(r"ERROR:\s+([^\n]*)", msg)
             raise NotAvailable(m.group(1) if m else msg[-300:])
         raise
@@ -991,22 +995,36 @@ SELECT count(*) FROM q_sfb;
         stop.set()
     poll_th.join()
     emu_cpu = cpu_seconds(b.emu_pid) - emu_cpu0
-    line = r["lines"][-2].split("|")
-    job, state, rows_loaded = int(line[0]), line[1], int(line[2])
+    line = r["lines"][-2 if count_table else -1].split("|")
+    job, state = int(line[0]), line[1]
     if state != "completed":
-        raise Failed("sf_bulk query job %d ended %s: %s" % (job, state, line[-1]))
-    loaded = int(r["lines"][-1])
-    if loaded != n or rows_loaded not in (n, -1):
-        raise Failed("sf_bulk query job %d: %d rows in the table, rows_loaded %s, %d pages, expected %d rows" % (
-            job, loaded, rows_loaded if rows_loaded >= 0 else "NULL", int(line[3]), n))
+        raise Failed("%s job %d ended %s: %s" % (function, job, state, line[-1]))
     phases = query_phases(poll_box.get("err", ""))
     load_start = next((t for t, st, ph in phases if ph == "loading"), None)
     done_at = next((t for t, st, ph in phases if st == "completed"), None)
-    out = dict(job=job, wall=sum(r["times"]) / 1000.0, call=r["times"][0] / 1000.0, pages=int(line[3]),
-               bytes=int(line[4]), api_calls=line[7], emu_cpu=emu_cpu, phases=phases,
-               split=query_server_split(b, seq), job_span=float(line[6]) - float(line[5]))
+    out = dict(job=job, wall=sum(r["times"]) / 1000.0, call=r["times"][0] / 1000.0, rows_loaded=int(line[2]),
+               pages=int(line[3]), bytes=int(line[4]), api_calls=line[7], emu_cpu=emu_cpu, phases=phases, seq=seq,
+               job_span=float(line[6]) - float(line[5]))
+    if count_table:
+        out["loaded"] = int(r["lines"][-1])
     if load_start is not None and done_at is not None:
         out["load"] = done_at - load_start
+    return out
+
+
+def run_sf_bulk_query(b, n, label, sampler=None):
+    """sf_bulk_query ... sf_bulk_wait into a fresh table after a fresh seed. Raises NotAvailable while the
+    installed extension has no working sf_bulk_query."""
+    query_seed(b, n)
+    b.psql(query_table_sql("q_sfb"))
+    name = "bench-query-%s-%d" % (label, time.monotonic_ns())
+    out = run_timed_job(b, "sf_bulk_query($s$%s$s$, 'q_sfb', server => 'emulator', name => '%s')" % (
+        QUERY_SOQL, name), name, sampler, count_table="q_sfb")
+    job, rows_loaded, loaded = out["job"], out["rows_loaded"], out["loaded"]
+    if loaded != n or rows_loaded not in (n, -1):
+        raise Failed("sf_bulk query job %d: %d rows in the table, rows_loaded %s, %d pages, expected %d rows" % (
+            job, loaded, rows_loaded if rows_loaded >= 0 else "NULL", out["pages"], n))
+    out["split"] = query_server_split(b, out["seq"])
     b.psql("DROP TABLE q_sfb;")
     return out
 
@@ -1554,6 +1572,360 @@ def section_fdw(b):
         lk["first_ms"], len(lk["first"]), ", ".join("%s %s" % (q["method"], q["path"]) for q in lk["first"])))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# section 8: the mirror (sf_bulk_sync): its first (full) run against sf_bulk_query of the same fields, then an
+# incremental run after 1 % of the rows changed against a full reload
+# ---------------------------------------------------------------------------------------------------------
+
+# The mirrored fields: section 6's seeded values (text with quotes, commas and newlines, picklist, int, currency,
+# boolean, date, nulls of every kind); sf_bulk_sync adds Id, SystemModstamp and IsDeleted to what it reads.
+SYNC_FIELDS = ["Name", "External_Id__c", "Industry", "NumberOfEmployees", "AnnualRevenue", "Active__c",
+               "Customer_Since__c", "Description", "Phone"]
+SYNC_SOQL = "SELECT Id, %s FROM Account" % ", ".join(SYNC_FIELDS)
+# What the sync reads (src/core/sync_plan.cpp): the same fields and its bookkeeping, deleted rows included.
+SYNC_READ_SOQL = "SELECT Id, %s, SystemModstamp, IsDeleted FROM Account" % ", ".join(SYNC_FIELDS)
+SYNC_COLUMNS = ", ".join(["id"] + [f.lower() for f in SYNC_FIELDS])
+# The seeded rows' CreatedDate = LastModifiedDate = SystemModstamp: 1,000 values 20 minutes apart, the latest an
+# hour before the run (data that was written over two weeks, not all at one instant), so the incremental run's
+# overlap (5 minutes before the watermark) re-reads one value's rows: 0.1 % of them.
+SYNC_STAMPS, SYNC_STAMP_STEP, SYNC_STAMP_LATEST = 1000, 1200, 3600
+# The hard deletes are dated this many seconds before the emulator's clock (its clock skew), so that their minute
+# is over when the incremental run asks /deleted/ (a window ends at the current minute; a deletion made in the
+# run's own minute is found by the next run), as deletions made between two runs of a 5-minute schedule are.
+SYNC_HARD_SKEW = 70
+
+
+def sync_seed(b, n):
+    """A fresh emulator with n Accounts (section 6's values, SystemModstamps spread over two weeks)."""
+    b.emu_reset()
+    if b.scale.get("q_page_size"):
+        b.emu_call("POST", "/__emulator/config", {"query_page_size": b.scale["q_page_size"]})
+    now = b.emu_call("GET", "/__emulator/clock")["now_epoch"]
+    stamps = [time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(now) - SYNC_STAMP_LATEST - SYNC_STAMP_STEP * k))
+              for k in range(SYNC_STAMPS)]
+    values = dict(QUERY_SEED, CreatedDate={"cycle": stamps}, LastModifiedDate={"cycle": stamps},
+                  SystemModstamp={"cycle": stamps})
+    t0 = time.monotonic()
+    r = b.emu_call("POST", "/__emulator/records/Account", {"generate": {"count": n, "values": values}})
+    if r.get("count") != n:
+        raise Failed("seeding: %s" % r)
+    return time.monotonic() - t0, stamps[0], stamps[-1]
+
+
+def sync_call(target, name):
+    return "sf_bulk_sync('Account', '%s', server => 'emulator', fields => ARRAY[%s], name => '%s')" % (
+        target, ", ".join("'%s'" % f for f in SYNC_FIELDS), name)
+
+
+def request_kinds(reqs):
+    """'METHOD path' (job ids as {id}, no query string) → count, for the notes."""
+    kinds = {}
+    for r in reqs:
+        k = "%s %s" % (r["method"], re.sub(r"/(750|7nd|01g)[A-Za-z0-9-]+", "/{id}", r["path"]))
+        kinds[k] = kinds.get(k, 0) + 1
+    return ", ".join("%s ×%d" % (k, v) if v > 1 else k for k, v in sorted(kinds.items()))
+
+
+def sync_job(b, label, call, name, table, function):
+    """One timed job (a sync run or a query), the worker's private memory sampled, the emulator's split."""
+    log("8. mirror: %s" % label)
+    wpid = b.worker_pid()
+    r0 = proc_status(wpid).get("RssAnon") if wpid else None  # what earlier jobs left the worker holding
+    with MemSampler() as sampler:
+        r = run_timed_job(b, call, name, sampler, count_table=table, function=function)
+    r["worker_anon_kb"] = sampler.peak_anon.get("worker", 0)
+    r["worker_anon_start_kb"] = r0
+    r["split"] = query_server_split(b, r["seq"], seen_jobs_only=True)
+    reqs = [q for q in b.emu_requests_since(r["seq"]) if not q.get("admin")]
+    r["requests"], r["request_kinds"] = len(reqs), request_kinds(reqs)
+    r["label"] = label
+    return r
+
+
+def sync_state(b, job):
+    """The sf_bulk_syncs row whose last run is job."""
+    out = b.psql("SELECT last_kind, coalesce(rows_inserted, -1), coalesce(rows_updated, -1), "
+                 "coalesce(rows_deleted, -1), watermark, lag, coalesce(last_reason, '') FROM sf_bulk_syncs "
+                 "WHERE last_job = %d;" % job).strip()
+    if not out:
+        raise Failed("sf_bulk_syncs has no row whose last_job is %d" % job)
+    f = out.split("|", 6)
+    st = dict(kind=f[0], inserted=int(f[1]), updated=int(f[2]), deleted=int(f[3]), watermark=f[4], lag=f[5],
+              reason=f[6])
+    try:  # the run's own record (not part of the interface: details for the notes only)
+        d = b.psql("SELECT since, coalesce(array_length(deleted_ids, 1), 0), deleted_until FROM sf_bulk.sync_runs "
+                   "WHERE job_id = %d;" % job).strip()
+        if d:
+            st["since"], st["deleted_ids"], st["deleted_until"] = d.split("|")
+    except Failed:
+        pass
+    return st
+
+
+def sync_changes(b, table, n):
+    """1 % of the rows updated (a number, a picklist and a date), some deleted into the recycle bin, some hard
+    deleted (gone from queryAll; only /deleted/ knows them; dated SYNC_HARD_SKEW seconds back), some inserted,
+    through the emulator's admin API after its clock moved 5 s on. The ids come from `table` (a full copy): row k in
+    id order (1, 2, ...) is updated when k % 100 = 50, deleted when k % 2000 = 25, hard deleted when
+    k % 2000 = 1025; none of them has the latest seeded SystemModstamp (k % 1000 = 1: the generator's first record
+    takes a cycle's first value), so the incremental run's overlap re-reads those rows unchanged."""
+    rows = b.psql("SELECT k %% 2000, id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k FROM %s) s "
+                  "WHERE k %% 100 = 50 OR k %% 2000 IN (25, 1025) ORDER BY k;" % table).split()
+    upd, soft, hard = [], [], []
+    for line in rows:
+        k, rid = line.split("|")
+        (soft if k == "25" else hard if k == "1025" else upd).append(rid)
+    n_new = max(3, n // 1000)
+    b.emu_call("POST", "/__emulator/clock", {"advance_seconds": 5})
+    t0 = time.monotonic()
+    for i in range(0, len(upd), 5000):
+        b.emu_call("PATCH", "/__emulator/records/Account", {"records": [
+            {"Id": rid, "NumberOfEmployees": 900000 + i + j, "Industry": "Technology", "Customer_Since__c": "2025-01-15"}
+            for j, rid in enumerate(upd[i:i + 5000])]})
+    if soft:
+        b.emu_call("POST", "/__emulator/records/Account/delete", {"ids": soft})
+    if hard:  # dated 70 s back: /deleted/ covers whole minutes up to the current one (see SYNC_HARD_SKEW)
+        b.emu_call("POST", "/__emulator/clock", {"skew_seconds": SYNC_HARD_SKEW, "skew_writes": 1})
+        b.emu_call("POST", "/__emulator/records/Account/delete", {"ids": hard, "hard": True})
+    new = b.emu_call("POST", "/__emulator/records/Account", [
+        {"Name": "New account %d" % i, "External_Id__c": "N%d" % i, "Industry": "Banking", "NumberOfEmployees": i,
+         "Customer_Since__c": "2025-01-15", "Description": 'Added, "new"\nrow %d' % i} for i in range(1, n_new + 1)])
+    return dict(updated=upd, soft=soft, hard=hard, inserted=new["ids"], seconds=time.monotonic() - t0,
+                clock=b.emu_call("GET", "/__emulator/clock")["now"])
+
+
+def sync_diff(b, a, c):
+    """How table a differs from table c on the mirrored columns: ids only in a, ids only in c, common ids whose
+    values differ."""
+    only_a = b.psql("SELECT id FROM %s EXCEPT SELECT id FROM %s ORDER BY 1;" % (a, c)).split()
+    only_c = b.psql("SELECT id FROM %s EXCEPT SELECT id FROM %s ORDER BY 1;" % (c, a)).split()
+    differ = int(b.value("SELECT count(*) FROM (SELECT %s FROM %s WHERE id IN (SELECT id FROM %s) EXCEPT "
+                         "SELECT %s FROM %s) d;" % (SYNC_COLUMNS, a, c, SYNC_COLUMNS, c)))
+    return only_a, only_c, differ
+
+
+def fmt_job(r):
+    return "%s (client %s)" % (fmt_s(r["wall"]), fmt_s(r["wall"] - r["split"]["server"]))
+
+
+def fmt_ratio(a, c):
+    client = (a["wall"] - a["split"]["server"]) / max(1e-9, c["wall"] - c["split"]["server"])
+    return a["wall"] / c["wall"], "%.3f (client %.3f)" % (a["wall"] / c["wall"], client)
+
+
+def sync_note(b, r):
+    t_first = r["phases"][0][0] if r["phases"] else 0
+    b.notes.append("8: %s: job %d, call %.2f s, %s rows loaded, %d pages, %d bytes, %s API calls (the job's count), job started → "
+                   "finished %.2f s, worker peak RssAnon %s (%s at the start); %s; requests: %s; phases: %s" % (
+                       r["label"], r["job"], r["call"], format(r["rows_loaded"], ",") if r["rows_loaded"] >= 0 else
+                       "?", r["pages"], r["bytes"], r["api_calls"], r["job_span"],
+                       fmt_mb(r["worker_anon_kb"]), fmt_mb(r["worker_anon_start_kb"]) if r["worker_anon_start_kb"]
+                       is not None else "no worker", fmt_split(r["split"]), r["request_kinds"], ", ".join(
+                           "%.2f s %s%s" % (t - t_first, st, " (%s)" % ph if ph else "") for t, st, ph in r["phases"])))
+
+
+def section_sync(b):
+    n = b.scale["sync_rows"]
+    repeats = b.scale["sync_repeats"]
+    big = format(n, ",")
+    sec = "8 mirror"
+    nf = len(SYNC_FIELDS)
+    log("8. mirror: seeding %s Accounts" % big)
+    seed_s, latest, earliest = sync_seed(b, n)
+    b.notes.append("8: seeding %s Accounts (admin generate, section 6's values; CreatedDate = LastModifiedDate = "
+                   "SystemModstamp cycling through %d values from %s to %s, %d minutes apart) %.1f s; the emulator "
+                   "is reset once: every run of this section reads the same data (the changes of step 2 aside)" % (
+                       big, SYNC_STAMPS, earliest, latest, SYNC_STAMP_STEP // 60, seed_s))
+    tables = ["s_mirror", "q_reload", "q_read"] + ["%s_%d" % (t, i) for i in range(repeats)
+                                                    for t in ("s_full", "q_full", "q_read", "s_reload")]
+    b.psql("DROP TABLE IF EXISTS %s;" % ", ".join(tables))
+    tag = time.monotonic_ns()
+    state = {}
+
+    def query(label, soql, table, extra="", mode="replace"):
+        name = "bench-sync-q-%s-%d" % (table, time.monotonic_ns())
+        r = sync_job(b, label, "sf_bulk_query($s$%s$s$, target => '%s', server => 'emulator', mode => '%s', "
+                     "name => '%s'%s)" % (soql, table, mode, name, extra), name, table, "sf_bulk_query")
+        sync_note(b, r)
+        return r
+
+    def sync(label, table, kind):
+        if "missing" in state:
+            return None
+        name = "bench-sync-%s-%d-%d" % (table, tag, time.monotonic_ns())
+        try:
+            r = sync_job(b, label, sync_call(table, name), name, table, "sf_bulk_sync")
+        except NotAvailable as e:
+            state["missing"] = str(e)
+            return None
+        r["state"] = sync_state(b, r["job"])
+        if r["state"]["kind"] != kind:
+            raise Failed("sync job %d into %s ran %s, expected %s (%s)" % (
+                r["job"], table, r["state"]["kind"], kind, r["state"]["reason"]))
+        sync_note(b, r)
+        return r
+
+    def best(runs):
+        runs = [r for r in runs if r is not None]
+        return min(runs, key=lambda r: r["wall"]) if runs else None
+
+    def runs_note(what, runs):
+        if len(runs) > 1 and all(runs):
+            b.notes.append("8: %s: runs %s; the table shows the best" % (what, ", ".join(fmt_s(r["wall"]) for r in runs)))
+
+    # A warm-up, not compared: sf_bulk_query of what the sync reads, so that the worker has started and holds a
+    # token and the describe before the compared runs.
+    read = query("warm-up: sf_bulk_query of what the sync reads (queryAll, + SystemModstamp, IsDeleted)",
+                 SYNC_READ_SOQL, "q_read", ", all_rows => true")
+    if read["loaded"] != n:
+        raise Failed("q_read: %d rows, expected %d" % (read["loaded"], n))
+    b.psql("DROP TABLE q_read;")
+
+    # 1. The first run against sf_bulk_query of the same fields, and of the same columns as the sync reads (the
+    # fields + SystemModstamp and IsDeleted, queryAll: the same bytes), each into a table it creates; in turns,
+    # best of `repeats`. The first sync's table is the mirror of steps 2 and 3.
+    fulls, q1s, qrs = [], [], []
+    for i in range(repeats):
+        steps = [lambda: fulls.append(sync("first sf_bulk_sync run (full) into a new table, run %d" % (i + 1),
+                                           "s_mirror" if i == 0 else "s_full_%d" % i, "full")),
+                 lambda: q1s.append(query("sf_bulk_query(…, mode => 'replace') of the same fields into a new table, "
+                                          "run %d" % (i + 1), SYNC_SOQL, "q_full_%d" % i)),
+                 lambda: qrs.append(query("sf_bulk_query(…, mode => 'replace', all_rows => true) of what the sync "
+                                          "reads into a new table, run %d" % (i + 1), SYNC_READ_SOQL, "q_read_%d" % i,
+                                          ", all_rows => true"))]
+        for step in (steps if i % 2 == 0 else steps[::-1]):
+            step()
+    for r in fulls + q1s + qrs:
+        if r is not None and r["loaded"] != n:
+            raise Failed("%s: %d rows, expected %d" % (r["label"], r["loaded"], n))
+    b.psql("DROP TABLE %s;" % ", ".join("q_read_%d" % i for i in range(repeats)))
+    full, q1, qr = best(fulls), best(q1s), best(qrs)
+    runs_note("first sync run", fulls)
+    runs_note("sf_bulk_query of the same fields into a new table", q1s)
+    runs_note("sf_bulk_query of what the sync reads into a new table", qrs)
+    label = "%s Accounts (Id + %d fields), first run: sf_bulk_sync (full, queryAll) → sf_bulk_wait vs " \
+            "sf_bulk_query(…, mode => 'replace') of the same fields, both into a new table (best of %d; wall, " \
+            "client = wall − server time)" % (big, nf, repeats)
+    label_r = "the same first run vs sf_bulk_query(…, mode => 'replace', all_rows => true) of what the sync reads " \
+              "(the fields + SystemModstamp, IsDeleted: the same CSV), into a new table"
+    if full is not None:
+        ratio, text = fmt_ratio(full, q1)
+        b.add(sec, label, fmt_job(full), fmt_job(q1), text, "≈ 1.0 (≤ 1.1)", yes(ratio <= 1.1))
+        b.add(sec, label_r, fmt_job(full), fmt_job(qr), fmt_ratio(full, qr)[1], "", "")
+    else:
+        na = "not available (%s)" % state["missing"]
+        b.add(sec, label, na, fmt_job(q1), "", "≈ 1.0 (≤ 1.1)", "not measured")
+        b.add(sec, label_r, na, fmt_job(qr), "", "", "")
+
+    def load(r):
+        return fmt_s(r["load"]) if r is not None and "load" in r else "?"
+    b.add(sec, "load step ('loading' phase → completed, polled every 10 ms) of those best runs: the sync / "
+          "sf_bulk_query of the same fields / sf_bulk_query of what the sync reads",
+          " / ".join(load(r) for r in (full, q1, qr)), "", "", "", "")
+
+    # 2. 1 % changed in Salesforce.
+    log("8. mirror: changing 1 % of the rows in the emulator")
+    ch = sync_changes(b, "s_mirror" if full is not None else "q_full_0", n)
+    nu, ns, nh, ni = len(ch["updated"]), len(ch["soft"]), len(ch["hard"]), len(ch["inserted"])
+    live = n - ns - nh + ni
+    what = "%s updated, %s deleted (recycle bin), %s hard deleted, %s inserted" % (
+        format(nu, ","), format(ns, ","), format(nh, ","), format(ni, ","))
+    b.notes.append("8: changes through the admin API after the emulator's clock moved 5 s on (now %s): %s "
+                   "(NumberOfEmployees, Industry and Customer_Since__c of each updated row; the hard deletes dated "
+                   "%d s back, in a minute /deleted/ covers) in %.1f s" % (ch["clock"], what, SYNC_HARD_SKEW,
+                                                                         ch["seconds"]))
+
+    # 3. The incremental run, then the reloads it is compared with: a full sync into a new table and
+    # sf_bulk_query replacing the rows of a full table (what a nightly reload does), alternating, best of `repeats`.
+    inc = sync("incremental sf_bulk_sync run", "s_mirror", "incremental")
+    b.psql("CREATE TABLE q_reload AS SELECT * FROM q_full_0; ALTER TABLE q_reload ADD PRIMARY KEY (id); "
+           "VACUUM ANALYZE q_reload;")
+    reloads, q2s = [], []
+    for i in range(repeats):
+        pair = [lambda: reloads.append(sync("reload: first sf_bulk_sync run (full) into another new table, run %d" % (
+                    i + 1), "s_reload_%d" % i, "full")),
+                lambda: q2s.append(query("reload: sf_bulk_query(…, mode => 'replace') into a full table (its %s old "
+                                         "rows deleted), run %d" % (big, i + 1), SYNC_SOQL, "q_reload"))]
+        for step in (pair if i % 2 == 0 else pair[::-1]):
+            step()
+    for r in q2s:
+        if r["loaded"] != live:
+            raise Failed("%s: %d rows, expected %d" % (r["label"], r["loaded"], live))
+    reload_sync, q2 = best(reloads), best(q2s)
+    runs_note("reload, full sync into a new table", reloads)
+    runs_note("reload, sf_bulk_query replacing a full table's rows", q2s)
+
+    label = "after 1 %% changed (%s): incremental sf_bulk_sync run vs" % what
+    if inc is None:
+        na = "not available (%s)" % state["missing"]
+        b.add(sec, label + " a full sync into a new table", na, "not available", "", "≤ 0.05", "not measured")
+        b.add(sec, label + " sf_bulk_query(…, mode => 'replace') replacing the %s rows of a full table (best of %d)" % (
+            big, repeats), na, fmt_job(q2), "", "≤ 0.05", "not measured")
+        return
+    ratio, text = fmt_ratio(inc, reload_sync)
+    b.add(sec, label + " a full sync into a new table (best of %d; wall, client = wall − server time)" % repeats,
+          fmt_job(inc), fmt_job(reload_sync), text, "≤ 0.05", yes(ratio <= 0.05))
+    ratio, text = fmt_ratio(inc, q2)
+    b.add(sec, label + " sf_bulk_query(…, mode => 'replace') replacing the %s rows of a full table (best of %d)" % (
+        big, repeats), fmt_job(inc), fmt_job(q2), text, "≤ 0.05", yes(ratio <= 0.05))
+    st = inc["state"]
+    b.add(sec, "incremental run: rows inserted / updated / deleted (sf_bulk_syncs) vs the changes made",
+          "%s / %s / %s" % tuple(format(x, ",") for x in (st["inserted"], st["updated"], st["deleted"])),
+          "%s / %s / %s" % (format(ni, ","), format(nu, ","), format(ns + nh, ",")), "", "equal",
+          yes((st["inserted"], st["updated"], st["deleted"]) == (ni, nu, ns + nh)))
+    b.add(sec, "API requests in the emulator's log (the job's api_calls): incremental / full sync / sf_bulk_query "
+          "reload", " / ".join("%d (%s)" % (r["requests"], r["api_calls"]) for r in (inc, reload_sync, q2)), "", "",
+          "", "")
+    def mem(r):
+        start = r["worker_anon_start_kb"]
+        return fmt_mb(r["worker_anon_kb"]) + (" (%s at the start)" % fmt_mb(start) if start is not None else "")
+    b.add(sec, "peak private memory (RssAnon) of the worker: incremental / full sync / sf_bulk_query reload (what "
+          "the worker held when the run began: earlier jobs' memory it kept)", " / ".join(
+              mem(max(rs, key=lambda r: r["worker_anon_kb"])) for rs in ([inc], reloads, q2s)), "", "", "", "")
+    slack = inc["split"].get("slack")
+    if slack is not None:
+        b.notes.append("8: the incremental run waited %.2f s from JobComplete to its first page request (the worker "
+                       "polls every 1 s); without that wait it would take %.2f s, %.3f of the full sync's and %.3f of "
+                       "sf_bulk_query's reload (derived, not measured)" % (
+                           slack, inc["wall"] - slack, (inc["wall"] - slack) / reload_sync["wall"],
+                           (inc["wall"] - slack) / q2["wall"]))
+    b.notes.append("8: sf_bulk_syncs after the incremental run: last_kind %s (%s), watermark %s, lag %s; read "
+                   "SystemModstamp >= %s, %s id(s) from /deleted/ (covered until %s)" % (
+                       st["kind"], st["reason"], st["watermark"], st["lag"], st.get("since", "?"),
+                       st.get("deleted_ids", "?"), st.get("deleted_until", "?")))
+
+    # The mirror is exact: the incremental mirror equals a fresh full sync, which equals sf_bulk_query's reload.
+    rs_q = sync_diff(b, "s_reload_0", "q_reload")
+    if any(rs_q[:2]) or rs_q[2]:
+        raise Failed("the full sync and sf_bulk_query disagree after the changes: %d id(s) only in the sync "
+                     "(%s), %d only in the query (%s), %d row(s) with other values" % (
+                         len(rs_q[0]), " ".join(rs_q[0][:5]), len(rs_q[1]), " ".join(rs_q[1][:5]), rs_q[2]))
+    only_m, only_r, differ = sync_diff(b, "s_mirror", "s_reload_0")
+    hard = set(ch["hard"])
+    lagging = [i for i in only_m if i in hard]
+    if lagging:
+        b.notes.append("8: %d of the %d hard-deleted rows are still in the mirror after the incremental run (%s …): "
+                       "/deleted/ had not covered their deletion yet; a later run removes them" % (
+                           len(lagging), nh, " ".join(lagging[:3])))
+    if len(only_m) != len(lagging) or only_r or differ:
+        raise Failed("the incremental mirror differs from a full reload: %d extra id(s) (%s), %d missing (%s), %d "
+                     "row(s) with other values" % (len(only_m) - len(lagging), " ".join(
+                         [i for i in only_m if i not in hard][:5]), len(only_r), " ".join(only_r[:5]), differ))
+    b.notes.append("8: the mirror after the incremental run equals the full reload (%s rows) on id and the %d fields%s" % (
+        format(live, ","), nf, ", but for the hard deletes above" if lagging else ""))
+
+    # A scheduled run that finds nothing new (the overlap's rows aside).
+    idle = sync("a second incremental run, nothing changed since", "s_mirror", "incremental")
+    st = idle["state"]
+    b.add(sec, "a second incremental run, nothing changed since: wall; rows inserted / updated / deleted; API "
+          "requests (the job's api_calls)", fmt_job(idle), "%s / %s / %s; %d (%s)" % (
+              format(st["inserted"], ","), format(st["updated"], ","), format(st["deleted"], ","), idle["requests"],
+              idle["api_calls"]), "", "", "")
+    left = int(b.value("SELECT count(*) FROM s_mirror;"))
+    if left != live:
+        raise Failed("the mirror holds %d rows after the second incremental run, expected %d" % (left, live))
+
+
 def machine():
     model = "?"
     try:
@@ -1639,13 +2011,13 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--sf-bin", default="")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", default="", help="comma-separated sections to run (1-7; 2-, 6- and 7- are "
+    ap.add_argument("--only", default="", help="comma-separated sections to run (1-8; 2-, 6- and 7- are "
                     "sections 2, 6 and 7 without their peers), for development")
     ap.add_argument("--commandline", default="bench/run")
     a = ap.parse_args()
     started = time.monotonic()
     b = Bench(a)
-    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6", "7"}
+    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
     b.no_peers = "2-" in only
     if b.no_peers:
         only.add("2")
@@ -1666,6 +2038,7 @@ def main():
         ("3", lambda: section_memory(b)),
         ("6", lambda: section_query(b)),
         ("7", lambda: section_fdw(b)),
+        ("8", lambda: section_sync(b)),
         ("5", lambda: section_overheads(b, "preflight")),
         ("5", lambda: section_overheads(b, "idle")),
     ]

@@ -525,6 +525,7 @@ void spool_small_run(const OrgCall &org, int64 job_id, const QueryColumns &plan,
         header.emplace_back(c.path);
     add_row(encoder, *file, header);
     std::int64_t rows = 0;
+    int requests = 1;  // the first page's
     for (;;) {
         for (const std::vector<std::optional<std::string>> &row : page.rows)
             add_row(encoder, *file, row);
@@ -532,6 +533,7 @@ void spool_small_run(const OrgCall &org, int64 job_id, const QueryColumns &plan,
         if (page.done || page.next_records_url.empty())
             break;
         page = rest_page(org, page.next_records_url, paths, nullptr);
+        ++requests;
     }
     file->close();  // flushed and fsynced: the worker reads it after the commit, a crash or not
     const std::int64_t bytes = static_cast<std::int64_t>(file->bytes_written());
@@ -549,6 +551,13 @@ void spool_small_run(const OrgCall &org, int64 job_id, const QueryColumns &plan,
                                       "spool_file, step, records, bytes) "
                                       "VALUES ($1, 1, '', $2, 'downloaded', $3, $4)",
                                       4, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+                elog(ERROR, "could not record the run's rows");
+            // The job's API calls are the query pages the call read for it.
+            Oid count_types[2] = {INT8OID, INT4OID};
+            Datum count_values[2] = {Int64GetDatum(job_id), Int32GetDatum(requests)};
+            if (SPI_execute_with_args("UPDATE sf_bulk.jobs SET api_calls = api_calls + $2 "
+                                      "WHERE id OPERATOR(pg_catalog.=) $1",
+                                      2, count_types, count_values, nullptr, false, 0) != SPI_OK_UPDATE)
                 elog(ERROR, "could not record the run's rows");
         });
     });

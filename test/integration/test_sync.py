@@ -1141,8 +1141,8 @@ class SyncEngines(SyncTest):
         rest, bulk = self.requests_since(mark)
         self.assertEqual(bulk, [], "a small run creates no Bulk query job")
         self.assertEqual(len(rest), 4, "queryAll and its nextRecordsUrl pages: %r" % [r["path"] for r in rest])
-        self.assertEqual(self.pg.value("SELECT sf_job_ids IS NULL AND pages = 1 FROM sf_bulk_jobs WHERE id = %d"
-                                       % run["job_id"]), "t")
+        self.assertEqual(self.pg.value("SELECT sf_job_ids IS NULL AND pages = 1 AND api_calls = 4 FROM sf_bulk_jobs "
+                                       "WHERE id = %d" % run["job_id"]), "t", "no Salesforce job; 4 query pages")
         self.assertExact(m.target)
 
     def test_a_run_above_rest_max_rows_or_forced_is_a_bulk_job(self):

@@ -29,10 +29,11 @@ SELECT sf_bulk_sync('Account', 'mirror.account', fields => ARRAY['Name', 'Nmae']
 SELECT sf_bulk_sync('Account', 'mirror.account', fields => ARRAY['Name', 'BillingAddress']);
 SELECT sf_bulk_sync('Account', 'mirror.account', fields => ARRAY['Name', 'Owner.Email']);
 SELECT sf_bulk_sync('Invoice__c', 'mirror.invoice', fields => ARRAY['Name', 'Scan__c']);
--- An object Salesforce keeps no change log of (the emulator's describe flag, restored after).
-\! curl -s -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"replicateable": false}' "$SFB_EMULATOR_URL/__emulator/schema/Group"
+-- An object Salesforce keeps no change log of (the emulator's describe flag, set and restored through its admin
+-- API with Python: the Debian 13 test root has no curl).
+\! /usr/bin/python3 -c 'import os, urllib.request as u; u.urlopen(u.Request(os.environ["SFB_EMULATOR_URL"] + "/__emulator/schema/Group", data=b"{\"replicateable\": false}", method="PATCH", headers={"Content-Type": "application/json"}))'
 SELECT sf_bulk_sync('Group', 'mirror.group');
-\! curl -s -o /dev/null -X PATCH -H 'Content-Type: application/json' -d '{"replicateable": true}' "$SFB_EMULATOR_URL/__emulator/schema/Group"
+\! /usr/bin/python3 -c 'import os, urllib.request as u; u.urlopen(u.Request(os.environ["SFB_EMULATOR_URL"] + "/__emulator/schema/Group", data=b"{\"replicateable\": true}", method="PATCH", headers={"Content-Type": "application/json"}))'
 
 -- The filter: a SOQL condition, checked as sf_bulk_query checks a statement (Salesforce judges the rest).
 SELECT sf_bulk_sync('Account', 'mirror.account', filter => 'Industry = ''Banking''; DELETE');

@@ -416,3 +416,21 @@ class IntegrationTest(unittest.TestCase):
 
     def assertCompleted(self, row):
         self.assertEqual(row["state"], "completed", "job did not complete: %r" % (row,))
+
+
+class PausedWorker:
+    """For crash tests, mixed in before the test base class: sf_bulk.test_pause_at makes the worker hold still
+    after a named step, so that a test can kill it exactly there; tearDown clears it again."""
+
+    def set_pause(self, step):
+        self.pg.psql("ALTER SYSTEM SET sf_bulk.test_pause_at = %s; SELECT pg_reload_conf();" % sql_literal(step)
+                     if step else "ALTER SYSTEM RESET sf_bulk.test_pause_at; SELECT pg_reload_conf();")
+        # New backends fork from the postmaster: once one shows the value, the postmaster has it. A running
+        # worker is replaced so that the next one starts with it for sure.
+        poll(lambda: self.pg.value("SHOW sf_bulk.test_pause_at") == step, 10, 0.05, "the setting to apply")
+        self.pg.stop_workers()
+
+    def tearDown(self):
+        if self.pg.value("SHOW sf_bulk.test_pause_at"):
+            self.set_pause("")
+        super().tearDown()

@@ -15,7 +15,7 @@ import collections
 import re
 import time
 
-from harness import ENV, RE_PUT, IntegrationTest, log, poll, sql_literal
+from harness import ENV, RE_PUT, IntegrationTest, PausedWorker, log, poll, sql_literal
 
 ROWS = 30
 FAILING = {7, 14, 21, 28}  # no Company: the emulator refuses them (REQUIRED_FIELD_MISSING)
@@ -48,7 +48,7 @@ FAULTS = {
 }
 
 
-class CrashResume(IntegrationTest):
+class CrashResume(PausedWorker, IntegrationTest):
     outcomes = []  # (boundary, mode, summary) for the table printed at the end
 
     @classmethod
@@ -57,19 +57,6 @@ class CrashResume(IntegrationTest):
             log("    crash point x outcome:")
             for boundary, mode, summary in cls.outcomes:
                 log("      %-20s %-10s %s" % (boundary, mode, summary))
-
-    def set_pause(self, step):
-        self.pg.psql("ALTER SYSTEM SET sf_bulk.test_pause_at = %s; SELECT pg_reload_conf();" % sql_literal(step)
-                     if step else "ALTER SYSTEM RESET sf_bulk.test_pause_at; SELECT pg_reload_conf();")
-        # New backends fork from the postmaster: once one shows the value, the postmaster has it. A running
-        # worker is replaced so that the next one starts with it for sure.
-        poll(lambda: self.pg.value("SHOW sf_bulk.test_pause_at") == step, 10, 0.05, "the setting to apply")
-        self.pg.stop_workers()
-
-    def tearDown(self):
-        if self.pg.value("SHOW sf_bulk.test_pause_at"):
-            self.set_pause("")
-        super().tearDown()
 
     def crash_at(self, boundary, how, unknown_outcome, mode):
         self.jobs_before = set(self.emu.jobs())

@@ -9,7 +9,7 @@ import collections
 import re
 import time
 
-from harness import poll, sql_literal
+from harness import PausedWorker, poll
 from test_query import QueryTest
 
 ROWS = 12
@@ -29,7 +29,7 @@ BOUNDARIES = [
 ]
 
 
-class QueryCrashResume(QueryTest):
+class QueryCrashResume(PausedWorker, QueryTest):
     outcomes = []
 
     @classmethod
@@ -38,17 +38,6 @@ class QueryCrashResume(QueryTest):
             print("    query crash point x outcome:", file=__import__("sys").stderr)
             for boundary, mode, summary in cls.outcomes:
                 print("      %-20s %-10s %s" % (boundary, mode, summary), file=__import__("sys").stderr)
-
-    def set_pause(self, step):
-        self.pg.psql("ALTER SYSTEM SET sf_bulk.test_pause_at = %s; SELECT pg_reload_conf();" % sql_literal(step)
-                     if step else "ALTER SYSTEM RESET sf_bulk.test_pause_at; SELECT pg_reload_conf();")
-        poll(lambda: self.pg.value("SHOW sf_bulk.test_pause_at") == step, 10, 0.05, "the setting to apply")
-        self.pg.stop_workers()
-
-    def tearDown(self):
-        if self.pg.value("SHOW sf_bulk.test_pause_at"):
-            self.set_pause("")
-        super().tearDown()
 
     def crash_at(self, boundary, in_doubt, mode):
         self.seed_leads(ROWS)

@@ -11,7 +11,7 @@ The records are Contacts (their own deletion log: the purges of test_sync's Acco
 import re
 import time
 
-from harness import poll, sql_literal
+from harness import PausedWorker, poll
 from test_query_crash import BOUNDARIES, PAUSE_RE
 from test_sync import Mirror, SyncTest, epoch_of, iso
 
@@ -19,7 +19,7 @@ ROWS = 10
 PAGE = 4  # the incremental run reads 12 rows (the overlap reads the unchanged ones again): three result pages
 
 
-class SyncCrashResume(SyncTest):
+class SyncCrashResume(PausedWorker, SyncTest):
     obj = "Contact"
     name_field = "LastName"
     outcomes = []
@@ -37,17 +37,6 @@ class SyncCrashResume(SyncTest):
         """Frozen an hour behind the real time, so that Salesforce's clock never runs ahead of PostgreSQL's in
         these tests (test_sync has the cases where it does)."""
         self.clock(set=iso(time.time() - 3600), freeze=True, skew_seconds=0)
-
-    def set_pause(self, step):
-        self.pg.psql("ALTER SYSTEM SET sf_bulk.test_pause_at = %s; SELECT pg_reload_conf();" % sql_literal(step)
-                     if step else "ALTER SYSTEM RESET sf_bulk.test_pause_at; SELECT pg_reload_conf();")
-        poll(lambda: self.pg.value("SHOW sf_bulk.test_pause_at") == step, 10, 0.05, "the setting to apply")
-        self.pg.stop_workers()
-
-    def tearDown(self):
-        if self.pg.value("SHOW sf_bulk.test_pause_at"):
-            self.set_pause("")
-        super().tearDown()
 
     def contact(self, n, **values):
         v = {"LastName": self.name("%02d" % n), "FirstName": "F%d" % n, "Score__c": "%d.25" % n,

@@ -247,7 +247,20 @@ struct SyncRow {
 };
 
 int64 write_sync(const SyncRow &row) {
-    return pg_call([&row]() -> int64 {
+    // Built here: the transaction's PostgreSQL calls below must jump over no C++ object if one raises.
+    std::string sql =
+        "INSERT INTO sf_bulk.syncs AS s (owner, server_name, object, target_schema, target_table, "
+        "target_relid, fields, fields_default, filter, deletes, overlap, refresh_formulas, reconcile) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "ON CONFLICT (server_name, object, target_schema, target_table) DO UPDATE SET "
+        "target_relid = EXCLUDED.target_relid, fields = EXCLUDED.fields, "
+        "fields_default = EXCLUDED.fields_default, filter = EXCLUDED.filter, "
+        "deletes = EXCLUDED.deletes, overlap = EXCLUDED.overlap, "
+        "refresh_formulas = EXCLUDED.refresh_formulas, reconcile = EXCLUDED.reconcile";
+    if (row.reset)
+        sql += ", watermark = NULL, deleted_cursor = NULL, last_full_at = NULL, last_formulas_at = NULL";
+    sql += " RETURNING id";
+    return pg_call([&row, &sql]() -> int64 {
         int64 id = 0;
         const Oid owner = GetUserId();  // the caller: as_extension_owner switches the current user
         as_extension_owner([&] {
@@ -270,21 +283,6 @@ int64 write_sync(const SyncRow &row) {
             nulls[8] = row.filter ? ' ' : 'n';
             nulls[11] = row.refresh_formulas_ms ? ' ' : 'n';
             nulls[12] = row.reconcile_ms ? ' ' : 'n';
-            std::string sql =
-                "INSERT INTO sf_bulk.syncs AS s (owner, server_name, object, target_schema, target_table, "
-                "target_relid, fields, fields_default, filter, deletes, overlap, refresh_formulas, "
-                "reconcile) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-                "ON CONFLICT (server_name, object, target_schema, target_table) DO UPDATE SET "
-                "target_relid = EXCLUDED.target_relid, fields = EXCLUDED.fields, "
-                "fields_default = EXCLUDED.fields_default, filter = EXCLUDED.filter, deletes = "
-                "EXCLUDED.deletes, "
-                "overlap = EXCLUDED.overlap, refresh_formulas = EXCLUDED.refresh_formulas, "
-                "reconcile = EXCLUDED.reconcile";
-            if (row.reset)
-                sql +=
-                    ", watermark = NULL, deleted_cursor = NULL, last_full_at = NULL, last_formulas_at = NULL";
-            sql += " RETURNING id";
             if (SPI_execute_with_args(sql.c_str(), 13, types, values, nulls, false, 1) !=
                 SPI_OK_INSERT_RETURNING)
                 elog(ERROR, "could not record the mirror");
@@ -304,7 +302,8 @@ struct RunRow {
 };
 
 void write_run(const RunRow &run) {
-    pg_call([&run] {
+    const std::string kind(to_string(run.decision.kind));
+    pg_call([&run, &kind] {
         as_extension_owner([&] {
             Oid types[8] = {INT8OID,        INT8OID,      TEXTOID,        TEXTOID,
                             TIMESTAMPTZOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID};
@@ -312,7 +311,7 @@ void write_run(const RunRow &run) {
             Datum values[8] = {
                 Int64GetDatum(run.job_id),
                 Int64GetDatum(run.sync_id),
-                text_datum(std::string(to_string(run.decision.kind))),
+                text_datum(kind),
                 text_datum(run.decision.reason),
                 run.decision.since_ms ? TimestampTzGetDatum(timestamptz_of(*run.decision.since_ms))
                                       : (Datum)0,
@@ -393,15 +392,16 @@ void add_new_columns(const TargetName &target, const QueryColumns &plan, const T
             exists = exists || t.name == column->column;
         if (exists)
             continue;
-        std::string statement = std::string("ALTER TABLE ") + target.display + " ADD COLUMN " +
-                                quote_identifier(column->column.c_str()) + " " + column->type.ddl();
+        const char *quoted = pg_call([column] { return quote_identifier(column->column.c_str()); });
+        std::string statement =
+            std::string("ALTER TABLE ") + target.display + " ADD COLUMN " + quoted + " " + column->type.ddl();
         pg_call([&] {
             // As the caller, who owns the table (or the ALTER fails with PostgreSQL's own message).
             if (SPI_execute(statement.c_str(), false, 0) != SPI_OK_UTILITY)
                 elog(ERROR, "could not add a column to the mirror");
-            ereport(NOTICE, (errmsg("%s: %s has a new field %s: added column %s %s to %s", kFunction,
-                                    object.c_str(), field.c_str(), quote_identifier(column->column.c_str()),
-                                    column->type.sql.c_str(), target.display)));
+            ereport(NOTICE,
+                    (errmsg("%s: %s has a new field %s: added column %s %s to %s", kFunction, object.c_str(),
+                            field.c_str(), quoted, column->type.sql.c_str(), target.display)));
         });
     }
 }

@@ -158,13 +158,15 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
     read_newest_stamp(v, stage, &applied);
     bool is_null;
 
-    // 1. Rows Salesforce returned deleted.
+    // 1. Rows Salesforce returned deleted, unless the mirror holds a newer copy (a run queued behind another
+    //    can carry an older snapshot: an undelete the earlier run applied must stay).
     if (!run->mark) {
         resetStringInfo(&sql);
-        appendStringInfo(&sql,
-                         "DELETE FROM %s%s AS t USING %s AS s WHERE t.id OPERATOR(pg_catalog.=) s.id "
-                         "AND s.isdeleted",
-                         only, target, stage);
+        appendStringInfo(
+            &sql,
+            "DELETE FROM %s%s AS t USING %s AS s WHERE t.id OPERATOR(pg_catalog.=) s.id "
+            "AND s.isdeleted AND (t.systemmodstamp IS NULL OR t.systemmodstamp <= s.systemmodstamp)",
+            only, target, stage);
         applied.deleted += run_counted(sql.data, SPI_OK_DELETE);
     }
 
@@ -201,13 +203,15 @@ SyncApplied apply_sync(const SyncRunView *run, const LoadView *v, const char *st
         DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
     applied.updated = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &is_null));
 
-    // 3. Ids of the /deleted/ window (purged from the bin, or deleted after the query's snapshot) that the
-    //    query did not return alive.
+    // 3. Ids of the /deleted/ window that the query did not return at all (purged from the bin, hard
+    // deleted).
+    //    One it returned is the query's to decide: alive (undeleted since), or deleted (step 1, with its
+    //    SystemModstamp guard).
     if (run->kind == 'i' && run->has_deleted_ids) {
         start_removal(&sql, run, only, target);
         appendStringInfo(&sql,
                          "t.id OPERATOR(pg_catalog.=) ANY ($1) AND NOT EXISTS (SELECT 1 FROM %s AS s "
-                         "WHERE s.id OPERATOR(pg_catalog.=) t.id AND NOT s.isdeleted)",
+                         "WHERE s.id OPERATOR(pg_catalog.=) t.id)",
                          stage);
         Oid types[1] = {TEXTARRAYOID};
         Datum values[1] = {run->deleted_ids};

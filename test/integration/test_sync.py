@@ -873,6 +873,34 @@ class SyncIfRunning(SyncTest):
         self.assertEqual([self.sync_run(j)["kind"] for j in (a, b)], ["incremental", "incremental"])
         self.assertExact(m.target)
 
+    def test_a_run_queued_behind_another_never_undoes_its_newer_rows(self):
+        """Run b is read (over REST) by its call while run a, called first, waits for Salesforce: b's snapshot is
+        older than a's, yet b is applied after a. A record deleted before b's read and undeleted before a's
+        snapshot must stay in the mirror: b's deletion of it is older than the copy a applied."""
+        ids = self.seed([{"Name": self.name("a%d" % i)} for i in range(3)])
+        m = Mirror(self.target(), filter=self.filter())
+        self.checked_run(m)
+        self.advance(400)
+        self.delete([ids[0]])
+        self.advance(90)  # past the deletion's minute: b's /deleted/ window lists it too
+        # a's create answers 2.5 s late (and Salesforce takes its snapshot then).
+        self.emu.fault({"method": "POST", "path": r"/jobs/query/?$", "action": "delay", "ms": 2500, "count": 1})
+        a, _ = self.sync(m.target, filter=self.filter(), engine="bulk")
+        poll(lambda: any(r["method"] == "POST" and re.search(r"/jobs/query/?$", r["path"])
+                         for r in self.emu.requests(self.mark)) or self.job_row(a)["phase"] == "querying",
+             10, 0.02, "run a's create to be sent")
+        b, _ = self.sync(m.target, filter=self.filter())
+        self.advance(5)
+        self.undelete([ids[0]])
+        self.assertCompleted(self.wait(a))
+        self.assertCompleted(self.wait(b))
+        self.assertEqual(self.pg.value("SELECT (SELECT sf_job_id IS NULL FROM sf_bulk.queries WHERE job_id = %d) "
+                                       "AND (SELECT after_job FROM sf_bulk.jobs WHERE id = %d) = %d" % (b, b, a)),
+                         "t", "b was read by its call and queued behind a")
+        self.assertIn(ids[0], self.sync_run(b)["deleted_ids"] or [])
+        self.assertIn(ids[0], self.mirror(m.target)[0], "b undid a's newer copy of the undeleted record")
+        self.assertExact(m.target)
+
     def test_cron_style_calls_with_skip_converge(self):
         """A call every 0.2 s with if_running => 'skip' (what a pg_cron schedule does) while records keep
         changing, each run held a little: runs never overlap, some calls are skipped, and once the writes stop

@@ -612,9 +612,11 @@ Datum enqueue_sync(FunctionCallInfo fcinfo) {
                    "column and call again to mirror the object without it, or give fields => ARRAY[...].");
     }
     if (reset && OidIsValid(target.relid))
-        ereport(NOTICE, (errmsg("%s: %s is not the table this mirror filled before; the mirror starts again "
-                                "with a full run",
-                                kFunction, target.display)));
+        pg_call([&target] {
+            ereport(NOTICE, (errmsg("%s: %s is not the table this mirror filled before; the mirror starts "
+                                    "again with a full run",
+                                    kFunction, target.display)));
+        });
 
     // The columns, checked as sf_bulk_query checks a select list (unknown fields with the closest names,
     // fields Bulk API cannot read), and the target against them.
